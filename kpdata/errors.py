@@ -1,0 +1,21 @@
+"""Errors for bad input data.
+
+A data problem (unreadable mesh, empty mesh, NaN vertices, missing texture, corrupt image, ...)
+raises :class:`InputError`, which names the file and what is wrong. Pipelines catch exactly this
+class and turn it into a dead-letter line; anything else is a bug and propagates.
+"""
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad input data. ``error`` is a short machine-readable kind (``empty_mesh``,
+    ``missing_texture``, ...); ``path`` the offending file."""
+
+    def __init__(self, error: str, message: str, path: str = ""):
+        self.error = error
+        self.message = message
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+    def __reduce__(self):  # keep the fields when pickled across worker processes
+        return (type(self), (self.error, self.message, self.path))

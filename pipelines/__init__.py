@@ -1,0 +1,1 @@
+"""Beam entry points (``python -m pipelines.<name>``), composite transforms and sinks."""

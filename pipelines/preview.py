@@ -1,0 +1,30 @@
+"""Draw a contact sheet of a produced dataset.
+
+    python -m pipelines.preview DIR [--num 16] [--output DIR/preview.png]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipelines import report
+
+
+def run(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pipelines.preview", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dataset_dir", help="a folder written by a kpdata pipeline")
+    p.add_argument("--num", type=int, default=16, help="views to draw (default: %(default)s)")
+    p.add_argument("--output", default=None, help="PNG path (default: DIR/preview.png)")
+    args = p.parse_args(argv)
+    try:
+        path = report.write_preview(args.dataset_dir, args.num, args.output)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

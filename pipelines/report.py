@@ -1,0 +1,91 @@
+"""The end of a run: the one-screen summary, the preview sheet and the exit status."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import kpdata
+from pipelines import dataset, sinks
+
+PREVIEW_FILE = "preview.png"
+
+
+def code_version() -> str:
+    """kpdata's version, plus the git commit when running from a checkout."""
+    version = kpdata.__version__
+    src = os.path.dirname(os.path.dirname(os.path.abspath(kpdata.__file__)))
+    try:
+        commit = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", src, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        return f"{version}+g{commit}{'.dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return version
+
+
+def select_preview(records, n: int, group=lambda key: key.rsplit("/", 1)[0], scan_limit: int = 512):
+    """Up to ``n`` decoded records spread over models: round-robin across the groups met among
+    the first ``scan_limit`` records."""
+    groups: dict = {}
+    for i, rec in enumerate(records):
+        if i >= scan_limit:
+            break
+        groups.setdefault(group(rec["key"]), []).append(rec)
+    out = []
+    while len(out) < n and any(groups.values()):
+        for g in sorted(groups):
+            if groups[g] and len(out) < n:
+                out.append(groups[g].pop(0))
+    return out
+
+
+def preview_views(output_dir: str, n: int) -> list[dict]:
+    """The views the preview sheet shows, as :func:`kpdata.preview.contact_sheet` wants them."""
+    from schemas.view import decode_view  # noqa: PLC0415
+    fields = {"key", "image/encoded", "mask/encoded", "keypoints/names", "keypoints/uv",
+              "keypoints/visible", "viewpoint"}
+    recs = (decode_view(raw, fields) for _, raw in dataset.iter_records(output_dir))
+    return [{"key": r["key"], "image": r["image/encoded"], "mask": r["mask/encoded"],
+             "keypoints/names": r["keypoints/names"], "keypoints/uv": r["keypoints/uv"],
+             "keypoints/visible": r["keypoints/visible"], "viewpoint": r["viewpoint"]}
+            for r in select_preview(recs, n)]
+
+
+def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
+    from kpdata.preview import write_contact_sheet  # noqa: PLC0415
+    return write_contact_sheet(path or os.path.join(output_dir, PREVIEW_FILE), preview_views(output_dir, n))
+
+
+def summary(output_dir: str, info: dict, stats: dict, wall: float) -> str:
+    lines = [f"== {info['name']} in {output_dir} ({wall:.1f} s)"]
+    for split, s in sorted(info["splits"].items()):
+        lines.append(f"   {split:<8} {s['num_examples']:>8} records  {len(s['shards']):>4} {s['format']} shard(s)  "
+                     f"{s['num_bytes'] / 1e6:,.1f} MB")
+    c = stats["counts"]
+    lines.append(f"   models {c['models']}  views planned {c['views_planned']}  written {c['records_written']}")
+    f = stats["failures"]
+    if f["total"]:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(f["by_error"].items()))
+        lines.append(f"   FAILURES {f['total']} ({kinds}): see {os.path.join(output_dir, sinks.ERRORS_DIR, sinks.ERRORS_FILE)}")
+    else:
+        lines.append("   failures 0")
+    lines.append(f"   failure rate {stats['failure_rate']:.3f}")
+    return "\n".join(lines)
+
+
+def finish(output_dir: str, max_failure_rate: float, preview: int, start: float) -> int:
+    """Print the summary, write the preview, and return the exit status."""
+    info = dataset.load_info(output_dir)
+    stats = sinks.read_json(os.path.join(output_dir, sinks.STATS))
+    wall = time.time() - start
+    stats["timings"]["wall"] = round(wall, 3)
+    sinks.write_json(os.path.join(output_dir, sinks.STATS), stats)
+    print(summary(output_dir, info, stats, wall))
+    if preview > 0:
+        print(f"   preview  {write_preview(output_dir, preview)}")
+    if stats["failure_rate"] > max_failure_rate:
+        print(f"   exit 1: failure rate {stats['failure_rate']:.3f} exceeds --max_failure_rate {max_failure_rate}")
+        return 1
+    return 0

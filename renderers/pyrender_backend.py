@@ -1,0 +1,147 @@
+"""The pyrender backend: headless OpenGL through Mesa EGL, OSMesa as the fallback.
+
+The GL platform is chosen before PyOpenGL is first imported: ``PYOPENGL_PLATFORM`` when the user
+set it, else ``egl`` when libEGL loads, else ``osmesa`` when libOSMesa loads. With neither, the
+error names the Debian packages to install.
+
+Pixel convention: OpenGL puts pixel centres at half-integers, OpenCV at integers, so the
+principal point handed to pyrender is ``(cx + 0.5, cy + 0.5)``.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import threading
+
+import numpy as np
+
+from kpdata import geometry
+from kpdata.mesh import LoadedMesh
+from renderers.base import Renderer, RenderRequest
+
+INSTALL_HINT = ("install Mesa's EGL (Debian/Ubuntu: apt-get install libegl1 libgl1-mesa-dri) "
+                "or OSMesa (apt-get install libosmesa6)")
+
+
+class RendererUnavailable(RuntimeError):
+    """No headless OpenGL stack could be used."""
+
+
+def _loadable(*names: str) -> bool:
+    for n in names:
+        try:
+            ctypes.CDLL(n)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def select_platform() -> str:
+    """The PyOpenGL platform to use; sets ``PYOPENGL_PLATFORM`` if it was not set."""
+    chosen = os.environ.get("PYOPENGL_PLATFORM")
+    if chosen:
+        return chosen
+    if _loadable("libEGL.so.1", "libEGL.so"):
+        chosen = "egl"
+    elif _loadable("libOSMesa.so.8", "libOSMesa.so.6", "libOSMesa.so"):
+        chosen = "osmesa"
+    else:
+        raise RendererUnavailable(f"no headless OpenGL library found (neither libEGL nor libOSMesa): {INSTALL_HINT}")
+    os.environ["PYOPENGL_PLATFORM"] = chosen
+    return chosen
+
+
+class PyrenderRenderer(Renderer):
+    """Offscreen pyrender renderer. Create once per worker; call :meth:`close` when done."""
+
+    def __init__(self, width: int = 960, height: int = 540):
+        self.platform = select_platform()
+        try:
+            import pyrender  # noqa: PLC0415 - the GL platform must be chosen first
+            self._pyrender = pyrender
+            self._lock = threading.Lock()
+            self._renderer = pyrender.OffscreenRenderer(int(width), int(height))
+            self._uncurrent()
+        except Exception as e:  # noqa: BLE001 - GL context creation fails in many library-specific ways
+            raise RendererUnavailable(
+                f"cannot create an offscreen OpenGL context with PYOPENGL_PLATFORM={self.platform}: "
+                f"{type(e).__name__}: {e}. {INSTALL_HINT}") from e
+
+    def _uncurrent(self):
+        # Beam may call setup, process and teardown from different threads; an EGL context can
+        # be current in one thread only, so release it after every use.
+        # (pyrender's own EGL make_uncurrent is a no-op, hence the direct call.)
+        platform = self._renderer._platform
+        if self.platform == "egl":
+            from OpenGL import EGL  # noqa: PLC0415
+            EGL.eglMakeCurrent(platform._egl_display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, EGL.EGL_NO_CONTEXT)
+        else:
+            platform.make_uncurrent()
+
+    @contextlib.contextmanager
+    def _gl(self):
+        with self._lock:
+            try:
+                yield
+            finally:
+                self._uncurrent()
+
+    def prepare(self, mesh: LoadedMesh):
+        pr = self._pyrender
+        scene = pr.Scene(bg_color=np.zeros(4), ambient_light=np.zeros(3))
+        for node_name in mesh.scene.graph.nodes_geometry:
+            transform, geom_name = mesh.scene.graph[node_name]
+            geom = mesh.scene.geometry[geom_name]
+            if not hasattr(geom, "faces") or len(geom.faces) == 0:
+                continue
+            scene.add(pr.Mesh.from_trimesh(geom, smooth=False), pose=np.asarray(transform))
+        return {"scene": scene, "radius": mesh.radius}
+
+    def release(self, handle) -> None:
+        handle["scene"].clear()
+
+    def _render(self, handle, request: RenderRequest):
+        pr = self._pyrender
+        scene = handle["scene"]
+        intr = request.intrinsics
+        if (self._renderer.viewport_width, self._renderer.viewport_height) != (intr.width, intr.height):
+            self._renderer.viewport_width, self._renderer.viewport_height = intr.width, intr.height
+        cam_T_obj = request.pose
+        obj_T_cam = geometry.invert_transform(cam_T_obj)
+        # Near/far planes hugging the model keep the depth buffer's precision where it matters.
+        dist = float(np.linalg.norm(cam_T_obj[:3, 3]))
+        radius = max(handle["radius"], 1e-6)
+        znear = max(dist - 1.5 * radius, 1e-3 * max(dist, radius))
+        zfar = dist + 1.5 * radius
+        cam = pr.IntrinsicsCamera(intr.fx, intr.fy, intr.cx + 0.5, intr.cy + 0.5, znear=znear, zfar=zfar)
+        nodes = [scene.add(cam, pose=geometry.cv_pose_to_gl_pose(obj_T_cam))]
+        for light in request.lights:
+            if light.kind == "directional":
+                # A directional light shines along its node's -z axis.
+                d = np.asarray(light.direction, dtype=np.float64)
+                z_cv = -d / np.linalg.norm(d)
+                up = np.array([0.0, -1.0, 0.0]) if abs(z_cv[1]) < 0.99 else np.array([1.0, 0.0, 0.0])
+                x_cv = np.cross(up, z_cv)
+                x_cv /= np.linalg.norm(x_cv)
+                rot_cv = np.stack([x_cv, np.cross(z_cv, x_cv), z_cv], axis=1)  # light axes in camera frame
+                pose = obj_T_cam @ geometry.make_transform(rot_cv)
+                nodes.append(scene.add(pr.DirectionalLight(color=light.color, intensity=light.intensity), pose=pose))
+            else:
+                pose = obj_T_cam @ geometry.make_transform(translation=light.position)
+                nodes.append(scene.add(pr.PointLight(color=light.color, intensity=light.intensity), pose=pose))
+        scene.ambient_light = np.asarray(request.ambient, dtype=np.float64)
+        try:
+            with self._gl():
+                rgba, depth = self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
+        finally:
+            for n in nodes:
+                scene.remove_node(n)
+        return np.ascontiguousarray(rgba, dtype=np.uint8), np.ascontiguousarray(depth, dtype=np.float32)
+
+    def close(self) -> None:
+        if getattr(self, "_renderer", None) is not None:
+            with self._lock:
+                self._renderer.delete()
+            self._renderer = None

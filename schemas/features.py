@@ -1,0 +1,239 @@
+"""Feature declarations that encode, decode and validate one field of a record.
+
+A :class:`Schema` is an ordered list of fields. The same declaration gives the writer's
+``encode`` (numpy/python values -> ``tf.train.Example`` bytes, rejecting wrong shapes or dtypes
+with a message naming the field and both shapes), the reader's ``decode`` (bytes -> numpy), the
+``tf.io`` parsing spec ``training/`` uses, and ``features.json``.
+
+Shapes use ``None`` for a dimension that varies per record (e.g. the keypoint count K); fields
+that share the name of a dimension in ``dims`` must agree within one record.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any
+
+import cv2
+import numpy as np
+
+
+from schemas import example_proto
+
+
+class SchemaError(ValueError):
+    """A value does not match its field's declaration."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Field(abc.ABC):
+    """Base field. ``shape``: tuple, ``None`` entries vary; ``dims``: names of those entries
+    (a shared name means a shared length, e.g. ``"K"``)."""
+
+    name: str
+    shape: tuple = ()
+    dims: tuple = ()
+    doc: str = ""
+    stride: int = 1  # a flat field holding ``stride`` values per element of its dimension
+
+
+    kind = ""  # bytes | int64 | float
+
+    def _check_shape(self, arr: np.ndarray) -> None:
+        if len(arr.shape) != len(self.shape) or any(
+                s is not None and s != a for s, a in zip(self.shape, arr.shape)):
+            raise SchemaError(f"{self.name}: expected shape {self._shape_str()}, got {arr.shape}")
+
+    def _shape_str(self) -> str:
+        dims = dict(zip([i for i, s in enumerate(self.shape) if s is None], self.dims))
+        return "(" + ", ".join(str(s) if s is not None else dims.get(i, "?") for i, s in enumerate(self.shape)) + ")"
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "shape": [s if s is not None else -1 for s in self.shape],
+                "dims": list(self.dims), "stride": self.stride, "encoding": type(self).__name__, "doc": self.doc}
+
+    @abc.abstractmethod
+    def values(self, value) -> list:
+        """The flat list stored in the Example for ``value``."""
+
+    @abc.abstractmethod
+    def decode(self, values: list):
+        """Inverse of :meth:`values`."""
+
+    def lengths(self, value) -> dict:
+        """Lengths of the named variable dimensions of ``value``."""
+        if not self.dims:
+            return {}
+        arr = np.asarray(value) if not isinstance(value, (list, tuple)) or self.kind != "bytes" else np.empty(len(value))
+        var = [i for i, s in enumerate(self.shape) if s is None]
+        out = {}
+        for d, i in zip(self.dims, var):
+            n = int(arr.shape[i])
+            if n % self.stride:
+                raise SchemaError(f"{self.name}: length {n} is not a multiple of {self.stride}")
+            out[d] = n // self.stride
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Text(Field):
+    """A UTF-8 string (scalar) or a list of strings (``shape=(None,)``)."""
+
+    kind = "bytes"
+
+    def values(self, value) -> list:
+        items = [value] if self.shape == () else list(value)
+        if self.shape == () and not isinstance(value, (str, bytes)):
+            raise SchemaError(f"{self.name}: expected a string, got {type(value).__name__}")
+        return [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in items]
+
+    def decode(self, values):
+        out = [v.decode("utf-8") for v in values]
+        return out[0] if self.shape == () else out
+
+
+@dataclasses.dataclass(frozen=True)
+class Tensor(Field):
+    """A numeric array stored flat, row-major, as an int64 or float list."""
+
+    dtype: str = "float32"
+
+    @property
+    def kind(self):  # type: ignore[override]
+        return "int64" if np.dtype(self.dtype).kind in "iub" else "float"
+
+    def values(self, value) -> list:
+        arr = np.asarray(value)
+        if self.kind == "float" and arr.dtype.kind not in "fiu":
+            raise SchemaError(f"{self.name}: expected {self._shape_str()} {self.dtype}, got {arr.dtype}")
+        if self.kind == "int64" and arr.dtype.kind not in "iub":
+            raise SchemaError(f"{self.name}: expected {self._shape_str()} {self.dtype}, got {arr.shape} {arr.dtype}")
+        self._check_shape(arr)
+        if self.kind == "float" and not np.all(np.isfinite(arr)):
+            raise SchemaError(f"{self.name}: non-finite values")
+        return arr.astype(self.dtype).ravel().tolist()
+
+    def decode(self, values):
+        arr = np.asarray(values, dtype=self.dtype)
+        if self.shape == ():
+            return arr.reshape(()).item() if arr.size == 1 else arr
+        shape = [s if s is not None else -1 for s in self.shape]
+        return arr.reshape(shape) if arr.size else arr.reshape([s if s is not None else 0 for s in self.shape])
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d["dtype"] = self.dtype
+        return d
+
+
+@dataclasses.dataclass(frozen=True)
+class PNGImage(Field):
+    """An image stored as PNG bytes; ``shape`` is (H, W, C) or (H, W), ``dtype`` uint8/uint16.
+    Decoded arrays are RGB(A) order (PNG's own), not OpenCV's BGR."""
+
+    dtype: str = "uint8"
+    kind = "bytes"
+
+    @property
+    def channels(self) -> int:
+        return self.shape[2] if len(self.shape) == 3 else 1
+
+    def encode_array(self, value) -> bytes:
+        arr = np.asarray(value)
+        if arr.dtype != np.dtype(self.dtype):
+            raise SchemaError(f"{self.name}: expected {self._shape_str()} {self.dtype} image, got {arr.shape} {arr.dtype}")
+        self._check_shape(arr)
+        if arr.ndim == 3 and arr.shape[2] in (3, 4):
+            arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR if arr.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+        ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise SchemaError(f"{self.name}: PNG encoding failed")
+        return buf.tobytes()
+
+    def values(self, value) -> list:
+        return [value if isinstance(value, bytes) else self.encode_array(value)]
+
+    def decode(self, values):
+        buf = np.frombuffer(values[0], dtype=np.uint8)
+        arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        if arr is None:
+            raise SchemaError(f"{self.name}: corrupt PNG ({len(values[0])} bytes)")
+        if arr.ndim == 3 and arr.shape[2] in (3, 4):
+            arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
+        if arr.dtype != np.dtype(self.dtype) or (arr.ndim == 3) != (len(self.shape) == 3):
+            raise SchemaError(f"{self.name}: decoded {arr.shape} {arr.dtype}, expected {self._shape_str()} {self.dtype}")
+        return arr
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d["dtype"] = self.dtype
+        return d
+
+
+@dataclasses.dataclass(frozen=True)
+class Schema:
+    """A record type: a name, a version and its fields in order."""
+
+    name: str
+    version: str
+    fields: tuple
+
+    def __post_init__(self):
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"schema {self.name}: duplicate field names")
+
+    @property
+    def field_map(self) -> dict[str, Field]:
+        return {f.name: f for f in self.fields}
+
+    def validate(self, record: dict[str, Any]) -> None:
+        """Raise SchemaError unless ``record`` has exactly the schema's fields with matching
+        shapes and consistent variable dimensions."""
+        missing = [f.name for f in self.fields if f.name not in record]
+        extra = sorted(set(record) - {f.name for f in self.fields})
+        if missing or extra:
+            raise SchemaError(f"{self.name} record: missing fields {missing}, unexpected fields {extra}")
+        seen: dict[str, tuple[int, str]] = {}
+        for f in self.fields:
+            value = record[f.name]
+            if isinstance(f, PNGImage) and isinstance(value, bytes):
+                continue
+            for dim, n in f.lengths(value).items():
+                if dim in seen and seen[dim][0] != n:
+                    raise SchemaError(f"{self.name} record: {f.name} has {dim}={n} but {seen[dim][1]} has {dim}={seen[dim][0]}")
+                seen.setdefault(dim, (n, f.name))
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        """Validate and serialise ``record`` as a ``tf.train.Example``. Deterministic bytes."""
+        self.validate(record)
+        ex = example_proto.Example()
+        feats = ex.features.feature
+        for f in self.fields:
+            vals = f.values(record[f.name])
+            if f.kind == "bytes":
+                feats[f.name].bytes_list.value.extend(vals)
+            elif f.kind == "int64":
+                feats[f.name].int64_list.value.extend(vals)
+            else:
+                feats[f.name].float_list.value.extend(vals)
+        return ex.SerializeToString(deterministic=True)
+
+    def decode(self, data: bytes, fields=None) -> dict[str, Any]:
+        """Parse serialised Example bytes into numpy values (optionally only ``fields``)."""
+        ex = example_proto.parse_example(data)
+        feats = ex.features.feature
+        out = {}
+        for f in self.fields:
+            if fields is not None and f.name not in fields:
+                continue
+            if f.name not in feats:
+                raise SchemaError(f"{self.name} record: field {f.name} is missing")
+            feat = feats[f.name]
+            vals = {"bytes": feat.bytes_list.value, "int64": feat.int64_list.value, "float": feat.float_list.value}[f.kind]
+            out[f.name] = f.decode(list(vals))
+        return out
+
+    def describe(self) -> dict:
+        return {"name": self.name, "version": self.version, "format": "tf.train.Example",
+                "fields": [f.describe() for f in self.fields]}

@@ -1,0 +1,103 @@
+"""The ``view`` record: one rendered view of one model (DESIGN §5, issue 2 field list).
+
+Depth is stored as 16-bit PNG: ``z = value * depth/scale`` (model units or metres), 0 = no hit.
+``camera/cam_T_obj`` maps the model's OBJ frame into the OpenCV camera frame.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from schemas.features import PNGImage, Schema, SchemaError, Tensor, Text
+
+VIEW = Schema("view", "1.0.0", (
+    Text("key", doc="unique record key, <synset>/<model_id>/v<index:06d>"),
+    Text("synset", doc="ShapeNet synset id"),
+    Text("model_id"),
+    Tensor("seed", dtype="int64", doc="the run's seed; the view's generator is rng_for(seed, key)"),
+    PNGImage("image/encoded", shape=(None, None, 4), dims=("H", "W"), doc="RGBA, alpha = coverage"),
+    Tensor("image/height", dtype="int64"),
+    Tensor("image/width", dtype="int64"),
+    PNGImage("mask/encoded", shape=(None, None), dims=("H", "W"), doc="object mask, 0 or 255"),
+    PNGImage("depth/encoded", shape=(None, None), dims=("H", "W"), dtype="uint16",
+             doc="z-depth = value * depth/scale, 0 = no hit"),
+    Tensor("depth/scale", dtype="float32"),
+    Tensor("camera/K", shape=(9,), doc="3x3 intrinsics, row-major, OpenCV pixel convention"),
+    Tensor("camera/cam_T_obj", shape=(16,), doc="4x4 object->camera, row-major, OpenCV camera frame"),
+    Tensor("viewpoint", shape=(4,), doc="azimuth, elevation, tilt (degrees), distance"),
+    Text("keypoints/names", shape=(None,), dims=("K",)),
+    Tensor("keypoints/uv", shape=(None,), dims=("K",), stride=2, doc="K x (u, v) pixels, flattened"),
+    Tensor("keypoints/z", shape=(None,), dims=("K",), doc="z-depth of each keypoint"),
+    Tensor("keypoints/xyz", shape=(None,), dims=("K",), stride=3, doc="K x (x, y, z) in the OBJ frame, flattened"),
+    Tensor("keypoints/visible", shape=(None,), dims=("K",), dtype="int64",
+           doc="1 = inside the image and not occluded"),
+))
+
+DEPTH_MAX_CODE = 65535
+
+
+def encode_depth(depth) -> tuple[np.ndarray, float]:
+    """(H, W) float z-depth -> (uint16 codes, scale) with ``depth ~= codes * scale``.
+
+    The scale is chosen per image so the farthest hit uses the top code; the rounding error is at
+    most ``scale / 2`` (about 8e-6 of the farthest depth).
+    """
+    depth = np.asarray(depth, dtype=np.float64)
+    if depth.ndim != 2:
+        raise SchemaError(f"depth: expected (H, W), got {depth.shape}")
+    if not np.all(np.isfinite(depth)) or np.any(depth < 0):
+        raise SchemaError("depth: values must be finite and >= 0")
+    zmax = float(depth.max()) if depth.size else 0.0
+    scale = np.float32(zmax / DEPTH_MAX_CODE) if zmax > 0 else np.float32(1.0)
+    while zmax > 0 and np.round(zmax / float(scale)) > DEPTH_MAX_CODE:  # float32 rounding went down
+        scale = np.nextafter(scale, np.float32(np.inf))
+    codes = np.round(depth / float(scale)).astype(np.uint16)
+    codes[(depth > 0) & (codes == 0)] = 1  # a hit never reads as "no hit"
+    return codes, float(scale)
+
+
+def decode_depth(codes, scale: float) -> np.ndarray:
+    """uint16 codes and scale -> (H, W) float32 z-depth."""
+    return (np.asarray(codes, dtype=np.float64) * float(np.float32(scale))).astype(np.float32)
+
+
+def make_view_record(*, key, synset, model_id, seed, rgba, depth, K, cam_T_obj, viewpoint,
+                     names, uv, z, xyz, visible) -> dict:
+    """Arrays of one rendered view -> a VIEW record ready for ``VIEW.encode``.
+
+    rgba (H, W, 4) uint8; depth (H, W) float32 z-depth; K (3, 3); cam_T_obj (4, 4);
+    viewpoint (4,); names (K,); uv (K, 2); z (K,); xyz (K, 3); visible (K,) bool.
+    """
+    rgba = np.asarray(rgba)
+    codes, scale = encode_depth(depth)
+    h, w = codes.shape
+    return {
+        "key": key, "synset": synset, "model_id": model_id, "seed": np.int64(seed),
+        "image/encoded": rgba, "image/height": np.int64(h), "image/width": np.int64(w),
+        "mask/encoded": np.where(codes > 0, 255, 0).astype(np.uint8),
+        "depth/encoded": codes, "depth/scale": np.float32(scale),
+        "camera/K": np.asarray(K, dtype=np.float32).reshape(9),
+        "camera/cam_T_obj": np.asarray(cam_T_obj, dtype=np.float32).reshape(16),
+        "viewpoint": np.asarray(viewpoint, dtype=np.float32).reshape(4),
+        "keypoints/names": list(names),
+        "keypoints/uv": np.asarray(uv, dtype=np.float32).reshape(-1),
+        "keypoints/z": np.asarray(z, dtype=np.float32).reshape(-1),
+        "keypoints/xyz": np.asarray(xyz, dtype=np.float32).reshape(-1),
+        "keypoints/visible": np.asarray(visible, dtype=np.int64).reshape(-1),
+    }
+
+
+def decode_view(data: bytes, fields=None) -> dict:
+    """Parse a serialised VIEW Example; adds ``depth`` (H, W) float32 and reshapes keypoint
+    arrays to ``uv`` (K, 2), ``xyz`` (K, 3) and the 3x3 / 4x4 camera matrices."""
+    rec = VIEW.decode(data, fields)
+    if "depth/encoded" in rec and "depth/scale" in rec:
+        rec["depth"] = decode_depth(rec["depth/encoded"], rec["depth/scale"])
+    if "keypoints/uv" in rec:
+        rec["keypoints/uv"] = rec["keypoints/uv"].reshape(-1, 2)
+    if "keypoints/xyz" in rec:
+        rec["keypoints/xyz"] = rec["keypoints/xyz"].reshape(-1, 3)
+    if "camera/K" in rec:
+        rec["camera/K"] = rec["camera/K"].reshape(3, 3)
+    if "camera/cam_T_obj" in rec:
+        rec["camera/cam_T_obj"] = rec["camera/cam_T_obj"].reshape(4, 4)
+    return rec
