@@ -277,13 +277,26 @@ def _slab_on_edge(material, p0, p1, x0, x1, inset=0.003, out=0.012):
     (points (z, y)), extruded over x in [x0, x1]. The slab spans from ``inset`` inside the face
     to ``out`` outside it; "outside" is ``d`` rotated by +90 degrees in the (z, y) plane, where
     ``d`` is the direction p0 -> p1 (so order p0, p1 accordingly)."""
+    return _prism(material, _slab_profile(p0, p1, inset, out), "x", x0, x1)
+
+
+def _slab_profile(p0, p1, inset=0.003, out=0.012):
+    """(z, y) profile of :func:`_slab_on_edge`: [p0 in, p1 in, p1 out, p0 out]; the outer face
+    (the one a viewer sees) runs between the last two points."""
     p0 = np.asarray(p0, dtype=np.float64)
     p1 = np.asarray(p1, dtype=np.float64)
     d = (p1 - p0) / np.linalg.norm(p1 - p0)
     nrm = np.array([-d[1], d[0]])
-    prof = [tuple(p0 - inset * nrm), tuple(p1 - inset * nrm), tuple(p1 + out * nrm),
+    return [tuple(p0 - inset * nrm), tuple(p1 - inset * nrm), tuple(p1 + out * nrm),
             tuple(p0 + out * nrm)]
-    return _prism(material, prof, "x", x0, x1)
+
+
+def _toward(a, b, dist):
+    """The point ``dist`` from ``a`` on the segment a -> b (points (z, y)); computed from the
+    segment's own end points, so it lies on the face they bound up to float rounding."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return tuple(a + (b - a) * (dist / np.linalg.norm(b - a)))
 
 
 def _cylinder(material, center, radius, x0, x1, segments=20):

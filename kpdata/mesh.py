@@ -11,6 +11,7 @@ import logging
 import os
 import re
 
+import cv2
 import numpy as np
 import trimesh
 
@@ -75,15 +76,18 @@ def load_mesh(obj_path: str) -> LoadedMesh:
     if not os.path.isfile(obj_path):
         raise InputError("missing_mesh", "OBJ file does not exist", obj_path)
     for mtl_path, tex in referenced_textures(obj_path):
+        named = f"texture {os.path.relpath(tex, os.path.dirname(mtl_path))!r} named in {os.path.basename(mtl_path)}"
         if not os.path.isfile(tex):
-            raise InputError("missing_texture",
-                             f"texture {os.path.relpath(tex, os.path.dirname(mtl_path))!r} named in "
-                             f"{os.path.basename(mtl_path)} does not exist", tex)
+            raise InputError("missing_texture", f"{named} does not exist", tex)
+        if cv2.imread(tex, cv2.IMREAD_UNCHANGED) is None:
+            raise InputError("corrupt_texture", f"{named} cannot be decoded", tex)
     logger = logging.getLogger("trimesh")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        scene = trimesh.load(obj_path, force="scene", process=False)
+        # ShapeNet v2 MTLs name "../images/..."; the textures were checked above.
+        resolver = trimesh.resolvers.FilePathResolver(obj_path, allow_anywhere=True)
+        scene = trimesh.load(obj_path, force="scene", process=False, resolver=resolver)
     except Exception as e:  # noqa: BLE001 - any parser failure is a property of the file
         raise InputError("corrupt_mesh", f"cannot parse OBJ: {type(e).__name__}: {e}", obj_path) from None
     finally:
@@ -95,12 +99,5 @@ def load_mesh(obj_path: str) -> LoadedMesh:
     for g in meshes:
         if not np.all(np.isfinite(g.vertices)):
             raise InputError("nonfinite_vertices", "OBJ has NaN or infinite vertex coordinates", obj_path)
-        material = getattr(g.visual, "material", None)
-        image = getattr(material, "image", None)
-        if image is not None:
-            try:
-                image.load()
-            except Exception as e:  # noqa: BLE001 - a truncated or corrupt texture file
-                raise InputError("corrupt_texture", f"cannot decode texture: {e}", obj_path) from None
     bounds = np.array(scene.bounds, dtype=np.float64)
     return LoadedMesh(obj_path, scene, bounds, num_faces)

@@ -6,12 +6,19 @@ error names the Debian packages to install.
 
 Pixel convention: OpenGL puts pixel centres at half-integers, OpenCV at integers, so the
 principal point handed to pyrender is ``(cx + 0.5, cy + 0.5)``.
+
+Depth: pyrender draws into a 4x multisampled framebuffer. Colour is resolved by averaging the
+samples (so alpha is coverage, centred on the pixel), but a depth resolve copies one sample, which
+lies off the pixel centre (Mesa: (0.375, 0.125) of the pixel), shifting depth and mask by up to half
+a pixel. So depth comes from a second, depth-only pass whose principal point is moved by that
+sample's offset: its sample then lands on the OpenCV pixel centre.
 """
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import os
+import sys
 import threading
 
 import numpy as np
@@ -57,11 +64,17 @@ class PyrenderRenderer(Renderer):
     """Offscreen pyrender renderer. Create once per worker; call :meth:`close` when done."""
 
     def __init__(self, width: int = 960, height: int = 540):
+        if "tensorflow" in sys.modules:
+            raise RendererUnavailable(
+                "TensorFlow is loaded in this process: its bundled LLVM clashes with Mesa's software "
+                "rasterizer and the first draw call would crash. Render in a process that does not "
+                "import TensorFlow (kpdata's pipelines never do).")
         self.platform = select_platform()
         try:
             import pyrender  # noqa: PLC0415 - the GL platform must be chosen first
             self._pyrender = pyrender
             self._lock = threading.Lock()
+            self._sample_position = None
             self._renderer = pyrender.OffscreenRenderer(int(width), int(height))
             self._uncurrent()
         except Exception as e:  # noqa: BLE001 - GL context creation fails in many library-specific ways
@@ -87,6 +100,23 @@ class PyrenderRenderer(Renderer):
                 yield
             finally:
                 self._uncurrent()
+
+    def _depth_sample_position(self) -> tuple[float, float]:
+        """Position (x right, y up, in [0, 1)) inside a pixel of the multisample the depth resolve
+        copies (sample 0), queried from GL once."""
+        if self._sample_position is None:
+            from OpenGL import GL  # noqa: PLC0415
+            self._renderer._platform.make_current()
+            fb = getattr(self._renderer._renderer, "_main_fb_ms", None)
+            if not fb:
+                self._sample_position = (0.5, 0.5)  # no multisampling: samples are centred
+            else:
+                GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fb)
+                pos = (GL.GLfloat * 2)()
+                GL.glGetMultisamplefv(GL.GL_SAMPLE_POSITION, 0, pos)
+                GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+                self._sample_position = (float(pos[0]), float(pos[1]))
+        return self._sample_position
 
     def prepare(self, mesh: LoadedMesh):
         pr = self._pyrender
@@ -134,7 +164,10 @@ class PyrenderRenderer(Renderer):
         scene.ambient_light = np.asarray(request.ambient, dtype=np.float64)
         try:
             with self._gl():
-                rgba, depth = self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
+                rgba, _ = self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
+                sx, sy = self._depth_sample_position()
+                cam.cx, cam.cy = intr.cx + sx, intr.cy + 1.0 - sy
+                depth = self._renderer.render(scene, flags=pr.RenderFlags.DEPTH_ONLY)
         finally:
             for n in nodes:
                 scene.remove_node(n)

@@ -1,0 +1,52 @@
+"""Shared test fixtures.
+
+KPDATA_FIXTURES: the real public samples (default ../shared/fixtures); tests that need them skip,
+saying why, when the folder is absent. KPDATA_REQUIRE_GL=1 (set by CI): a missing GL stack fails
+rendering tests instead of skipping them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def fixtures_dir() -> str:
+    return os.environ.get("KPDATA_FIXTURES") or os.path.join(ROOT, "..", "shared", "fixtures")
+
+
+@pytest.fixture(scope="session")
+def fixtures():
+    """Path of the shared real-data fixtures; skips when absent."""
+    d = fixtures_dir()
+    if not os.path.isdir(d):
+        pytest.skip(f"real-data fixtures not found at {d} (set KPDATA_FIXTURES)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def renderer():
+    """One pyrender renderer for the session (as a worker holds one)."""
+    from renderers import create_renderer
+    from renderers.pyrender_backend import RendererUnavailable
+    try:
+        r = create_renderer(320, 240)
+    except RendererUnavailable as e:
+        if os.environ.get("KPDATA_REQUIRE_GL") == "1":
+            pytest.fail(f"KPDATA_REQUIRE_GL=1 but no GL stack: {e}")
+        pytest.skip(f"no headless GL stack: {e}")
+    yield r
+    r.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_tensorflow_in_test_process():
+    """TensorFlow must stay out of the test process: it crashes Mesa's rasterizer. Tests that
+    need it run it in a subprocess."""
+    yield
+    assert "tensorflow" not in sys.modules, "a test imported TensorFlow into the pytest process"
