@@ -13,11 +13,19 @@ Frames and units
 ----------------
 Everything is in the OBJ's own frame, ShapeNet's Y-up model frame, in model units: +Y is up, the
 object's front faces ``DEMO_FRONT_AXIS`` (+X) and its own left side is ``DEMO_LEFT_AXIS`` (-Z),
-right is +Z, as the real ShapeNetCore v1 models face (``_ORIENT_*`` below sets this in one place). As ShapeNet v1 does, each model is centred at its bounding-box centre and scaled so
-that the bounding-box diagonal is 1. ``keypoints.json`` uses the same frame and units; every
-keypoint is a point of the written mesh surface (at a vertex or inside an axis-aligned face), with
-the coordinates written with the same ``%.6f`` rounding as the OBJ vertices, so it lies on the
-surface of the parsed file too.
+right is +Z, as the real ShapeNetCore v1 models face (``_ORIENT_*`` below sets this in one
+place). As ShapeNet v1 does, each model is centred at its bounding-box centre and scaled so that
+the bounding-box diagonal is 1. ``keypoints.json`` uses the same frame and units; every keypoint is
+a point of the written mesh surface, with the coordinates written with the same ``%.6f`` rounding
+as the OBJ vertices, so it lies on the surface of the parsed file too (within 1e-6).
+
+No keypoint sits on an edge or a corner of the mesh: visibility is decided by a depth test at the
+keypoint's (rounded) pixel, which flips at random for points on a silhouette. Each keypoint lies
+inside one face that a viewer associates with it (a car's windshield glass, its tail panel, a
+bus's front face, a seat top, ...), at least 4% of the bounding-box diagonal from every edge of
+that face, or at the centre of a small face (lights, handlebar grips, the steering head). The
+exceptions by construction are the centres of round caps (wheel hubs, the motorbike's headlamp),
+which are fan-centre vertices of flat discs.
 
 Geometry is built from closed convex primitives (extruded convex polygons, cylinders) with
 outward-facing, consistent winding; each primitive shares its vertex positions, so every
@@ -425,8 +433,9 @@ def _car(kind: str) -> tuple[_Builder, dict[str, np.ndarray]]:
         rw_hi, rw_lo = (0.60, 1.45), (1.25, cab_bottom)
         wheel_r, wheel_w, wheel_y = 0.33, 0.22, 0.33
         wheel_z = (-1.40, 1.45)
-        light_y, light_x = (0.56, 0.72), (0.46, 0.82)
-        trunk = (2.30, 0.90)
+        light_y, light_x = (0.51, 0.74), (0.46, 0.82)
+        tail_y = (0.45, 0.56)  # low on the tail, clear of the trunk keypoints above them
+        kp_inset = 0.22  # > 4% of the bounding-box diagonal (5.31)
         tex = _tex_sedan_body()
     else:  # hatchback: shorter, taller, cabin runs to a steep tailgate.
         half_w, cab_w = 0.88, 0.80
@@ -437,28 +446,38 @@ def _car(kind: str) -> tuple[_Builder, dict[str, np.ndarray]]:
         rw_hi, rw_lo = (1.78, 1.60), (1.97, cab_bottom)
         wheel_r, wheel_w, wheel_y = 0.34, 0.22, 0.34
         wheel_z = (-1.25, 1.30)
-        light_y, light_x = (0.64, 0.78), (0.48, 0.78)
-        trunk = (2.00, 0.98)
+        light_y, light_x = (0.56, 0.78), (0.48, 0.78)
+        tail_y = (0.48, 0.64)
+        kp_inset = 0.20  # > 4% of the bounding-box diagonal (4.81)
         tex = _tex_hatchback_body()
     paint = _textured("texture0.png")
     b.add("paint", paint, _prism(paint, body, "x", -half_w, half_w))
     cabin = [ws_lo, rw_lo, rw_hi, ws_hi]
     b.add("paint", paint, _prism(paint, cabin, "x", -cab_w, cab_w))
-    # Keypoints at the cabin's top corners (vertices of the cabin prism).
-    _mirror_pair(b, "upper_left_windshield", "upper_right_windshield", cab_w, ws_hi[1], ws_hi[0])
-    _mirror_pair(b, "upper_left_rearwindow", "upper_right_rearwindow", cab_w, rw_hi[1], rw_hi[0])
-    # Rear corners of the trunk lid / tailgate top (vertices of the body prism).
-    _mirror_pair(b, "left_back_trunk", "right_back_trunk", half_w, trunk[1], trunk[0])
 
     # Glass: windshield and rear window slabs inset from the cabin edges; side windows.
     def lerp(p, q, t):
         return (p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t)
 
     inset_x = 0.07
-    b.add("glass", _GLASS, _slab_on_edge(_GLASS, lerp(ws_lo, ws_hi, 0.12), lerp(ws_lo, ws_hi, 0.92),
-                                         -cab_w + inset_x, cab_w - inset_x))
-    b.add("glass", _GLASS, _slab_on_edge(_GLASS, lerp(rw_hi, rw_lo, 0.08), lerp(rw_hi, rw_lo, 0.88),
-                                         -cab_w + inset_x, cab_w - inset_x))
+    glass_w = cab_w - inset_x
+    ws = _slab_profile(lerp(ws_lo, ws_hi, 0.12), lerp(ws_lo, ws_hi, 0.92))  # p0 low, p1 high
+    rw = _slab_profile(lerp(rw_hi, rw_lo, 0.08), lerp(rw_hi, rw_lo, 0.88))  # p0 high, p1 low
+    b.add("glass", _GLASS, _prism(_GLASS, ws, "x", -glass_w, glass_w))
+    b.add("glass", _GLASS, _prism(_GLASS, rw, "x", -glass_w, glass_w))
+    # Keypoints never sit on an edge or corner of the mesh (where the per-pixel depth test
+    # that decides visibility flips at random): each lies inside one face, ``kp_inset`` from
+    # every edge of it. Windshield / rear window: the upper corners of the glass's outer face
+    # (slanted; the point is computed from that face's own (z, y) end points), pulled in
+    # along the glass and across it.
+    z, y = _toward(ws[2], ws[3], kp_inset)  # from the windshield's top edge down the glass
+    _mirror_pair(b, "upper_left_windshield", "upper_right_windshield", glass_w - kp_inset, y, z)
+    z, y = _toward(rw[3], rw[2], kp_inset)  # from the rear window's top edge down the glass
+    _mirror_pair(b, "upper_left_rearwindow", "upper_right_rearwindow", glass_w - kp_inset, y, z)
+    # Trunk: the upper outer corners of the tail panel (the body's back face, z = z_back),
+    # inset from its top and side edges; the tail lights sit lower, below these points.
+    _mirror_pair(b, "left_back_trunk", "right_back_trunk", half_w - kp_inset,
+                 body[2][1] - kp_inset, body[1][0])
     y_lo, y_hi = cab_bottom + 0.12, ws_hi[1] - 0.07
     pillar = 0.5 * (ws_hi[0] + rw_hi[0])
     for side in (-1.0, 1.0):
@@ -481,8 +500,9 @@ def _car(kind: str) -> tuple[_Builder, dict[str, np.ndarray]]:
         xa, xb = sorted((side * light_x[0], side * light_x[1]))
         b.add("headlight", _HEADLIGHT, _box(_HEADLIGHT, xa, xb, light_y[0], light_y[1],
                                             z_front - 0.03, z_front + 0.02))
-        b.add("taillight", _TAILLIGHT, _box(_TAILLIGHT, xa, xb, light_y[0], light_y[1] + 0.04,
+        b.add("taillight", _TAILLIGHT, _box(_TAILLIGHT, xa, xb, tail_y[0], tail_y[1],
                                             z_back - 0.02, z_back + 0.02))
+    # Front lights: the centre of the headlight's outward (front) face.
     _mirror_pair(b, "left_front_light", "right_front_light", 0.5 * (light_x[0] + light_x[1]),
                  0.5 * (light_y[0] + light_y[1]), z_front - 0.03)
     b.add("trim", _TRIM, _box(_TRIM, -light_x[0] + 0.06, light_x[0] - 0.06, light_y[0] - 0.12,
@@ -503,10 +523,15 @@ def _bus() -> tuple[_Builder, dict[str, np.ndarray]]:
     hw, y0, y1, zf, zb = 1.25, 0.35, 3.20, -5.00, 5.00
     paint = _textured("texture0.png")
     b.add("paint", paint, _box(paint, -hw, hw, y0, y1, zf, zb))
+    # Body corners: on the front / back face (not on the box's edges, where the per-pixel depth
+    # test that decides visibility flips at random), ``kp_inset`` (> 4% of the bounding-box
+    # diagonal, 11.02) in from the face's side and top / bottom edges. The windows, sign and
+    # lights below keep clear of these points.
+    kp_inset = 0.45
     for fb, z in (("front", zf), ("back", zb)):
-        for lr, x in (("left", -hw), ("right", hw)):
-            b.kp(f"body_{fb}_{lr}_lower", (x, y0, z))
-            b.kp(f"body_{fb}_{lr}_upper", (x, y1, z))
+        for lr, x in (("left", -hw + kp_inset), ("right", hw - kp_inset)):
+            b.kp(f"body_{fb}_{lr}_lower", (x, y0 + kp_inset, z))
+            b.kp(f"body_{fb}_{lr}_upper", (x, y1 - kp_inset, z))
     t, o = 0.003, 0.015  # slab depth inside / outside the body
     # Side windows (a row on each side; the right side keeps room for the door at the front).
     win_y = (1.85, 2.90)
@@ -520,17 +545,17 @@ def _bus() -> tuple[_Builder, dict[str, np.ndarray]]:
     b.add("trim", _TRIM, _box(_TRIM, hw - t, hw + o, 0.45, 2.95, -4.75, -3.75))
     b.add("glass", _GLASS, _box(_GLASS, hw - t, hw + o + 0.005, 0.60, 2.85, -4.68, -4.27))
     b.add("glass", _GLASS, _box(_GLASS, hw - t, hw + o + 0.005, 0.60, 2.85, -4.23, -3.82))
-    # Windshield, destination sign, rear window.
-    b.add("glass", _GLASS, _box(_GLASS, -1.10, 1.10, 1.45, 2.75, zf - o, zf + t))
-    b.add("headlight", _HEADLIGHT, _box(_HEADLIGHT, -0.80, 0.80, 2.85, 3.10, zf - o, zf + t))
-    b.add("glass", _GLASS, _box(_GLASS, -1.05, 1.05, 2.00, 2.90, zb - t, zb + o))
-    # Head/tail lights, bumpers.
+    # Windshield, destination sign, rear window (below / between the upper body keypoints).
+    b.add("glass", _GLASS, _box(_GLASS, -1.10, 1.10, 1.45, 2.50, zf - o, zf + t))
+    b.add("headlight", _HEADLIGHT, _box(_HEADLIGHT, -0.45, 0.45, 2.85, 3.10, zf - o, zf + t))
+    b.add("glass", _GLASS, _box(_GLASS, -0.55, 0.55, 1.70, 2.50, zb - t, zb + o))
+    # Head/tail lights (above the lower body keypoints), bumpers.
     for side in (-1.0, 1.0):
-        xa, xb = sorted((side * 0.75, side * 1.10))
-        b.add("headlight", _HEADLIGHT, _box(_HEADLIGHT, xa, xb, 0.75, 0.95, zf - o, zf + t))
-        b.add("taillight", _TAILLIGHT, _box(_TAILLIGHT, xa, xb, 0.75, 1.10, zb - t, zb + o))
-    b.add("trim", _TRIM, _box(_TRIM, -hw + 0.05, hw - 0.05, 0.38, 0.62, zf - 0.10, zf + 0.05))
-    b.add("trim", _TRIM, _box(_TRIM, -hw + 0.05, hw - 0.05, 0.38, 0.62, zb - 0.05, zb + 0.10))
+        xa, xb = sorted((side * 0.80, side * 1.10))
+        b.add("headlight", _HEADLIGHT, _box(_HEADLIGHT, xa, xb, 1.05, 1.25, zf - o, zf + t))
+        b.add("taillight", _TAILLIGHT, _box(_TAILLIGHT, xa, xb, 1.10, 1.45, zb - t, zb + o))
+    b.add("trim", _TRIM, _box(_TRIM, -hw + 0.05, hw - 0.05, 0.38, 0.56, zf - 0.10, zf + 0.05))
+    b.add("trim", _TRIM, _box(_TRIM, -hw + 0.05, hw - 0.05, 0.38, 0.56, zb - 0.05, zb + 0.10))
     for z, fb in ((-3.20, "front"), (3.00, "back")):
         for side, lr in ((-1, "left"), (1, "right")):
             b.wheel(f"{lr}_{fb}_wheel", side, (0.50, z), 0.50, 0.28, hw + 0.05 - 0.28, 0.24, 0.04)
@@ -572,7 +597,8 @@ def _motorbike() -> tuple[_Builder, dict[str, np.ndarray]]:
         b.add("metal", _METAL, _beam(_METAL, (zb_wheel - 0.12, 0.36), (0.02, 0.46), 0.022, xa, xb))
     # Engine, frame, exhaust.
     b.add("trim", _TRIM, _box(_TRIM, -0.15, 0.15, 0.24, 0.60, -0.32, 0.22))
-    b.add("trim", _TRIM, _beam(_TRIM, (-0.50, 0.88), (0.45, 0.70), 0.035, -0.04, 0.04))
+    # (The frame tube runs low enough under the seat to stay 2% of the diagonal from front_seat.)
+    b.add("trim", _TRIM, _beam(_TRIM, (-0.50, 0.88), (0.45, 0.66), 0.035, -0.04, 0.04))
     b.add("trim", _TRIM, _beam(_TRIM, (-0.48, 0.80), (-0.30, 0.40), 0.035, -0.04, 0.04))
     # Exhaust above the rear axle height so the right rear hub stays visible from the right.
     ex, _, _ = _cylinder_z(_METAL, (0.19, 0.48), 0.04, -0.10, 0.90, 12)
@@ -586,19 +612,24 @@ def _motorbike() -> tuple[_Builder, dict[str, np.ndarray]]:
     # Seat: top face y = 0.82; keypoints on the top at its front and back.
     seat_top = 0.82
     b.add("seat", seat, _box(seat, -0.14, 0.14, 0.70, seat_top, 0.03, 0.62))
-    b.kp("front_seat", (0.0, seat_top, 0.08))
-    b.kp("back_seat", (0.0, seat_top, 0.56))
+    # Both 0.10 (> 4% of the bounding-box diagonal, 2.42) in from the seat top's front / back
+    # edge and 0.14 from its sides.
+    b.kp("front_seat", (0.0, seat_top, 0.13))
+    b.kp("back_seat", (0.0, seat_top, 0.52))
     # Tail light.
     b.add("taillight", _TAILLIGHT, _box(_TAILLIGHT, -0.07, 0.07, 0.63, 0.70, 0.97, 1.00))
     # Steering head (top face centre = head_center), handlebar, grips.
     head_top = 1.03  # above the handlebar, so the keypoint on its top face stays visible
     b.add("metal", _METAL, _box(_METAL, -0.06, 0.06, 0.86, head_top, -0.58, -0.46))
     b.kp("head_center", (0.0, head_top, -0.52))
-    b.add("metal", _METAL, _box(_METAL, -0.31, 0.31, 0.965, 1.000, -0.535, -0.505))
+    # Handlebar low in the grips and the head, clear of the keypoints on their tops.
+    b.add("metal", _METAL, _box(_METAL, -0.31, 0.31, 0.945, 0.980, -0.535, -0.505))
     grip_top = 1.015
     for side, lr in ((-1.0, "left"), (1.0, "right")):
+        # Grips 0.10 x 0.10 in plan, so the keypoint (the centre of the top) is 0.05 (2% of
+        # the diagonal) from the top's edges.
         xa, xb = sorted((side * 0.30, side * 0.40))
-        b.add("trim", _TRIM, _box(_TRIM, xa, xb, 0.955, grip_top, -0.550, -0.490))
+        b.add("trim", _TRIM, _box(_TRIM, xa, xb, 0.955, grip_top, -0.570, -0.470))
         b.kp(f"{lr}_handle_center", (0.5 * (xa + xb), grip_top, -0.520))
     # Headlight: a cylinder along Z in front of the steering head; keypoint = front cap centre.
     lamp, front, _ = _cylinder_z(_HEADLIGHT, (0.0, 0.84), 0.075, -0.68, -0.58, 16)

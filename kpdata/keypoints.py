@@ -168,8 +168,10 @@ def label_keypoints(K, cam_T_obj, xyz_obj, depth, rel_tolerance: float = 0.01,
     """Project keypoints and decide visibility by a depth test against the rendered depth.
 
     A keypoint is visible when its projection rounds to a pixel inside the image, it is in front
-    of the camera, that pixel was hit (depth > 0), and nothing there is closer than the keypoint:
-    ``z <= depth * (1 + rel_tolerance) + abs_tolerance``.
+    of the camera, and the surface seen at that pixel is the keypoint's own:
+    ``|z - depth| <= rel_tolerance * z + abs_tolerance``. Keypoints are points of the surface, so
+    a nearer depth means something occludes the keypoint, and a farther one means the keypoint
+    sits on a silhouette edge that the pixel centre missed (the pixel shows what lies behind).
 
     Args:
       K: (3, 3); cam_T_obj: (4, 4) OpenCV; xyz_obj: (K, 3) object frame;
@@ -188,5 +190,5 @@ def label_keypoints(K, cam_T_obj, xyz_obj, depth, rel_tolerance: float = 0.01,
         inside = ok & (col >= 0) & (col < w) & (row >= 0) & (row < h)
         d = np.zeros(len(z))
         d[inside] = depth[row[inside], col[inside]]
-        visible = inside & (d > 0) & (z <= d * (1.0 + rel_tolerance) + abs_tolerance)
+        visible = inside & (d > 0) & (np.abs(z - d) <= rel_tolerance * z + abs_tolerance)
     return KeypointLabels(uv.astype(np.float32), z.astype(np.float32), visible)

@@ -174,7 +174,19 @@ class PyrenderRenderer(Renderer):
         return np.ascontiguousarray(rgba, dtype=np.uint8), np.ascontiguousarray(depth, dtype=np.float32)
 
     def close(self) -> None:
-        if getattr(self, "_renderer", None) is not None:
-            with self._lock:
-                self._renderer.delete()
-            self._renderer = None
+        """Free this renderer's GL objects and context. The EGL display is shared by every
+        context in the process, so it is left initialised (pyrender's own ``delete`` terminates
+        it, which breaks any other renderer alive in the process)."""
+        if getattr(self, "_renderer", None) is None:
+            return
+        with self._lock:
+            offscreen, self._renderer = self._renderer, None
+            platform = offscreen._platform
+            platform.make_current()
+            offscreen._renderer.delete()
+            if self.platform == "egl":
+                from OpenGL import EGL  # noqa: PLC0415
+                EGL.eglMakeCurrent(platform._egl_display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, EGL.EGL_NO_CONTEXT)
+                EGL.eglDestroyContext(platform._egl_display, platform._egl_context)
+            else:
+                platform.delete_context()

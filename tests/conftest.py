@@ -50,3 +50,9 @@ def _no_tensorflow_in_test_process():
     need it run it in a subprocess."""
     yield
     assert "tensorflow" not in sys.modules, "a test imported TensorFlow into the pytest process"
+
+
+@pytest.fixture(scope="session")
+def gl(renderer):
+    """Marks a test that renders through the pipeline: it needs (and checks) the GL stack."""
+    return renderer

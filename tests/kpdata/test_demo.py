@@ -289,6 +289,79 @@ def test_keypoints(demo_root, index):
         assert np.asarray(kp[n]) @ up < 0, n
 
 
+# Keypoint clearance from mesh edges and corners (model units; the bounding-box diagonal is 1).
+# Visibility is a depth test at the keypoint's rounded pixel, which flips at random for a point on
+# an edge or corner (a silhouette in many views), so every keypoint lies inside one face.
+FACE_INSET = 0.04  # from every edge of the keypoint's own face ...
+MIN_CLEARANCE = 0.02  # ... or this much for the centre of a small face; and from any vertex / edge
+WHEELS = {"left_front_wheel", "left_back_wheel", "right_front_wheel", "right_back_wheel"}
+# Centres of round caps built as triangle fans around a centre vertex (wheel hubs; the
+# motorbike's round headlamp): the keypoint is that fan-centre vertex by construction, in the
+# middle of a flat disc, so the "no mesh vertex nearby" rule does not apply to these names.
+FAN_CENTRES = WHEELS | {"headlight_center"}
+# Keypoints at the centre of a face too small for FACE_INSET (lights, grips, steering head).
+SMALL_FACE_CENTRES = FAN_CENTRES | {"left_front_light", "right_front_light", "head_center",
+                                    "left_handle_center", "right_handle_center"}
+
+
+def _feature_edges(mesh):
+    """(A, B) end points (n, 3) of the mesh's real edges: every triangle edge except those shared
+    by exactly two coplanar triangles (the diagonals of fan-triangulated flat polygons)."""
+    tris, normals = mesh.triangles, mesh.face_normals
+    edges = {}
+    for fi, tri in enumerate(np.round(tris, 6)):
+        for i in range(3):
+            key = tuple(sorted((tuple(tri[i]), tuple(tri[(i + 1) % 3]))))
+            edges.setdefault(key, []).append(fi)
+    cos_flat = np.cos(np.radians(0.5))
+    feat = [k for k, fs in edges.items()
+            if not (len(fs) == 2 and normals[fs[0]] @ normals[fs[1]] > cos_flat)]
+    return np.array([k[0] for k in feat]), np.array([k[1] for k in feat])
+
+
+def _segment_distance(p, a, b):
+    """Distance from point p (3,) to each segment a[i] -> b[i]."""
+    ab = b - a
+    t = np.clip(np.einsum("ij,ij->i", p - a, ab) / np.einsum("ij,ij->i", ab, ab), 0.0, 1.0)
+    return np.linalg.norm(a + t[:, None] * ab - p, axis=1)
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_keypoints_inside_one_face_clear_of_edges(demo_root, index):
+    """Each keypoint lies inside exactly one flat face, FACE_INSET from that face's edges (the
+    centre of a small face: MIN_CLEARANCE), and MIN_CLEARANCE from every mesh vertex (fan
+    centres excepted, see FAN_CENTRES) and every mesh edge (wheels excepted: a hub stands just
+    proud of its tyre, in front of the body's lower edge; its own cap is checked as its face)."""
+    model_dir = _model_dirs(demo_root)[index]
+    kp = _keypoints(model_dir)
+    mesh = trimesh.util.concatenate(list(_load(model_dir).geometry.values()))
+    tris, normals = mesh.triangles, mesh.face_normals
+    edge_a, edge_b = _feature_edges(mesh)
+    report = {}
+    for name, xyz in sorted(kp.items()):
+        p = np.asarray(xyz)
+        cp = trimesh.triangles.closest_point(tris, np.repeat(p[None], len(tris), axis=0))
+        on = np.linalg.norm(cp - p, axis=1) < 1e-6
+        assert on.any(), name
+        # One face: all triangles through the point are coplanar (not on a crease or corner).
+        n = normals[on][0]
+        assert (normals[on] @ n > 0.9999).all(), (name, normals[on])
+        # The face's own edges: feature edges lying in its plane.
+        in_plane = ((np.abs((edge_a - p) @ n) < 1e-5) & (np.abs((edge_b - p) @ n) < 1e-5))
+        face_clear = _segment_distance(p, edge_a[in_plane], edge_b[in_plane]).min()
+        edge_clear = _segment_distance(p, edge_a, edge_b).min()
+        vertex_clear = np.linalg.norm(mesh.vertices - p, axis=1).min()
+        report[name] = (round(face_clear, 4), round(edge_clear, 4), round(vertex_clear, 4))
+        inset = MIN_CLEARANCE if name in SMALL_FACE_CENTRES else FACE_INSET
+        assert face_clear >= inset, (name, report[name])
+        if name not in WHEELS:
+            assert edge_clear >= MIN_CLEARANCE, (name, report[name])
+        if name not in FAN_CENTRES:
+            assert vertex_clear >= MIN_CLEARANCE, (name, report[name])
+        else:
+            assert vertex_clear < 1e-6, (name, "expected a fan-centre vertex")
+
+
 def test_demo_shapenet_dir(tmp_path):
     cache = str(tmp_path / "cache")
     path = demo.demo_shapenet_dir(cache)
