@@ -2,7 +2,8 @@
 
     python -m pipelines.render_shapenet [flags] [Beam flags]
 
-Graph: ListModels -> PlanViews -> Reshuffle -> RenderViews -> EncodeExamples -> WriteShards,
+Graph: ListModels -> Reshuffle -> RenderViews (plans and renders each model's views) -> EncodeExamples
+-> WriteShards,
 with failures going to errors/failures.jsonl and metadata written last (WriteMetadata).
 """
 from __future__ import annotations
