@@ -647,3 +647,34 @@ def write_contact_sheet(path: str | os.PathLike, views: Sequence[Mapping], **kw)
             f"writable, is the extension an image format?)"
         )
     return path
+
+
+def crop_to_content(view: Mapping, margin: float = 0.2, min_size: int = 64) -> dict:
+    """A copy of ``view`` cropped to the box around its mask (or alpha) and its in-image
+    keypoints, grown by ``margin`` of the box size on each side, so small objects in large renders
+    fill their tile. ``keypoints/uv`` is shifted into the crop; keypoints outside the image stay
+    outside it. Views without any content are returned unchanged."""
+    image = np.asarray(view["image"])
+    h, w = image.shape[:2]
+    mask = view.get("mask")
+    occupied = (np.asarray(mask) > 0) if mask is not None else (
+        image[..., 3] > 0 if image.ndim == 3 and image.shape[2] == 4 else np.zeros((h, w), bool))
+    ys, xs = np.nonzero(occupied)
+    uv = np.asarray(view.get("keypoints/uv", np.zeros((0, 2))), dtype=np.float64).reshape(-1, 2)
+    inside = np.all(np.isfinite(uv), axis=1) & (uv[:, 0] >= -0.5) & (uv[:, 0] <= w - 0.5) & \
+        (uv[:, 1] >= -0.5) & (uv[:, 1] <= h - 0.5)
+    xs = np.concatenate([xs, uv[inside, 0]])
+    ys = np.concatenate([ys, uv[inside, 1]])
+    if xs.size == 0:
+        return dict(view)
+    x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+    grow = margin * max(x1 - x0, y1 - y0, min_size / (1 + 2 * margin))
+    x0, y0 = int(max(0, np.floor(x0 - grow))), int(max(0, np.floor(y0 - grow)))
+    x1, y1 = int(min(w, np.ceil(x1 + grow) + 1)), int(min(h, np.ceil(y1 + grow) + 1))
+    out = dict(view)
+    out["image"] = image[y0:y1, x0:x1]
+    if mask is not None:
+        out["mask"] = np.asarray(mask)[y0:y1, x0:x1]
+    if len(uv):
+        out["keypoints/uv"] = (uv - [x0, y0]).astype(np.float32)
+    return out

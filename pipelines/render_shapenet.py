@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import math
 import os
 import sys
 import time
 
 import apache_beam as beam
-import numpy as np
 
 from kpdata import demo, geometry, shapenet
 from kpdata.camera import Intrinsics
@@ -269,7 +267,8 @@ def run(argv=None) -> int:
     w, h = config.image_size
     shards = {s: (config.num_shards or sinks.auto_num_shards(n, w * h * 1.5)) for s, n in views_per_split.items()}
     planned = {"models": len(tasks), "views": sum(views_per_split.values())}
-    os.makedirs(config.output_dir, exist_ok=True) if "://" not in config.output_dir else None
+    if "://" not in config.output_dir:
+        os.makedirs(config.output_dir, exist_ok=True)
     LOG.info("rendering %d views of %d models from %s into %s", planned["views"], planned["models"], root,
              config.output_dir)
 

@@ -54,8 +54,9 @@ def preview_views(output_dir: str, n: int) -> list[dict]:
 
 
 def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
-    from kpdata.preview import write_contact_sheet  # noqa: PLC0415
-    return write_contact_sheet(path or os.path.join(output_dir, PREVIEW_FILE), preview_views(output_dir, n))
+    from kpdata.preview import crop_to_content, write_contact_sheet  # noqa: PLC0415
+    views = [crop_to_content(v) for v in preview_views(output_dir, n)]
+    return write_contact_sheet(path or os.path.join(output_dir, PREVIEW_FILE), views)
 
 
 def summary(output_dir: str, info: dict, stats: dict, wall: float) -> str:

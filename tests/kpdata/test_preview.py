@@ -359,3 +359,22 @@ def test_write_contact_sheet_failure_names_the_path(tmp_path):
     path = str(tmp_path / "missing_dir" / "sheet.png")
     with pytest.raises(IOError, match="missing_dir"):
         write_contact_sheet(path, [make_view()])
+
+
+def test_crop_to_content_keeps_pixels_under_keypoints():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (100, 200, 4), dtype=np.uint8)
+    mask = np.zeros((100, 200), np.uint8)
+    mask[20:41, 50:71] = 255
+    uv = np.array([[80.0, 30.0], [55.0, 25.0], [-10.0, 30.0], [250.0, 30.0]], np.float32)
+    view = {"key": "k", "image": image, "mask": mask, "keypoints/uv": uv,
+            "keypoints/visible": np.array([1, 1, 0, 0]), "keypoints/names": list("abcd")}
+    out = preview.crop_to_content(view, margin=0.1)
+    crop, cuv = out["image"], out["keypoints/uv"]
+    assert crop.shape[0] < 100 and crop.shape[1] < 200
+    assert out["mask"].sum() == mask.sum()  # the whole mask is kept
+    for (u, v), (cu, cv) in zip(uv[:2], cuv[:2]):  # in-image keypoints point at the same pixels
+        np.testing.assert_array_equal(crop[int(cv), int(cu)], image[int(v), int(u)])
+    assert cuv[2, 0] < 0 and cuv[3, 0] > crop.shape[1]  # outside stays outside
+    empty = dict(view, mask=np.zeros_like(mask), **{"keypoints/uv": np.zeros((0, 2))})
+    assert preview.crop_to_content(empty)["image"].shape == image.shape

@@ -5,7 +5,6 @@ import threading
 
 import cv2
 import numpy as np
-import pytest
 import trimesh
 
 from kpdata import camera, geometry, mesh
