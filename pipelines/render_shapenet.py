@@ -26,6 +26,8 @@ from kpdata.seeding import rng_for
 from kpdata.viewpoints import UniformPrior, ViewpointTable
 from pipelines import options as opts
 from pipelines import report, sinks
+from renderers import RenderRequest, create_renderer
+from schemas.view import VIEW, make_view_record
 
 LOG = logging.getLogger("kpdata.render_shapenet")
 DEMO = "demo"
@@ -69,7 +71,6 @@ class ModelTask:
 @dataclasses.dataclass(frozen=True)
 class ViewSpec:
     key: str
-    index: int
     viewpoint: geometry.Viewpoint
 
 
@@ -103,7 +104,7 @@ def plan_views(task: ModelTask, config: RenderConfig, table: ViewpointTable | No
             vp = table.sample(rng_for(config.seed, key))
         else:
             vp = prior.sample(rng_for(config.seed, key))
-        specs.append(ViewSpec(key, i, vp))
+        specs.append(ViewSpec(key, vp))
     return specs
 
 
@@ -119,7 +120,6 @@ class RenderViews(beam.DoFn):
         self.renderer = None
 
     def setup(self):
-        from renderers import create_renderer  # noqa: PLC0415 - OpenGL only on workers
         w, h = self.config.image_size
         self.renderer = create_renderer(w, h)
 
@@ -129,7 +129,6 @@ class RenderViews(beam.DoFn):
             self.renderer = None
 
     def process(self, task: ModelTask):
-        from renderers import RenderRequest  # noqa: PLC0415
         model = task.model
         t0 = time.perf_counter()
         try:
@@ -158,7 +157,6 @@ class RenderViews(beam.DoFn):
 
 def encode_view(view: dict, seed: int) -> tuple[str, str, bytes]:
     """A rendered view -> (split, key, serialized VIEW Example)."""
-    from schemas.view import VIEW, make_view_record  # noqa: PLC0415 - TF loads on first encode
     rec = make_view_record(
         key=view["key"], synset=view["synset"], model_id=view["model_id"], seed=seed,
         rgba=view["rgba"], depth=view["depth"], K=view["K"], cam_T_obj=view["cam_T_obj"],
@@ -168,7 +166,6 @@ def encode_view(view: dict, seed: int) -> tuple[str, str, bytes]:
 
 
 def write_metadata(_, config: RenderConfig, argv, shard_infos, failures, timings, planned: dict):
-    from schemas.view import VIEW  # noqa: PLC0415
     out = config.output_dir
     splits = sinks.splits_info(shard_infos, config.format)
     written = sum(s["num_examples"] for s in splits.values())

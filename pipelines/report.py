@@ -6,7 +6,9 @@ import subprocess
 import time
 
 import kpdata
+from kpdata.preview import crop_to_content, write_contact_sheet
 from pipelines import dataset, sinks
+from schemas.view import decode_view
 
 PREVIEW_FILE = "preview.png"
 
@@ -43,7 +45,6 @@ def select_preview(records, n: int, group=lambda key: key.rsplit("/", 1)[0], sca
 
 def preview_views(output_dir: str, n: int) -> list[dict]:
     """The views the preview sheet shows, as :func:`kpdata.preview.contact_sheet` wants them."""
-    from schemas.view import decode_view  # noqa: PLC0415
     fields = {"key", "image/encoded", "mask/encoded", "keypoints/names", "keypoints/uv",
               "keypoints/visible", "viewpoint"}
     recs = (decode_view(raw, fields) for _, raw in dataset.iter_records(output_dir))
@@ -54,7 +55,6 @@ def preview_views(output_dir: str, n: int) -> list[dict]:
 
 
 def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
-    from kpdata.preview import crop_to_content, write_contact_sheet  # noqa: PLC0415
     views = [crop_to_content(v) for v in preview_views(output_dir, n)]
     return write_contact_sheet(path or os.path.join(output_dir, PREVIEW_FILE), views)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 
 import apache_beam as beam
@@ -89,7 +90,6 @@ def write_lmdb(path: str, records) -> dict:
     finally:
         env.close()
     if os.path.exists(path):
-        import shutil  # noqa: PLC0415
         shutil.rmtree(path)
     os.replace(tmp, path)
     size = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))

@@ -64,7 +64,10 @@ class Field(abc.ABC):
         """Lengths of the named variable dimensions of ``value``."""
         if not self.dims:
             return {}
-        arr = np.asarray(value) if not isinstance(value, (list, tuple)) or self.kind != "bytes" else np.empty(len(value))
+        if isinstance(value, (list, tuple)) and self.kind == "bytes":
+            arr = np.empty(len(value))  # a list of strings: only its length matters
+        else:
+            arr = np.asarray(value)
         var = [i for i, s in enumerate(self.shape) if s is None]
         out = {}
         for d, i in zip(self.dims, var):
