@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 
 __all__ = [
-    "HomographyParams",
     "KP2D_PARAMS",
+    "HomographyParams",
     "apply",
     "normalize_matrix",
     "patch_corners",

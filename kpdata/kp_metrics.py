@@ -39,8 +39,17 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["Detections", "METRIC_NAMES", "evaluate_pair", "homography_correctness", "matching_score",
-           "repeatability", "summarize", "top_k", "warp_points"]
+__all__ = [
+    "METRIC_NAMES",
+    "Detections",
+    "evaluate_pair",
+    "homography_correctness",
+    "matching_score",
+    "repeatability",
+    "summarize",
+    "top_k",
+    "warp_points",
+]
 
 METRIC_NAMES = ("repeatability", "localization_error", "c1", "c3", "c5", "matching_score")
 
@@ -77,10 +86,10 @@ class Detections:
     def __len__(self) -> int:
         return len(self.keypoints)
 
-    def subset(self, index) -> "Detections":
+    def subset(self, index) -> Detections:
         return Detections(self.keypoints[index], self.scores[index], self.descriptors[index])
 
-    def above(self, conf_threshold: float) -> "Detections":
+    def above(self, conf_threshold: float) -> Detections:
         """Only the detections with score > ``conf_threshold`` (KP2D: 0.0)."""
         return self.subset(self.scores > conf_threshold)
 

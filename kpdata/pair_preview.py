@@ -13,7 +13,7 @@ import numpy as np
 
 from kpdata import homography
 
-__all__ = ["pair_tile", "pair_sheet", "write_pair_sheet"]
+__all__ = ["pair_sheet", "pair_tile", "write_pair_sheet"]
 
 _GAP = 8
 _CAPTION = 18

@@ -347,5 +347,5 @@ def run(argv=None) -> int:
 
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
-    from pipelines import gen_homography_pairs
+    from pipelines import gen_homography_pairs  # noqa: PLW0406
     sys.exit(gen_homography_pairs.run())
