@@ -20,9 +20,11 @@ import tempfile
 import cv2
 import numpy as np
 
+from kpdata import augment, photos
+from kpdata import homography as hg
 from kpdata.errors import InputError
 
-__all__ = ["NUM_IMAGES", "Sequence", "load_pair", "read_layout", "sequence_name", "write_sequence"]
+__all__ = ["NUM_IMAGES", "Sequence", "export_photo", "load_pair", "read_layout", "sequence_name", "write_sequence"]
 
 NUM_IMAGES = 6
 
@@ -74,6 +76,31 @@ def write_sequence(root: str, seq_name: str, images, homographies) -> str:
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_photo(photo: np.ndarray, root: str, name: str, rng: np.random.Generator, size_wh: tuple[int, int],
+                 params: hg.HomographyParams = hg.KP2D_PARAMS) -> tuple[str, str]:
+    """Write the two sequences of one photo into ``root``; returns their folder names.
+
+    photo: (H, W, 3) uint8 RGB, any size; it is resized to ``size_wh`` = (W, H) to make image 1.
+    ``v_<name>``: images 2..6 are image 1 warped by five homographies of KP2D's sampler (each
+    shows a patch inside image 1, so no image has empty borders), ``H_1_k`` the inverse of the
+    pixel homography: ``image_k(p) = image_1(Hp p)`` puts the point ``q`` of image 1 at
+    ``Hp^-1 q`` in image k. ``i_<name>``: images 2..6 are illumination changes of image 1
+    (:func:`kpdata.augment.illumination_change`, strength 0.2, 0.4, ..., 1.0), ``H_1_k`` the
+    identity.
+    """
+    img1 = photos.resize(photo, size_wh)
+    h, w = img1.shape[:2]
+    hn = hg.sample_homographies(rng, NUM_IMAGES - 1, (h, w), params)
+    warped = [hg.warp_image(img1, m) for m in hn]
+    h_1k = [np.linalg.inv(hg.to_pixels(m, w, h)) for m in hn]
+    v_name = sequence_name("v", name)
+    write_sequence(root, v_name, [img1, *warped], h_1k)
+    lit = [augment.illumination_change(img1, rng, k / (NUM_IMAGES - 1)) for k in range(1, NUM_IMAGES)]
+    i_name = sequence_name("i", name)
+    write_sequence(root, i_name, [img1, *lit], [np.eye(3)] * (NUM_IMAGES - 1))
+    return v_name, i_name
 
 
 @dataclasses.dataclass(frozen=True)

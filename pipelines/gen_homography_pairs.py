@@ -118,22 +118,10 @@ def make_pair(image: np.ndarray, key: str, config: PairsConfig, params: hg.Homog
 
 
 def export_hpatches(image: np.ndarray, task: PhotoTask, config: PairsConfig, params: hg.HomographyParams):
-    """Write ``v_<name>`` (5 KP2D-sampled warps of the photo) and ``i_<name>`` (5 illumination
-    changes, identity homographies) into ``config.hpatches_out``. Returns the two folder names."""
-    size = config.hpatches_size or config.image_size
-    img1 = photos.resize(image, size)
-    h, w = img1.shape[:2]
-    rng = rng_for(config.seed, "hpatches/" + task.rel)
-    hn = hg.sample_homographies(rng, hpatches.NUM_IMAGES - 1, (h, w), params)
-    warped = [hg.warp_image(img1, m) for m in hn]
-    h_1k = [np.linalg.inv(hg.to_pixels(m, w, h)) for m in hn]  # image k(p) = image 1(Hp p)
-    v_name = hpatches.sequence_name("v", task.seq_name)
-    hpatches.write_sequence(config.hpatches_out, v_name, [img1, *warped], h_1k)
-    lit = [augment.illumination_change(img1, rng, k / (hpatches.NUM_IMAGES - 1))
-           for k in range(1, hpatches.NUM_IMAGES)]
-    i_name = hpatches.sequence_name("i", task.seq_name)
-    hpatches.write_sequence(config.hpatches_out, i_name, [img1, *lit], [np.eye(3)] * (hpatches.NUM_IMAGES - 1))
-    return v_name, i_name
+    """Write the photo's ``v_<name>`` and ``i_<name>`` sequences into ``config.hpatches_out``."""
+    return hpatches.export_photo(image, config.hpatches_out, task.seq_name,
+                                 rng_for(config.seed, "hpatches/" + task.rel),
+                                 config.hpatches_size or config.image_size, params)
 
 
 class MakePairs(beam.DoFn):
