@@ -157,7 +157,8 @@ def demo_photo_dir(cache_dir: str | None = None) -> str:
     """A folder of the demo photos, generated on first use in ``<cache>/demo_photos-v1``
     (``cache_dir`` or ``$KPDATA_CACHE`` or ``~/.cache/kpdata``); a folder whose files differ from
     what this code generates is replaced. Written to a temporary sibling, then renamed."""
-    from kpdata.demo import default_cache_dir  # the demo meshes module, imported only when needed
+    # kpdata.demo builds the demo meshes; import it only when the cache folder is needed
+    from kpdata.demo import default_cache_dir
     cache_dir = cache_dir or default_cache_dir()
     target = os.path.join(cache_dir, DEMO_DIR_NAME)
     files = demo_photos()

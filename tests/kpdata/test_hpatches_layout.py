@@ -20,11 +20,12 @@ def test_round_trip_and_kp2d_resize(tmp_path):
     hpatches.write_sequence(str(tmp_path), "v_x", imgs, hs)
     assert sorted(os.listdir(tmp_path / "v_x")) == sorted([f"{k}.ppm" for k in range(1, 7)]
                                                           + [f"H_1_{k}" for k in range(2, 7)])
-    assert open(tmp_path / "v_x" / "1.ppm", "rb").read(2) == b"P6"
+    assert (tmp_path / "v_x" / "1.ppm").read_bytes()[:2] == b"P6"
     for k in range(2, 7):
         np.testing.assert_allclose(np.loadtxt(tmp_path / "v_x" / f"H_1_{k}"), hs[k - 2], rtol=1e-11)
     (seq,) = hpatches.read_layout(str(tmp_path))
     img1, img3, h = hpatches.load_pair(seq, 3)
+    np.testing.assert_array_equal(h, hs[1])
     np.testing.assert_array_equal(img1, imgs[0])
     np.testing.assert_array_equal(img3, imgs[2])
     # resized: H' maps scaled image-1 points to scaled image-3 points
