@@ -338,8 +338,11 @@ def run(argv=None) -> int:
     last = params[sorted(params)[-1]]
     data_params = size.data_params(last.num_kp, last.camera.baseline)
     kps = sorted({dp.num_kp for dp in params.values()})
-    if len(kps) > 1:
-        LOG.warning("folders disagree on num_kp (%s); data_params.pbtxt says %d", kps, last.num_kp)
+    if len(kps) > 1:  # KeyPose's parser reads one num_kp for the whole set
+        counts = ", ".join(f"{folder_key(d)}: {dp.num_kp}" for d, dp in sorted(params.items()))
+        print(f"error: the folders disagree on num_kp ({counts}); a KeyPose set has one keypoint count, "
+              "convert them separately", file=sys.stderr)
+        return 2
     planned = {"frames": len(tasks), "folders_failed": len(plan_failures),
                "folders": {"train": [folder_key(d) for d in train], "val": [folder_key(d) for d in val]}}
     os.makedirs(config.output_dir, exist_ok=True)
