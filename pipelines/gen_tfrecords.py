@@ -243,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_argument_group("input")
     src.add_argument("--input", default=DEMO,
                      help="comma-separated globs of sequence folders (e.g. 'data/bottle_0/texture_*_pose_*'); "
-                          "'demo' = a small stereo set rendered by render_stereo (default: %(default)s)")
+                          "'demo' = the two demo cars rendered once by render_stereo into the kpdata cache "
+                          "(default: %(default)s)")
     src.add_argument("--tfset", default="",
                      help="a KeyPose TfSet pbtxt (name, common_dir, train, val, exclude, image_size); replaces "
                           "--input/--val/--exclude/--name/--image_size (default: none)")
@@ -321,7 +322,7 @@ def run(argv=None) -> int:
         return 2
     start = time.time()
     if config.input == (DEMO,):
-        config = dataclasses.replace(config, input=(os.path.join(demo_input(), "*", "texture_*_pose_*"),))
+        config = dataclasses.replace(config, input=(os.path.join(demo_input(), "car_*", "texture_*_pose_*"),))
     size = keypose.ImageSize.parse(config.image_size)
     train, val = select_folders(config, tfset_def if config.tfset else None)
     if not train and not val:

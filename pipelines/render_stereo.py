@@ -449,8 +449,12 @@ def finish(config: StereoConfig, start: float) -> int:
     return 0
 
 
+# gen_tfrecords' built-in input: the two demo cars (one KeyPose set has one keypoint count).
+DEMO_SEQUENCE_FLAGS = ("--synsets", "car", "--frames", "4")
+
+
 def cached_demo_sequences(cache_dir: str) -> str:
-    """A folder of sequences rendered with this module's defaults, made once under ``cache_dir``
+    """A folder of sequences rendered with :data:`DEMO_SEQUENCE_FLAGS`, made once under ``cache_dir``
     (``keypose_stereo_demo-<code hash>``), atomically renamed into place."""
     import hashlib  # noqa: PLC0415
     here = os.path.dirname(os.path.abspath(__file__))
@@ -464,7 +468,7 @@ def cached_demo_sequences(cache_dir: str) -> str:
         return target
     os.makedirs(cache_dir, exist_ok=True)
     tmp = f"{target}.incomplete-{uuid.uuid4().hex[:8]}"
-    rc = run(["--output_dir", tmp, "--preview", "0"])
+    rc = run(["--output_dir", tmp, "--preview", "0", *DEMO_SEQUENCE_FLAGS])
     if rc != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(f"rendering the demo stereo set failed (exit {rc})")
