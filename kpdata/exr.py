@@ -17,7 +17,7 @@ CHANNEL = "D"
 
 def write_depth_exr(path: str, depth) -> None:
     """Write ``depth`` (H, W) float32 metres to ``path`` (written to a temporary name, then renamed)."""
-    import OpenEXR  # noqa: PLC0415 - a compiled module, loaded only where EXR is used
+    import OpenEXR
 
     d = np.asarray(depth)
     if d.ndim != 2 or d.dtype.kind != "f":
@@ -36,7 +36,7 @@ def read_depth_exr(path: str) -> np.ndarray:
     Raises InputError naming the file: ``missing_file``, ``corrupt_exr`` (not an EXR, truncated,
     undecodable), ``bad_exr`` (no ``D`` channel, not float32, non-finite or negative values).
     """
-    import OpenEXR  # noqa: PLC0415
+    import OpenEXR
 
     if not os.path.isfile(path):
         raise InputError("missing_file", "depth EXR does not exist", path)

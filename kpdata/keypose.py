@@ -211,7 +211,7 @@ class ImageSize:
     focal: float
 
     @classmethod
-    def parse(cls, text: str) -> "ImageSize":
+    def parse(cls, text: str) -> ImageSize:
         m = _SIZE_RE.match(text.strip())
         if not m or int(m.group(1)) <= 0 or int(m.group(2)) <= 0 or float(m.group(3)) <= 0:
             raise ValueError(f"expected an image size WxH_flF, e.g. 756x424_fl400, got {text!r}")
@@ -247,8 +247,8 @@ def resize_plan(cam_orig, size: ImageSize) -> ResizePlan:
     resx, resy = int(cam_orig.resx), int(cam_orig.resy)
     scale = float(cam_orig.fx) / size.focal
     crop_y, crop_x = resy - size.height * scale, resx - size.width * scale
-    cropy = int(round(crop_y * 0.5)) if crop_y > 1.5 else 0
-    cropx = int(round(crop_x * 0.5)) if crop_x > 1.5 else 0
+    cropy = round(crop_y * 0.5) if crop_y > 1.5 else 0
+    cropx = round(crop_x * 0.5) if crop_x > 1.5 else 0
     return ResizePlan(scale, cropx, cropy, size.width, size.height)
 
 
@@ -406,7 +406,7 @@ def read_keypose_obj(path: str) -> KeyPoseObj:
     if len(faces_a) and (faces_a.min() < 0 or faces_a.max() >= len(verts_a)):
         raise InputError("corrupt_mesh", "a face refers to a vertex that does not exist", path)
     if len(faces_a) == 0:
-        import trimesh  # noqa: PLC0415
+        import trimesh
         try:
             hull = trimesh.Trimesh(verts_a[mesh_idx], process=False).convex_hull
         except Exception as e:  # noqa: BLE001 - qhull fails on degenerate point sets
@@ -466,7 +466,7 @@ def load_frame(folder: str, frame: str, stereo: bool, num_kp: int, resx: int, re
     """Read, check and resize one frame. Every data problem raises InputError naming the file:
     a missing image or pbtxt, a pbtxt that does not parse, a keypoint count other than
     ``num_kp``, an image whose size is not ``resx`` x ``resy``, a corrupt mask or depth EXR."""
-    from kpdata import exr  # noqa: PLC0415 - OpenEXR loads only when frames are converted
+    from kpdata import exr
 
     pb_l = frame_path(folder, frame, "L_pb")
     pb_r = frame_path(folder, frame, "R_pb") if stereo else pb_l

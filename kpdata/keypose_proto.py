@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import functools
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    text_format,
+)
 
 from kpdata.errors import InputError
 
@@ -70,7 +75,7 @@ def file_descriptor() -> descriptor_pb2.FileDescriptorProto:
     return fdp
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def messages() -> dict:
     """{"Transform", "Camera", "Target", "KeyPoint", "KeyTargets", "DataParams", "TfSet"} -> classes."""
     fdp = file_descriptor()

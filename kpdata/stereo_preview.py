@@ -60,12 +60,12 @@ def pair_view(key: str, img_l, img_r, uvd_l, uvd_r, visible_l, visible_r, mask=N
     off_r = cw + PAIR_GAP
     k = len(visible_l)
     uv = np.concatenate([uvd_l[:, :2] - [x0, y0], uvd_r[:, :2] - [x0 - off_r, y0]]).astype(np.float32)
-    thick = max(1, int(round(pair.shape[1] / 400)))
+    thick = max(1, round(pair.shape[1] / 400))
     for i in range(k):
         a, b = uv[i], uv[k + i]
         if np.all(np.isfinite([a, b])):
             color = LINE_COLORS[i % len(LINE_COLORS)] + (255,)
-            cv2.line(pair, (int(round(a[0])), int(round(a[1]))), (int(round(b[0])), int(round(b[1]))), color, thick,
+            cv2.line(pair, (round(a[0]), round(a[1])), (round(b[0]), round(b[1])), color, thick,
                      cv2.LINE_AA)
     disp = uvd_l[:, 2] if uvd_l.shape[1] > 2 else np.full(k, np.nan)
     names = [f"k{i} d{disp[i]:.1f}" for i in range(k)] + [f"k{i}" for i in range(k)]

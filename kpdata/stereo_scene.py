@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 import trimesh
 
@@ -84,7 +83,7 @@ def generated_texture(rng: np.random.Generator, size: int = 512) -> np.ndarray:
 def plane_mesh(size: float, texture_rgb, repeats: float) -> trimesh.Trimesh:
     """A textured square ``size`` x ``size`` metres at z = 0, facing +Z; the texture repeats
     ``repeats`` times across it."""
-    from PIL import Image  # noqa: PLC0415 - trimesh's texture type
+    from PIL import Image
 
     h = size / 2
     v = np.array([[-h, -h, 0], [h, -h, 0], [h, h, 0], [-h, h, 0]], dtype=np.float64)

@@ -305,8 +305,8 @@ def config_from_args(args) -> tuple[GenConfig, object]:
 
 def demo_input() -> str:
     """A small rendered stereo set (render_stereo's defaults), made once in the kpdata cache."""
-    from kpdata.demo import default_cache_dir  # noqa: PLC0415
-    from pipelines import render_stereo  # noqa: PLC0415
+    from kpdata.demo import default_cache_dir
+    from pipelines import render_stereo
     return render_stereo.cached_demo_sequences(default_cache_dir())
 
 
@@ -336,7 +336,7 @@ def run(argv=None) -> int:
         return 2
     # KeyPose writes one data_params.pbtxt for the set: the ideal camera, num_kp and baseline of the
     # (last) folder. Folders that disagree on num_kp are reported.
-    last = params[sorted(params)[-1]]
+    last = params[max(params)]
     data_params = size.data_params(last.num_kp, last.camera.baseline)
     kps = sorted({dp.num_kp for dp in params.values()})
     if len(kps) > 1:  # KeyPose's parser reads one num_kp for the whole set
@@ -370,7 +370,7 @@ def run(argv=None) -> int:
 
 def finish(config: GenConfig, start: float) -> int:
     """Summary, preview sheet, exit status."""
-    from pipelines import dataset  # noqa: PLC0415
+    from pipelines import dataset
     out = config.output_dir
     info = dataset.load_info(out)
     stats = sinks.read_json(os.path.join(out, sinks.STATS))
@@ -380,7 +380,7 @@ def finish(config: GenConfig, start: float) -> int:
           .replace("views planned", "frames planned", 1))
     print(f"   KeyPose set {os.path.join(out, RECORDS_DIR)} ({TFSET}, {keypose.DATA_PARAMS})")
     if config.preview > 0:
-        from pipelines import keypose_preview  # noqa: PLC0415
+        from pipelines import keypose_preview
         print(f"   preview  {keypose_preview.write_records_preview(out, config.preview)}")
     if stats["failure_rate"] > config.max_failure_rate:
         print(f"   exit 1: failure rate {stats['failure_rate']:.3f} exceeds --max_failure_rate {config.max_failure_rate}")
@@ -390,5 +390,5 @@ def finish(config: GenConfig, start: float) -> int:
 
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
-    from pipelines import gen_tfrecords
+    from pipelines import gen_tfrecords  # noqa: PLW0406
     sys.exit(gen_tfrecords.run())

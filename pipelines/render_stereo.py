@@ -32,7 +32,7 @@ from kpdata import demo, exr, geometry, keypose, shapenet, stereo_scene
 from kpdata import keypose_proto as kpp
 from kpdata.camera import Intrinsics
 from kpdata.errors import InputError
-from kpdata.keypoints import KeypointSource, Keypoints3D
+from kpdata.keypoints import Keypoints3D, KeypointSource
 from kpdata.mesh import load_mesh
 from kpdata.seeding import rng_for
 from pipelines import options as opts
@@ -136,11 +136,11 @@ def load_object(src: ObjectSource, keypoints: KeypointSource):
     """(LoadedMesh, Keypoints3D in the object frame, up-turn (4, 4), scale to metres factor or None)."""
     if src.kind == "keypose":
         kobj = keypose.read_keypose_obj(src.path)
-        import trimesh  # noqa: PLC0415
+        import trimesh
         mesh = trimesh.Trimesh(kobj.vertices, kobj.faces, process=False)
         mesh.visual = trimesh.visual.ColorVisuals(mesh, face_colors=[200, 210, 225, 255])
         scene = trimesh.Scene(mesh)
-        from kpdata.mesh import LoadedMesh  # noqa: PLC0415
+        from kpdata.mesh import LoadedMesh
         loaded = LoadedMesh(src.path, scene, np.array(scene.bounds), len(kobj.faces))
         return loaded, Keypoints3D(tuple(kobj.names), kobj.keypoints), np.eye(4), 1.0
     model = src.model
@@ -221,7 +221,7 @@ def render_sequence(renderer, task: SequenceTask, config: StereoConfig, keypoint
         proj = choose_proj_frames(config, task.key, i, n)
         for side, poses in (("L", poses_l), ("R", poses_r)):
             kt = kpp.new("KeyTargets")
-            kt.kp_target.CopyFrom(keypose.make_target(poses[i], cam, kp_world, frames[i][side][2]))
+            kt.kp_target.CopyFrom(keypose.make_target(poses[i], cam, kp_world, fr[side][2]))
             for j in proj:
                 kt.proj_targets.add().CopyFrom(keypose.make_target(poses[j], cam, kp_world, frames[j][side][2]))
             kt.mirrored = False
@@ -441,7 +441,7 @@ def finish(config: StereoConfig, start: float) -> int:
     else:
         print("   failures 0")
     if config.preview > 0 and c["frames_written"]:
-        from pipelines import keypose_preview  # noqa: PLC0415
+        from pipelines import keypose_preview
         print(f"   preview  {keypose_preview.write_folder_preview(out, config.preview)}")
     if stats["failure_rate"] > config.max_failure_rate:
         print(f"   exit 1: failure rate {stats['failure_rate']:.3f} exceeds --max_failure_rate {config.max_failure_rate}")
@@ -456,7 +456,7 @@ DEMO_SEQUENCE_FLAGS = ("--synsets", "car", "--frames", "4")
 def cached_demo_sequences(cache_dir: str) -> str:
     """A folder of sequences rendered with :data:`DEMO_SEQUENCE_FLAGS`, made once under ``cache_dir``
     (``keypose_stereo_demo-<code hash>``), atomically renamed into place."""
-    import hashlib  # noqa: PLC0415
+    import hashlib
     here = os.path.dirname(os.path.abspath(__file__))
     h = hashlib.sha256()
     for mod in (os.path.join(here, "render_stereo.py"), os.path.join(here, "..", "kpdata", "stereo_scene.py"),
@@ -481,5 +481,5 @@ def cached_demo_sequences(cache_dir: str) -> str:
 
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
-    from pipelines import render_stereo
+    from pipelines import render_stereo  # noqa: PLW0406
     sys.exit(render_stereo.run())

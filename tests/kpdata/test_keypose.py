@@ -1,6 +1,7 @@
 """KeyPose I/O: the real protos parse, the proto definition file matches the descriptor, the uvd
 geometry, the resize of §2.5, depth EXR, KeyPose .obj files."""
 import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -86,7 +87,7 @@ def test_resize_image_keeps_pixels_registered_with_the_camera_update():
     img = np.zeros((720, 1280), np.uint8)
     pts = [(417.3, 412.6), (900.2, 150.8), (40.5, 700.1)]
     for u, v in pts:
-        cv2.circle(img, (int(round(u * 16)), int(round(v * 16))), 6 * 16, 255, -1, cv2.LINE_AA, 4)
+        cv2.circle(img, (round(u * 16), round(v * 16)), 6 * 16, 255, -1, cv2.LINE_AA, 4)
     out = keypose.resize_image(img, plan).astype(np.float64)
     assert out.shape == (424, 756) and out.dtype == np.float64
     for u, v in pts:
@@ -138,14 +139,14 @@ def test_depth_exr_round_trip_and_corrupt_files(tmp_path):
     d[:3] = 0
     path = str(tmp_path / "000000_Do.exr")
     exr.write_depth_exr(path, d)
-    first = open(path, "rb").read()
+    first = Path(path).read_bytes()
     np.testing.assert_array_equal(exr.read_depth_exr(path), d)
     exr.write_depth_exr(path, d)
-    assert open(path, "rb").read() == first  # deterministic bytes
+    assert Path(path).read_bytes() == first  # deterministic bytes
     import OpenEXR
     with OpenEXR.File(path) as f:
         assert list(f.channels()) == ["D"] and f.channels()["D"].pixels.dtype == np.float32
-    open(path, "wb").write(first[: len(first) // 2])
+    Path(path).write_bytes(first[: len(first) // 2])
     with pytest.raises(InputError, match="cannot decode EXR") as e:
         exr.read_depth_exr(path)
     assert e.value.error == "corrupt_exr" and e.value.path == path

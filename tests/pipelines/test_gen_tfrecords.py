@@ -4,6 +4,7 @@ LMDB, TfSet input, mono folders, and bad input -> dead letters."""
 import json
 import os
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,7 +32,7 @@ def make_sequence(fixtures, dst, mask=True):
             kt = keypose.read_key_targets(keypose.frame_path(dst, frame, side + "_pb"))
             img = np.stack([(xx * 0.1) % 256, (yy * 0.2) % 256, np.full_like(xx, 60)], axis=2).astype(np.uint8)
             for k in kt.kp_target.keypoints:
-                cv2.circle(img, (int(round(k.u * 16)), int(round(k.v * 16))), 7 * 16, (255, 255, 255), -1,
+                cv2.circle(img, (round(k.u * 16), round(k.v * 16)), 7 * 16, (255, 255, 255), -1,
                            cv2.LINE_AA, 4)
             keypose.write_png(keypose.frame_path(dst, frame, side), img)
         if mask:
@@ -125,9 +126,9 @@ def test_output_layout_tfset_and_data_params(converted):
     assert dp.camera.baseline == pytest.approx(0.120007)
     tdef = keypose.read_tfset(str(out / "tfset_def.pbtxt"))
     assert tdef.image_size == "756x424_fl400"
-    info = json.load(open(out / "dataset_info.json"))
+    info = json.loads(Path(out / "dataset_info.json").read_text())
     assert info["record"] == "keypose" and info["folders"]["train"] == ["bottle_0/texture_5_pose_0"]
-    assert open(out / "errors" / "failures.jsonl").read() == ""
+    assert Path(out / "errors" / "failures.jsonl").read_text() == ""
     assert (out / "preview.png").exists()
 
 
@@ -193,17 +194,17 @@ def test_bad_frames_become_dead_letters(fixtures, tmp_path):
     del kt.kp_target.keypoints[1]
     keypose.write_text(keypose.frame_path(seq, "000003", "L_pb"), kt)
     exr.write_depth_exr(keypose.frame_path(seq, "000004", "Do"), np.ones((720, 1280), np.float32))
-    good = open(keypose.frame_path(seq, "000004", "Do"), "rb").read()
-    open(keypose.frame_path(seq, "000004", "Do"), "wb").write(good[:200])
+    good = Path(keypose.frame_path(seq, "000004", "Do")).read_bytes()
+    Path(keypose.frame_path(seq, "000004", "Do")).write_bytes(good[:200])
     exr.write_depth_exr(keypose.frame_path(seq, "000005", "Do"), np.ones((720, 1280), np.float32))
     out = tmp_path / "out"
     rc = gen_tfrecords.run(["--input", str(seq), "--output_dir", str(out), "--preview", "0"])
     assert rc == 1
-    lines = [json.loads(x) for x in open(out / "errors" / "failures.jsonl")]
+    lines = [json.loads(x) for x in Path(out / "errors" / "failures.jsonl").read_text().splitlines()]
     got = {(d["key"].rsplit("/", 1)[1], d["error"], os.path.basename(d["path"])) for d in lines}
     assert got == {("000001", "missing_image", "000001_R.png"), ("000002", "bad_pbtxt", "000002_L.pbtxt"),
                    ("000003", "keypoint_count", "000003_L.pbtxt"), ("000004", "corrupt_exr", "000004_Do.exr")}
     assert len(lines) == 4 and all(d["stage"] == "convert" and d["message"] for d in lines)
     assert len(records(out)) == 1
-    stats = json.load(open(out / "stats.json"))
+    stats = json.loads(Path(out / "stats.json").read_text())
     assert stats["failures"]["total"] == 4 and stats["failure_rate"] == pytest.approx(0.8)

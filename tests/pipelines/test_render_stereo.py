@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def test_sequence_layout(rendered):
     np.testing.assert_allclose(t_r[0, 3], t_l[0, 3] - 0.12, atol=1e-6)
     np.testing.assert_allclose(t_r[:3, :3], t_l[:3, :3])
     # the KeyPose CAD file: its keypoints, through world_T_cad, are the scene's keypoints
-    scene = json.load(open(os.path.join(dirs[1], "scene.json")))
+    scene = json.loads(Path(os.path.join(dirs[1], "scene.json")).read_text())
     cad = keypose.read_keypose_obj(os.path.join(rendered, "objects", "car_1.obj"))
     np.testing.assert_allclose(geometry.transform_points(np.array(scene["world_T_cad"]), cad.keypoints),
                                scene["keypoints_world"], atol=2e-6)
@@ -76,7 +77,7 @@ def test_depths_match_ray_casting(rendered):
     """Acceptance: Do (object opaque) and Dt (object transparent: the plane behind) agree within 1%
     with trimesh ray casting against the scene with and without the object, at sampled pixels."""
     d = seq_dirs(rendered)[1]
-    scene = json.load(open(os.path.join(d, "scene.json")))
+    scene = json.loads(Path(os.path.join(d, "scene.json")).read_text())
     loaded = load_mesh(scene["source"])
     parts = []
     for node in loaded.scene.graph.nodes_geometry:
@@ -185,7 +186,7 @@ def test_round_trip_parses_with_tensorflow(converted):
             out.append(row)
         print(json.dumps(out))
     """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+    res = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert res.returncode == 0, res.stderr[-3000:]
     tf_rows = json.loads(res.stdout.strip().splitlines()[-1])
@@ -214,8 +215,8 @@ def test_same_seed_same_bytes_and_preview(rendered, tmp_path):
     for d in seq_dirs(rendered):
         rel = os.path.relpath(d, rendered)
         for f in sorted(os.listdir(d)):
-            a = open(os.path.join(d, f), "rb").read()
-            b = open(os.path.join(out, rel, f), "rb").read()
+            a = Path(os.path.join(d, f)).read_bytes()
+            b = Path(os.path.join(out, rel, f)).read_bytes()
             assert a == b, f
     # pipelines.preview draws both the sequence tree and the records
     from pipelines import preview
@@ -239,12 +240,12 @@ def test_bad_objects_are_dead_letters_and_keypose_obj_input(tmp_path, gl):
     rc = render_stereo.run(["--models", str(objs / "*.obj"), "--output_dir", str(out), "--preview", "0",
                             "--frames", "2", "--image_size", "160x90", "--focal", "84.45"])
     assert rc == 1  # 1 of 2 sequences failed > 5%
-    lines = [json.loads(x) for x in open(out / "errors" / "failures.jsonl")]
+    lines = [json.loads(x) for x in Path(out / "errors" / "failures.jsonl").read_text().splitlines()]
     assert [(d["key"], d["error"]) for d in lines] == [("broken_0/texture_0_pose_0", "no_keypoints")]
     assert lines[0]["path"].endswith("broken_0.obj")
     d = out / "box_0" / "texture_0_pose_0"
     kt = keypose.read_key_targets(str(d / "000000_L.pbtxt"))
-    scene = json.load(open(d / "scene.json"))
+    scene = json.loads(Path(d / "scene.json").read_text())
     # the box rests on the plane: its lowest keypoint group is 6 cm below the top one
     kw = np.array(scene["keypoints_world"])
     assert kw[0, 2] == pytest.approx(0.12, abs=1e-6) and len(kt.kp_target.keypoints) == 3
