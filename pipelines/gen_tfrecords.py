@@ -121,6 +121,11 @@ def plan_frames(config: GenConfig, folders: list[tuple[str, str]], size: keypose
             frames = keypose.list_frames(folder)
         except InputError as e:
             failures.append(sinks.failure_record(fkey, "plan", e.error, e.message, e.path or folder))
+            try:  # the frames of a folder that cannot be planned count as failed frames
+                lost = max(1, len(keypose.list_frames(folder)))
+            except InputError:
+                lost = 1
+            failures[-1]["frames"] = lost
             continue
         params[folder] = dp
         plan = keypose.resize_plan(dp.camera, size)
@@ -218,15 +223,16 @@ def write_metadata(_, config: GenConfig, argv, shard_infos, failures, timings, p
         "config": dataclasses.asdict(config), "seed": config.seed, "folders": planned["folders"],
         "command": "python -m pipelines.gen_tfrecords " + " ".join(argv), "code_version": report.code_version(),
     })
-    frames = planned["frames"]
+    frames, lost = planned["frames"], planned["frames_in_failed_folders"]
     stats = {
         "counts": {"folders": len(planned["folders"]["train"]) + len(planned["folders"]["val"]),
-                   "folders_failed": planned["folders_failed"], "frames_planned": frames, "records_written": written,
+                   "folders_failed": planned["folders_failed"], "frames_planned": frames,
+                   "frames_in_failed_folders": lost, "records_written": written,
                    # the names report.summary prints
                    "models": len(planned["folders"]["train"]) + len(planned["folders"]["val"]),
                    "views_planned": frames},
         "failures": {"total": len(failures), "by_stage": by_stage, "by_error": by_error},
-        "failure_rate": (frames - written) / frames if frames else (1.0 if failures else 0.0),
+        "failure_rate": (frames + lost - written) / (frames + lost) if frames + lost else 0.0,
         "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
     }
     sinks.write_json(os.path.join(out, sinks.STATS), stats)
@@ -345,6 +351,7 @@ def run(argv=None) -> int:
               "convert them separately", file=sys.stderr)
         return 2
     planned = {"frames": len(tasks), "folders_failed": len(plan_failures),
+               "frames_in_failed_folders": sum(f.pop("frames") for f in plan_failures),
                "folders": {"train": [folder_key(d) for d in train], "val": [folder_key(d) for d in val]}}
     os.makedirs(config.output_dir, exist_ok=True)
     LOG.info("converting %d frames of %d folders (%d train, %d val) to %s in %s", len(tasks), len(folders),

@@ -197,14 +197,22 @@ def test_bad_frames_become_dead_letters(fixtures, tmp_path):
     good = Path(keypose.frame_path(seq, "000004", "Do")).read_bytes()
     Path(keypose.frame_path(seq, "000004", "Do")).write_bytes(good[:200])
     exr.write_depth_exr(keypose.frame_path(seq, "000005", "Do"), np.ones((720, 1280), np.float32))
+    bad = make_sequence(fixtures, str(tmp_path / "data" / "bottle_0" / "texture_2_pose_0"), mask=False)
+    Path(bad, "data_params.pbtxt").write_text("resx: 1280 resy: 720 num_kp: two\n")
     out = tmp_path / "out"
-    rc = gen_tfrecords.run(["--input", str(seq), "--output_dir", str(out), "--preview", "0"])
+    rc = gen_tfrecords.run(["--input", str(tmp_path / "data" / "bottle_0" / "*"), "--output_dir", str(out),
+                            "--preview", "0"])
     assert rc == 1
     lines = [json.loads(x) for x in Path(out / "errors" / "failures.jsonl").read_text().splitlines()]
-    got = {(d["key"].rsplit("/", 1)[1], d["error"], os.path.basename(d["path"])) for d in lines}
+    got = {(d["key"].rsplit("/", 1)[1], d["error"], os.path.basename(d["path"])) for d in lines
+           if d["stage"] == "convert"}
     assert got == {("000001", "missing_image", "000001_R.png"), ("000002", "bad_pbtxt", "000002_L.pbtxt"),
                    ("000003", "keypoint_count", "000003_L.pbtxt"), ("000004", "corrupt_exr", "000004_Do.exr")}
-    assert len(lines) == 4 and all(d["stage"] == "convert" and d["message"] for d in lines)
+    plan = [d for d in lines if d["stage"] == "plan"]
+    assert [(d["key"], d["error"], os.path.basename(d["path"])) for d in plan] == [
+        ("bottle_0/texture_2_pose_0", "bad_pbtxt", "data_params.pbtxt")]
+    lines = [d for d in lines if d["stage"] != "plan"]
+    assert len(lines) == 4 and all(d["message"] for d in lines)
     assert len(records(out)) == 1
     stats = json.loads(Path(out / "stats.json").read_text())
-    assert stats["failures"]["total"] == 4 and stats["failure_rate"] == pytest.approx(0.8)
+    assert stats["failures"]["total"] == 5 and stats["failure_rate"] == pytest.approx(7 / 8)

@@ -19,7 +19,7 @@ def test_readme_lists_every_keypose_flag_with_its_default():
             for flag in action.option_strings:
                 if not flag.startswith("--") or flag == "--help":
                     continue
-                row = re.search(rf"^\| `{flag}` \| ([^|]+) \|", section, re.M)
+                row = re.search(rf"^\| `{flag}` \| ([^|]+) \|", section, re.MULTILINE)
                 assert row, f"README has no row for {flag} in {heading}"
                 default = action.default
                 if flag in IN_WORDS:
