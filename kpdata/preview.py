@@ -194,6 +194,8 @@ def _keypoints(view: Mapping, key: str) -> tuple[list[str], np.ndarray, np.ndarr
 
 
 def _viewpoint_text(view: Mapping, key: str) -> str:
+    if view.get("caption") is not None:  # a record type without a viewpoint supplies its own line
+        return str(view["caption"])
     vp = view.get("viewpoint")
     if vp is None:
         return "viewpoint n/a"
@@ -599,7 +601,8 @@ def contact_sheet(
           float32 pixels, OpenCV convention (u right, v down, centre of pixel (0, 0) at
           (0.0, 0.0)); ``keypoints/visible``: ``(K,)`` int or bool. K may be 0; the three keys
           may be absent when there are no keypoints;
-        ``viewpoint`` (optional): 4 floats (azimuth, elevation, tilt in degrees, distance).
+        ``viewpoint`` (optional): 4 floats (azimuth, elevation, tilt in degrees, distance);
+        ``caption`` (optional): a string shown instead of the viewpoint line.
       columns: grid columns; default ``ceil(sqrt(n))``; capped at ``n``.
       tile_width: width in pixels each image is scaled to (aspect kept); >= 16. Keypoint names
         are drawn only when ``tile_width >= MIN_LABEL_TILE_WIDTH``.

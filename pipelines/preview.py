@@ -1,13 +1,16 @@
 """Draw a contact sheet of a produced dataset.
 
     python -m pipelines.preview DIR [--num 16] [--output DIR/preview.png]
+
+DIR may also be gen_tfrecords output or a tree of KeyPose sequence folders: their sheet shows
+left/right pairs with keypoints and disparity lines.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from pipelines import report
+from pipelines import keypose_preview, report
 
 
 def run(argv=None) -> int:
@@ -18,7 +21,8 @@ def run(argv=None) -> int:
     p.add_argument("--output", default=None, help="PNG path (default: DIR/preview.png)")
     args = p.parse_args(argv)
     try:
-        path = report.write_preview(args.dataset_dir, args.num, args.output)
+        path = (keypose_preview.write_if_keypose(args.dataset_dir, args.num, args.output)
+                or report.write_preview(args.dataset_dir, args.num, args.output))
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -121,12 +121,22 @@ class PyrenderRenderer(Renderer):
     def prepare(self, mesh: LoadedMesh):
         pr = self._pyrender
         scene = pr.Scene(bg_color=np.zeros(4), ambient_light=np.zeros(3))
+        # One node whose primitives are the model's parts in file order: pyrender draws nodes in an
+        # order that ties (a Python set) for parts sharing a pose, which made coplanar faces render
+        # differently from run to run; primitives of one mesh are drawn in list order.
+        parts = []
         for node_name in mesh.scene.graph.nodes_geometry:
             transform, geom_name = mesh.scene.graph[node_name]
             geom = mesh.scene.geometry[geom_name]
             if not hasattr(geom, "faces") or len(geom.faces) == 0:
                 continue
-            scene.add(pr.Mesh.from_trimesh(geom, smooth=False), pose=np.asarray(transform))
+            transform = np.asarray(transform, dtype=np.float64)
+            if not np.allclose(transform, np.eye(4)):
+                geom = geom.copy()
+                geom.apply_transform(transform)
+            parts.append(geom)
+        if parts:
+            scene.add(pr.Mesh.from_trimesh(parts, smooth=False))
         return {"scene": scene, "radius": mesh.radius}
 
     def release(self, handle) -> None:

@@ -1,0 +1,401 @@
+"""Convert KeyPose-layout stereo sequences into KeyPose TFRecords (or LMDB), resized to one camera.
+
+    python -m pipelines.gen_tfrecords [--input GLOB[,GLOB...] | --tfset FILE.pbtxt] [flags] [Beam flags]
+
+As KeyPose's own ``gen_tfrecords``: every frame is cropped and resized to ``--image_size WxH_flF``
+with each target's camera and keypoints updated; one Example per frame with exactly KeyPose's
+features; 20 Examples per file (a file never mixes sequence folders); train files first, then val,
+numbered ``0000.tfrecord``, ``0001.tfrecord``...; ``tfset.pbtxt`` and ``data_params.pbtxt`` beside
+them. Bad frames go to errors/failures.jsonl, the rest are converted.
+
+Graph: ListFrames (driver) -> Reshuffle -> ConvertFrames -> WriteRecordFiles, failures ->
+WriteDeadLetters, then WriteMetadata.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fnmatch
+import glob
+import logging
+import os
+import sys
+import time
+
+import apache_beam as beam
+
+from kpdata import keypose
+from kpdata import keypose_proto as kpp
+from kpdata.errors import InputError
+from pipelines import options as opts
+from pipelines import report, sinks
+from schemas.keypose import KEYPOSE, make_keypose_record
+
+LOG = logging.getLogger("kpdata.gen_tfrecords")
+DEMO = "demo"
+RECORDS_DIR = "tfrecords"
+TFSET = "tfset.pbtxt"
+TFSET_DEF = "tfset_def.pbtxt"
+
+
+@dataclasses.dataclass(frozen=True)
+class GenConfig:
+    """Everything that decides the output; serialised into dataset_info.json."""
+
+    input: tuple = (DEMO,)
+    tfset: str = ""
+    data_root: str = "."
+    val: tuple = ()
+    exclude: tuple = ()
+    image_size: str = "756x424_fl400"
+    examples_per_file: int = 20
+    format: str = "tfrecord"
+    output_dir: str = "kpdata_out/keypose_tfrecords"
+    name: str = "keypose"
+    seed: int = 0
+    preview: int = 8
+    max_failure_rate: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameTask:
+    """One frame to convert, with its split and output file."""
+
+    key: str
+    folder: str
+    frame: str
+    split: str
+    file_index: int
+    stereo: bool
+    num_kp: int
+    resx: int
+    resy: int
+    plan: keypose.ResizePlan
+
+
+def record_file(index: int) -> str:
+    return f"{index:04d}.tfrecord"
+
+
+def folder_key(folder: str) -> str:
+    """``<object>/<sequence>`` (the folder's last two path components)."""
+    parts = os.path.normpath(os.path.abspath(folder)).split(os.sep)
+    return "/".join(parts[-2:])
+
+
+def _matches(folder: str, patterns) -> bool:
+    path = os.path.normpath(os.path.abspath(folder))
+    return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path, "*/" + p.strip("/")) for p in patterns)
+
+
+def _glob_dirs(pattern: str) -> list[str]:
+    return sorted(os.path.normpath(d) for d in glob.glob(pattern) if os.path.isdir(d))
+
+
+def select_folders(config: GenConfig, tfset=None) -> tuple[list[str], list[str]]:
+    """(train folders, val folders), sorted. With a TfSet: globs of ``common_dir/<train|val|exclude>``
+    (``common_dir`` relative to ``--data_root``), excluded folders removed from both, val folders
+    from train (KeyPose's order). With ``--input`` globs: ``--exclude`` / ``--val`` patterns match a
+    folder's path or its trailing components (``texture_5_pose_*``)."""
+    if tfset is not None:
+        common = os.path.join(config.data_root, tfset.common_dir)
+        train = {d for p in tfset.train for d in _glob_dirs(os.path.join(common, p))}
+        val = {d for p in tfset.val for d in _glob_dirs(os.path.join(common, p))}
+        exc = {d for p in tfset.exclude for d in _glob_dirs(os.path.join(common, p))}
+        return sorted(train - exc - val), sorted(val - exc)
+    found = {d for p in config.input for d in _glob_dirs(p)}
+    found = {d for d in found if not _matches(d, config.exclude)}
+    val = {d for d in found if _matches(d, config.val)}
+    return sorted(found - val), sorted(val)
+
+
+def plan_frames(config: GenConfig, folders: list[tuple[str, str]], size: keypose.ImageSize):
+    """Frame tasks, per-folder failures, per-folder data_params and the file list, in KeyPose's order:
+    each folder's frames sorted and cut into files of ``examples_per_file``; file numbers run over
+    the train folders, then the val folders."""
+    tasks, failures, files, params = [], [], [], {}
+    for folder, split in folders:
+        fkey = folder_key(folder)
+        try:
+            dp = keypose.read_data_params(os.path.join(folder, keypose.DATA_PARAMS))
+            frames = keypose.list_frames(folder)
+        except InputError as e:
+            failures.append(sinks.failure_record(fkey, "plan", e.error, e.message, e.path or folder))
+            try:  # the frames of a folder that cannot be planned count as failed frames
+                lost = max(1, len(keypose.list_frames(folder)))
+            except InputError:
+                lost = 1
+            failures[-1]["frames"] = lost
+            continue
+        params[folder] = dp
+        plan = keypose.resize_plan(dp.camera, size)
+        stereo = keypose.is_stereo(folder)
+        n = config.examples_per_file
+        for start in range(0, len(frames), n):
+            index = len(files)
+            files.append((split, index, len(frames[start:start + n])))
+            for frame in frames[start:start + n]:
+                tasks.append(FrameTask(f"{fkey}/{frame}", folder, frame, split, index, stereo, dp.num_kp,
+                                       dp.resx, dp.resy, plan))
+    return tasks, failures, files, params
+
+
+def convert_frame(task: FrameTask) -> bytes:
+    """One frame -> serialized KEYPOSE Example (InputError for bad input)."""
+    fr = keypose.load_frame(task.folder, task.frame, task.stereo, task.num_kp, task.resx, task.resy, task.plan)
+    return KEYPOSE.encode(make_keypose_record(fr.img_l, fr.img_r, fr.targets_l, fr.targets_r))
+
+
+class ConvertFrames(beam.DoFn):
+    """FrameTask -> (file index or split, (key, bytes)); failures to the ``failed`` output."""
+
+    def __init__(self, fmt: str):
+        self.fmt = fmt
+
+    def process(self, task: FrameTask):
+        t0 = time.perf_counter()
+        try:
+            data = convert_frame(task)
+        except InputError as e:
+            beam.metrics.Metrics.counter("gen_tfrecords", "frames_failed").inc()
+            yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(task.key, "convert", e.error, e.message,
+                                                                          e.path or task.folder))
+            return
+        beam.metrics.Metrics.counter("gen_tfrecords", "frames_converted").inc()
+        group = task.file_index if self.fmt == "tfrecord" else task.split
+        yield group, (task.key, data)
+        yield beam.pvalue.TaggedOutput("timing", ("convert", time.perf_counter() - t0))
+
+
+class WriteRecordFiles(beam.PTransform):
+    """(group, (key, bytes)) -> one info dict per file: ``NNNN.tfrecord`` per file index, or one LMDB
+    environment per split. Every planned file is written, even if all its frames failed."""
+
+    def __init__(self, output_dir: str, fmt: str, files: list):
+        super().__init__()
+        self.output_dir, self.fmt = output_dir, fmt
+        self.split_of = {i: s for s, i, _ in files}
+        self.groups = sorted(self.split_of) if fmt == "tfrecord" else sorted({s for s, _, _ in files})
+
+    def expand(self, records):
+        present = records.pipeline | "EveryFile" >> beam.Create([(g, None) for g in self.groups])
+        return (({"records": records, "present": present}) | "GroupFiles" >> beam.CoGroupByKey()
+                | "WriteFile" >> beam.Map(self._write))
+
+    def _write(self, item):
+        group, groups = item
+        d = os.path.join(self.output_dir, RECORDS_DIR)
+        os.makedirs(d, exist_ok=True)
+        if self.fmt == "tfrecord":
+            info = sinks.write_tfrecord_shard(os.path.join(d, record_file(group)), groups["records"])
+            split, index = self.split_of[group], group
+        else:
+            info = sinks.write_lmdb(os.path.join(d, f"{group}.lmdb"), groups["records"])
+            split, index = group, 0
+        info["file"] = f"{RECORDS_DIR}/{info['file']}"
+        return {"split": split, "index": index, "num_shards": 1, **info}
+
+
+def write_metadata(_, config: GenConfig, argv, shard_infos, failures, timings, planned: dict, tfset_def: str,
+                   data_params: str) -> dict:
+    """Writes tfset.pbtxt, data_params.pbtxt, tfset_def.pbtxt (the input set; protos passed as text),
+    dataset_info.json, features.json and stats.json."""
+    out = config.output_dir
+    rec_dir = os.path.join(out, RECORDS_DIR)
+    os.makedirs(rec_dir, exist_ok=True)
+    splits = sinks.splits_info(shard_infos, config.format)
+    tfset = kpp.new("TfSet")
+    tfset.name = config.name
+    tfset.train.extend(os.path.basename(s["file"]) for s in splits.get("train", {}).get("shards", []))
+    tfset.val.extend(os.path.basename(s["file"]) for s in splits.get("val", {}).get("shards", []))
+    keypose.write_text(os.path.join(rec_dir, TFSET), tfset)
+    keypose.write_text(os.path.join(rec_dir, keypose.DATA_PARAMS), kpp.parse_text(data_params, "DataParams"))
+    keypose.write_text(os.path.join(out, TFSET_DEF), kpp.parse_text(tfset_def, "TfSet"))
+    written = sum(s["num_examples"] for s in splits.values())
+    by_error: dict = {}
+    by_stage: dict = {}
+    for f in failures:
+        by_error[f["error"]] = by_error.get(f["error"], 0) + 1
+        by_stage[f["stage"]] = by_stage.get(f["stage"], 0) + 1
+    sinks.write_json(os.path.join(out, sinks.FEATURES), KEYPOSE.describe())
+    sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
+        "name": config.name, "version": KEYPOSE.version, "record": KEYPOSE.name, "splits": splits,
+        "config": dataclasses.asdict(config), "seed": config.seed, "folders": planned["folders"],
+        "command": "python -m pipelines.gen_tfrecords " + " ".join(argv), "code_version": report.code_version(),
+    })
+    frames, lost = planned["frames"], planned["frames_in_failed_folders"]
+    stats = {
+        "counts": {"folders": len(planned["folders"]["train"]) + len(planned["folders"]["val"]),
+                   "folders_failed": planned["folders_failed"], "frames_planned": frames,
+                   "frames_in_failed_folders": lost, "records_written": written,
+                   # the names report.summary prints
+                   "models": len(planned["folders"]["train"]) + len(planned["folders"]["val"]),
+                   "views_planned": frames},
+        "failures": {"total": len(failures), "by_stage": by_stage, "by_error": by_error},
+        "failure_rate": (frames + lost - written) / (frames + lost) if frames + lost else 0.0,
+        "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
+    }
+    sinks.write_json(os.path.join(out, sinks.STATS), stats)
+    return stats
+
+
+def _patterns(text: str) -> tuple:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipelines.gen_tfrecords", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_argument_group("input")
+    src.add_argument("--input", default=DEMO,
+                     help="comma-separated globs of sequence folders (e.g. 'data/bottle_0/texture_*_pose_*'); "
+                          "'demo' = the two demo cars rendered once by render_stereo into the kpdata cache "
+                          "(default: %(default)s)")
+    src.add_argument("--tfset", default="",
+                     help="a KeyPose TfSet pbtxt (name, common_dir, train, val, exclude, image_size); replaces "
+                          "--input/--val/--exclude/--name/--image_size (default: none)")
+    src.add_argument("--data_root", default=".",
+                     help="folder a TfSet's common_dir is relative to (default: %(default)s)")
+    src.add_argument("--val", default="", help="comma-separated patterns of validation folders, e.g. "
+                     "'texture_5_pose_*' (default: none)")
+    src.add_argument("--exclude", default="", help="comma-separated patterns of folders to leave out (default: none)")
+    p.add_argument("--image_size", default="756x424_fl400",
+                   help="output size and focal length WxH_flF (default: %(default)s)")
+    p.add_argument("--examples_per_file", type=int, default=20, help="Examples per TFRecord file (default: %(default)s)")
+    g = p.add_argument_group("output")
+    g.add_argument("--output_dir", default="kpdata_out/keypose_tfrecords",
+                   help="where tfrecords/ and metadata go (default: %(default)s)")
+    g.add_argument("--name", default="keypose", help="the TfSet name (default: %(default)s)")
+    g.add_argument("--format", choices=("tfrecord", "lmdb"), default="tfrecord",
+                   help="NNNN.tfrecord files, or one LMDB environment per split (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="recorded in the metadata; conversion draws nothing "
+                   "(default: %(default)s)")
+    g.add_argument("--preview", type=int, default=8, help="left/right pairs drawn into preview.png; 0 = none "
+                   "(default: %(default)s)")
+    g.add_argument("--max_failure_rate", type=opts.fraction, default=0.0,
+                   help="exit non-zero when the fraction of frames not converted exceeds this (default: %(default)s)")
+    p.set_defaults(num_shards=0)  # options.parse checks it; record files are fixed by --examples_per_file
+    return p
+
+
+def config_from_args(args) -> tuple[GenConfig, object]:
+    """The run's configuration and the input TfSet (read from --tfset, or built from the flags)."""
+    tfset = None
+    name, image_size = args.name, args.image_size
+    if args.tfset:
+        try:
+            tfset = keypose.read_tfset(args.tfset)
+        except InputError as e:
+            raise SystemExit(f"error: {e}") from None
+        name = tfset.name or name
+        image_size = tfset.image_size or image_size
+    try:
+        keypose.ImageSize.parse(image_size)
+    except ValueError as e:
+        raise SystemExit(f"error: --image_size: {e}") from None
+    if args.examples_per_file <= 0:
+        raise SystemExit("error: --examples_per_file must be > 0")
+    config = GenConfig(
+        input=_patterns(args.input) if not args.tfset else (), tfset=args.tfset, data_root=args.data_root,
+        val=_patterns(args.val), exclude=_patterns(args.exclude), image_size=image_size,
+        examples_per_file=args.examples_per_file, format=args.format, output_dir=args.output_dir, name=name,
+        seed=args.seed, preview=args.preview, max_failure_rate=args.max_failure_rate)
+    if tfset is None:
+        tfset = kpp.new("TfSet")
+        tfset.name, tfset.image_size = name, image_size
+        tfset.train.extend(config.input)
+        tfset.val.extend(config.val)
+        tfset.exclude.extend(config.exclude)
+    return config, tfset
+
+
+def demo_input() -> str:
+    """A small rendered stereo set (render_stereo's defaults), made once in the kpdata cache."""
+    from kpdata.demo import default_cache_dir
+    from pipelines import render_stereo
+    return render_stereo.cached_demo_sequences(default_cache_dir())
+
+
+def run(argv=None) -> int:
+    """Run the pipeline; returns the exit status (non-zero when failures exceed the limit)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, pipeline_options = opts.parse(build_parser(), argv)
+    try:
+        config, tfset_def = config_from_args(args)
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        return 2
+    start = time.time()
+    if config.input == (DEMO,):
+        config = dataclasses.replace(config, input=(os.path.join(demo_input(), "car_*", "texture_*_pose_*"),))
+    size = keypose.ImageSize.parse(config.image_size)
+    train, val = select_folders(config, tfset_def if config.tfset else None)
+    if not train and not val:
+        print(f"error: no sequence folders match {', '.join(config.input) or config.tfset}", file=sys.stderr)
+        return 2
+    folders = [(d, "train") for d in train] + [(d, "val") for d in val]
+    tasks, plan_failures, files, params = plan_frames(config, folders, size)
+    if not params:
+        print("error: no folder has a readable data_params.pbtxt: " + "; ".join(f["message"] for f in plan_failures),
+              file=sys.stderr)
+        return 2
+    # KeyPose writes one data_params.pbtxt for the set: the ideal camera, num_kp and baseline of the
+    # (last) folder. Folders that disagree on num_kp are reported.
+    last = params[max(params)]
+    data_params = size.data_params(last.num_kp, last.camera.baseline)
+    kps = sorted({dp.num_kp for dp in params.values()})
+    if len(kps) > 1:  # KeyPose's parser reads one num_kp for the whole set
+        counts = ", ".join(f"{folder_key(d)}: {dp.num_kp}" for d, dp in sorted(params.items()))
+        print(f"error: the folders disagree on num_kp ({counts}); a KeyPose set has one keypoint count, "
+              "convert them separately", file=sys.stderr)
+        return 2
+    planned = {"frames": len(tasks), "folders_failed": len(plan_failures),
+               "frames_in_failed_folders": sum(f.pop("frames") for f in plan_failures),
+               "folders": {"train": [folder_key(d) for d in train], "val": [folder_key(d) for d in val]}}
+    os.makedirs(config.output_dir, exist_ok=True)
+    LOG.info("converting %d frames of %d folders (%d train, %d val) to %s in %s", len(tasks), len(folders),
+             len(train), len(val), config.image_size, config.output_dir)
+
+    p = beam.Pipeline(options=pipeline_options)
+    converted = (p | "ListFrames" >> beam.Create(tasks)
+                 | "Reshuffle" >> beam.Reshuffle()
+                 | "ConvertFrames" >> beam.ParDo(ConvertFrames(config.format)).with_outputs(
+                     "failed", "timing", main="records"))
+    infos = converted.records | "WriteRecordFiles" >> WriteRecordFiles(config.output_dir, config.format, files)
+    failures = ((converted.failed, p | "PlanFailures" >> beam.Create(plan_failures))
+                | "AllFailures" >> beam.Flatten())
+    _ = failures | "WriteDeadLetters" >> sinks.WriteDeadLetters(config.output_dir)
+    _ = (p | "Once" >> beam.Create([None])
+         | "WriteMetadata" >> beam.Map(
+             write_metadata, config, argv, beam.pvalue.AsList(infos), beam.pvalue.AsList(failures),
+             beam.pvalue.AsList(converted.timing), planned, kpp.to_text(tfset_def),
+             kpp.to_text(data_params)))
+    p.run().wait_until_finish()
+    return finish(config, start)
+
+
+def finish(config: GenConfig, start: float) -> int:
+    """Summary, preview sheet, exit status."""
+    from pipelines import dataset
+    out = config.output_dir
+    info = dataset.load_info(out)
+    stats = sinks.read_json(os.path.join(out, sinks.STATS))
+    stats["timings"]["wall"] = round(time.time() - start, 3)
+    sinks.write_json(os.path.join(out, sinks.STATS), stats)
+    print(report.summary(out, info, stats, time.time() - start).replace("models", "folders", 1)
+          .replace("views planned", "frames planned", 1))
+    print(f"   KeyPose set {os.path.join(out, RECORDS_DIR)} ({TFSET}, {keypose.DATA_PARAMS})")
+    if config.preview > 0:
+        from pipelines import keypose_preview
+        print(f"   preview  {keypose_preview.write_records_preview(out, config.preview)}")
+    if stats["failure_rate"] > config.max_failure_rate:
+        print(f"   exit 1: failure rate {stats['failure_rate']:.3f} exceeds --max_failure_rate {config.max_failure_rate}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    # Run the imported module, not __main__, so workers can unpickle its classes by name.
+    from pipelines import gen_tfrecords  # noqa: PLW0406
+    sys.exit(gen_tfrecords.run())

@@ -1,0 +1,485 @@
+"""Render KeyPose-layout stereo/depth sequences of objects with keypoints resting on a textured plane.
+
+    python -m pipelines.render_stereo [flags] [Beam flags]
+
+Per sequence ``<object>/texture_<t>_pose_<p>/``: the object (the built-in demo set, ShapeNet models
+with keypoint annotations, or KeyPose ``.obj`` files with ``o kp.NNN`` groups) rests on a plane
+with texture ``t`` in placement ``p``; a rectified stereo pair moves around it. Per frame: L/R PNG,
+mask and border, ``Do`` / ``Dt`` depth EXRs, L/R KeyTargets pbtxt with ``kp_target`` and up to
+``--proj_targets`` projection targets; ``data_params.pbtxt`` and ``scene.json`` per sequence.
+
+Graph: ListSequences -> Reshuffle -> RenderSequences (renders and writes each sequence folder) ->
+WriteMetadata; failures -> WriteDeadLetters.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import uuid
+
+import apache_beam as beam
+import cv2
+import numpy as np
+
+from kpdata import demo, exr, geometry, keypose, shapenet, stereo_scene
+from kpdata import keypose_proto as kpp
+from kpdata.camera import Intrinsics
+from kpdata.errors import InputError
+from kpdata.keypoints import Keypoints3D, KeypointSource
+from kpdata.mesh import load_mesh
+from kpdata.seeding import rng_for
+from pipelines import options as opts
+from pipelines import report, sinks
+from renderers import RenderRequest, create_renderer
+
+LOG = logging.getLogger("kpdata.render_stereo")
+DEMO = "demo"
+GENERATED = "generated"
+SCENE_JSON = "scene.json"
+RECORD = "keypose_sequences"
+OBJECTS_DIR = "objects"
+PHOTO_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+@dataclasses.dataclass(frozen=True)
+class StereoConfig:
+    """Everything that decides the output; serialised into dataset_info.json."""
+
+    models: str = DEMO
+    synsets: tuple = ()
+    keypoints: str = ""
+    textures: str = GENERATED
+    num_textures: int = 1
+    num_poses: int = 1
+    frames: int = 3
+    image_size: tuple = (1280, 720)
+    focal: float = 675.6
+    baseline: float = 0.12
+    object_size: float = 0.25
+    plane_size: float = 4.0
+    proj_targets: int = 5
+    visibility: str = "onscreen"
+    output_dir: str = "kpdata_out/keypose_sequences"
+    name: str = "keypose_sequences"
+    seed: int = 0
+    preview: int = 8
+    max_failure_rate: float = 0.05
+
+    @property
+    def intrinsics(self) -> Intrinsics:
+        return Intrinsics.centered(self.image_size[0], self.image_size[1], self.focal)
+
+    @property
+    def camera(self):
+        i = self.intrinsics
+        return keypose.make_camera(i.fx, i.fy, i.cx, i.cy, self.baseline, i.width, i.height)
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectSource:
+    """An object to render: ``name`` (e.g. ``car_0``, ``bottle_0``), ``kind`` ``shapenet`` or
+    ``keypose``, the mesh path, and for ShapeNet the model (for its keypoint lookup)."""
+
+    name: str
+    kind: str
+    path: str
+    model: shapenet.ShapeNetModel | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceTask:
+    key: str  # <object>/texture_<t>_pose_<p>
+    obj: ObjectSource
+    texture: int
+    pose: int
+
+
+def list_objects(config: StereoConfig) -> list[ObjectSource]:
+    """The objects of ``--models``: ShapeNet models named ``<synset name>_<i>`` (i over the synset's
+    models in id order), or KeyPose ``.obj`` files named by their stem."""
+    if config.models != DEMO and (config.models.endswith(".obj") or os.path.isfile(config.models)):
+        paths = sorted(glob.glob(config.models)) or [config.models]
+        return [ObjectSource(os.path.splitext(os.path.basename(p))[0], "keypose", p) for p in paths]
+    root = demo.demo_shapenet_dir() if config.models == DEMO else config.models
+    models = shapenet.scan(root, config.synsets or None)
+    out, count = [], {}
+    for m in models:
+        base = shapenet.synset_name(m.synset)
+        i = count.get(base, 0)
+        count[base] = i + 1
+        out.append(ObjectSource(f"{base}_{i}", "shapenet", m.obj_path or m.model_dir, m))
+    return out
+
+
+def texture_image(config: StereoConfig, index: int) -> tuple[np.ndarray, str]:
+    """Texture ``index`` (RGB uint8) and its description: the index-th photo of ``--textures``
+    (sorted, wrapping around) or a generated pattern seeded by ``(seed, "texture_<index>")``.
+    The same texture index looks the same for every object, as in KeyPose's captures."""
+    if config.textures == GENERATED:
+        return stereo_scene.generated_texture(rng_for(config.seed, f"texture_{index}")), GENERATED
+    photos = sorted(f for f in os.listdir(config.textures) if f.lower().endswith(PHOTO_EXTS))
+    path = os.path.join(config.textures, photos[index % len(photos)])
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise InputError("corrupt_texture", "texture photo cannot be decoded", path)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), path
+
+
+def load_object(src: ObjectSource, keypoints: KeypointSource):
+    """(LoadedMesh, Keypoints3D in the object frame, up-turn (4, 4), scale to metres factor or None)."""
+    if src.kind == "keypose":
+        kobj = keypose.read_keypose_obj(src.path)
+        import trimesh
+        mesh = trimesh.Trimesh(kobj.vertices, kobj.faces, process=False)
+        mesh.visual = trimesh.visual.ColorVisuals(mesh, face_colors=[200, 210, 225, 255])
+        scene = trimesh.Scene(mesh)
+        from kpdata.mesh import LoadedMesh
+        loaded = LoadedMesh(src.path, scene, np.array(scene.bounds), len(kobj.faces))
+        return loaded, Keypoints3D(tuple(kobj.names), kobj.keypoints), np.eye(4), 1.0
+    model = src.model
+    loaded = load_mesh(shapenet.require_obj(model))
+    kps = keypoints.lookup(model.synset, model.model_id, model.model_dir)
+    if len(kps) == 0:
+        raise InputError("no_keypoints", "model has no keypoint annotation (KeyPose needs keypoints)",
+                         model.model_dir)
+    return loaded, kps, geometry.world_T_obj_shapenet(), None
+
+
+def _onscreen(uv, z, w, h) -> np.ndarray:
+    return (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+
+
+def choose_proj_frames(config: StereoConfig, seq_key: str, i: int, n: int) -> list[int]:
+    """The frames whose projections go into frame ``i``'s proj_targets: ``i`` itself, then up to
+    ``proj_targets - 1`` other frames drawn with the frame's generator."""
+    others = [j for j in range(n) if j != i]
+    k = min(config.proj_targets - 1, len(others))
+    rng = rng_for(config.seed, f"{seq_key}/{i:06d}")
+    picked = rng.choice(others, size=k, replace=False).tolist() if k > 0 else []
+    return [i] + [int(j) for j in picked]
+
+
+def render_sequence(renderer, task: SequenceTask, config: StereoConfig, keypoints: KeypointSource,
+                    out_dir: str) -> dict:
+    """Render one sequence into ``out_dir`` (created). Returns a summary dict; InputError on bad input."""
+    src = task.obj
+    loaded, kps, up_turn, scale = load_object(src, keypoints)
+    if scale is None:  # ShapeNet: model units -> metres, to a bounding-box diagonal of object_size
+        scale = config.object_size / max(float(np.linalg.norm(loaded.bounds[1] - loaded.bounds[0])), 1e-9)
+    tex, tex_desc = texture_image(config, task.texture)
+    pose_rng = rng_for(config.seed, f"{src.name}/pose_{task.pose}")
+    placement = stereo_scene.place_object(loaded.bounds, up_turn, scale, pose_rng.uniform(0, 2 * np.pi),
+                                          pose_rng.uniform(-0.05, 0.05, 2))
+    kp_world = geometry.transform_points(placement.world_T_obj, kps.xyz)
+    plane = stereo_scene.plane_mesh(config.plane_size, tex, repeats=config.plane_size / 0.5)
+    full = stereo_scene.scene_mesh(loaded, placement.world_T_obj, plane, src.path)
+    plane_only = stereo_scene.scene_mesh(None, None, plane)
+    obj_only = stereo_scene.scene_mesh(loaded, placement.world_T_obj, None, src.path)
+    centre = geometry.transform_points(placement.world_T_obj, loaded.bounds.mean(axis=0, keepdims=True))[0]
+    poses_l = stereo_scene.camera_path(rng_for(config.seed, task.key), config.frames, centre)
+    poses_r = [stereo_scene.right_from_left(p, config.baseline) for p in poses_l]
+    intr, cam = config.intrinsics, config.camera
+    w, h = config.image_size
+    kp_names = Keypoints3D(kps.names, kp_world)
+    handles = {name: renderer.prepare(m) for name, m in (("full", full), ("plane", plane_only), ("obj", obj_only))}
+    frames = []
+    try:
+        for i, (pl, pr) in enumerate(zip(poses_l, poses_r)):
+            fr = {}
+            for side, pose in (("L", pl), ("R", pr)):
+                req = RenderRequest(intr, tuple(map(tuple, pose)))
+                out = renderer.render(handles["full"], req, kp_names, 0.01)
+                vis = out["visible"] if config.visibility == "depth" else _onscreen(out["uv"], out["z"], w, h)
+                fr[side] = (out["rgba"], out["depth"], vis)
+            req_l = RenderRequest(intr, tuple(map(tuple, pl)))
+            fr["Dt"] = renderer.render(handles["plane"], req_l)["depth"]
+            d_obj = renderer.render(handles["obj"], req_l)["depth"]
+            do = fr["L"][1]
+            fr["mask"] = ((d_obj > 0) & (np.abs(d_obj - do) <= 1e-3 * d_obj)).astype(np.uint8) * 255
+            frames.append(fr)
+    finally:
+        for hd in handles.values():
+            renderer.release(hd)
+
+    os.makedirs(out_dir, exist_ok=True)
+    n = len(frames)
+    for i, fr in enumerate(frames):
+        fid = f"{i:06d}"
+        for side in ("L", "R"):
+            keypose.write_png(keypose.frame_path(out_dir, fid, side), fr[side][0][..., :3])
+        keypose.write_png(keypose.frame_path(out_dir, fid, "mask"), fr["mask"])
+        keypose.write_png(keypose.frame_path(out_dir, fid, "border"), keypose.border_from_mask(fr["mask"]))
+        exr.write_depth_exr(keypose.frame_path(out_dir, fid, "Do"), fr["L"][1])
+        exr.write_depth_exr(keypose.frame_path(out_dir, fid, "Dt"), fr["Dt"])
+        proj = choose_proj_frames(config, task.key, i, n)
+        for side, poses in (("L", poses_l), ("R", poses_r)):
+            kt = kpp.new("KeyTargets")
+            kt.kp_target.CopyFrom(keypose.make_target(poses[i], cam, kp_world, fr[side][2]))
+            for j in proj:
+                kt.proj_targets.add().CopyFrom(keypose.make_target(poses[j], cam, kp_world, frames[j][side][2]))
+            kt.mirrored = False
+            keypose.write_text(keypose.frame_path(out_dir, fid, side + "_pb"), kt)
+    dp = kpp.new("DataParams")
+    dp.resx, dp.resy, dp.num_kp = w, h, len(kps)
+    dp.camera.CopyFrom(cam)
+    keypose.write_text(os.path.join(out_dir, keypose.DATA_PARAMS), dp)
+    cad_T_obj = np.diag([scale, scale, scale, 1.0]) @ up_turn  # object file -> Z-up metres (the CAD frame)
+    world_T_cad = placement.world_T_obj @ np.linalg.inv(cad_T_obj)
+    scene_info = {
+        "key": task.key, "seed": config.seed, "object": src.name, "source": src.path, "kind": src.kind,
+        "texture": task.texture, "texture_source": tex_desc, "pose": task.pose,
+        "plane_size": config.plane_size, "object_scale": scale,
+        "world_T_obj": placement.world_T_obj.tolist(), "world_T_cad": world_T_cad.tolist(),
+        "keypoint_names": list(kps.names), "keypoints_world": kp_world.tolist(),
+        "cad_file": f"../../{OBJECTS_DIR}/{src.name}.obj",
+    }
+    with open(os.path.join(out_dir, SCENE_JSON), "w", encoding="utf-8") as f:
+        json.dump(scene_info, f, indent=2, sort_keys=True)
+        f.write("\n")
+    verts, faces = [], []
+    for node in loaded.scene.graph.nodes_geometry:
+        transform, geom_name = loaded.scene.graph[node]
+        g = loaded.scene.geometry[geom_name]
+        if hasattr(g, "faces") and len(g.faces):
+            faces.append(np.asarray(g.faces) + sum(len(v) for v in verts))
+            verts.append(geometry.transform_points(cad_T_obj @ np.asarray(transform), g.vertices))
+    cad_text = keypose.keypose_obj_text(np.concatenate(verts), np.concatenate(faces),
+                                        geometry.transform_points(cad_T_obj, kps.xyz))
+    return {"key": task.key, "object": src.name, "frames": n, "num_kp": len(kps), "cad_obj": cad_text}
+
+
+class RenderSequences(beam.DoFn):
+    """SequenceTask -> summary dict, after writing the sequence folder (temporary name, then
+    renamed); failures to the ``failed`` output. One renderer per worker."""
+
+    def __init__(self, config: StereoConfig, keypoints: KeypointSource):
+        self.config, self.keypoints = config, keypoints
+        self.renderer = None
+
+    def setup(self):
+        w, h = self.config.image_size
+        self.renderer = create_renderer(w, h)
+
+    def teardown(self):
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
+
+    def process(self, task: SequenceTask):
+        t0 = time.perf_counter()
+        final = os.path.join(self.config.output_dir, *task.key.split("/"))
+        tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.incomplete-{uuid.uuid4().hex[:8]}")
+        try:
+            summary = render_sequence(self.renderer, task, self.config, self.keypoints, tmp)
+        except InputError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            beam.metrics.Metrics.counter("render_stereo", "sequences_failed").inc()
+            yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(task.key, "render", e.error, e.message,
+                                                                          e.path or task.obj.path))
+            return
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if os.path.isdir(final):
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        beam.metrics.Metrics.counter("render_stereo", "frames_rendered").inc(summary["frames"])
+        yield summary
+        yield beam.pvalue.TaggedOutput("timing", ("render", time.perf_counter() - t0))
+
+
+def write_metadata(_, config: StereoConfig, argv, sequences, failures, timings, planned: dict) -> dict:
+    out = config.output_dir
+    for s in sequences:  # one KeyPose CAD file per object (identical for all its sequences)
+        os.makedirs(os.path.join(out, OBJECTS_DIR), exist_ok=True)
+        sinks.write_text(os.path.join(out, OBJECTS_DIR, f"{s['object']}.obj"), s["cad_obj"])
+    seqs = sorted(({k: v for k, v in s.items() if k != "cad_obj"} for s in sequences), key=lambda s: s["key"])
+    by_error: dict = {}
+    for f in failures:
+        by_error[f["error"]] = by_error.get(f["error"], 0) + 1
+    frames = sum(s["frames"] for s in seqs)
+    sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
+        "name": config.name, "record": RECORD, "layout": "KeyPose <object>/texture_<t>_pose_<p>/",
+        "sequences": seqs, "splits": {}, "config": dataclasses.asdict(config), "seed": config.seed,
+        "command": "python -m pipelines.render_stereo " + " ".join(argv), "code_version": report.code_version(),
+    })
+    stats = {
+        "counts": {"objects": planned["objects"], "sequences_planned": planned["sequences"],
+                   "sequences_written": len(seqs), "frames_written": frames},
+        "failures": {"total": len(failures), "by_stage": {"render": len(failures)} if failures else {},
+                     "by_error": by_error},
+        "failure_rate": (planned["sequences"] - len(seqs)) / planned["sequences"] if planned["sequences"] else 0.0,
+        "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
+    }
+    sinks.write_json(os.path.join(out, sinks.STATS), stats)
+    return stats
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipelines.render_stereo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default=DEMO,
+                   help="'demo' (the built-in demo set), a ShapeNetCore v1/v2 folder, or a glob of KeyPose .obj "
+                        "files with 'o kp.NNN' keypoint groups (default: %(default)s)")
+    p.add_argument("--synsets", default="", help="ShapeNet only: comma-separated synset ids or names (default: all)")
+    p.add_argument("--keypoints", default="",
+                   help="ShapeNet only: Click-Here keypoints folder or KeypointNet annotation file/folder "
+                        "(default: none; a model folder's own keypoints.json is always used)")
+    p.add_argument("--textures", default=GENERATED,
+                   help="a folder of photos for the plane, or 'generated' (default: %(default)s)")
+    p.add_argument("--num_textures", type=int, default=1, help="textures per object (default: %(default)s)")
+    p.add_argument("--num_poses", type=int, default=1, help="object placements per texture (default: %(default)s)")
+    p.add_argument("--frames", type=int, default=3, help="frames per sequence (default: %(default)s)")
+    p.add_argument("--image_size", type=opts.image_size, default=(1280, 720), help="WxH (default: 1280x720)")
+    p.add_argument("--focal", type=float, default=675.6, help="fx = fy in pixels (default: %(default)s)")
+    p.add_argument("--baseline", type=float, default=0.12, help="stereo baseline, metres (default: %(default)s)")
+    p.add_argument("--object_size", type=float, default=0.25,
+                   help="ShapeNet models are scaled to this bounding-box diagonal, metres; KeyPose .obj files "
+                        "keep their size (default: %(default)s)")
+    p.add_argument("--plane_size", type=float, default=4.0, help="side of the textured plane, metres (default: "
+                   "%(default)s)")
+    p.add_argument("--proj_targets", type=int, default=5,
+                   help="proj_targets per pbtxt: the frame itself plus other frames (default: %(default)s)")
+    p.add_argument("--visibility", choices=("onscreen", "depth"), default="onscreen",
+                   help="keypoint 'visible': on the image (KeyPose's meaning, for transparent objects) or on "
+                        "the image and not occluded (depth test, 1%% tolerance) (default: %(default)s)")
+    g = p.add_argument_group("output")
+    g.add_argument("--output_dir", default="kpdata_out/keypose_sequences",
+                   help="where the sequence folders go (default: %(default)s)")
+    g.add_argument("--name", default="keypose_sequences", help="dataset name (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="the run's seed (default: %(default)s)")
+    g.add_argument("--preview", type=int, default=8, help="stereo pairs drawn into preview.png; 0 = none "
+                   "(default: %(default)s)")
+    g.add_argument("--max_failure_rate", type=opts.fraction, default=0.05,
+                   help="exit non-zero when the fraction of failed sequences exceeds this (default: %(default)s)")
+    p.set_defaults(num_shards=0)  # options.parse checks it; this pipeline writes folders, not shards
+    return p
+
+
+def config_from_args(args) -> StereoConfig:
+    for flag in ("num_textures", "num_poses", "frames", "proj_targets"):
+        if getattr(args, flag) <= 0:
+            raise SystemExit(f"--{flag} must be > 0")
+    for flag in ("focal", "baseline", "object_size", "plane_size"):
+        if not getattr(args, flag) > 0:
+            raise SystemExit(f"--{flag} must be > 0")
+    if args.textures != GENERATED:
+        if not os.path.isdir(args.textures):
+            raise SystemExit(f"--textures: {args.textures} is not a folder (or use 'generated')")
+        if not any(f.lower().endswith(PHOTO_EXTS) for f in os.listdir(args.textures)):
+            raise SystemExit(f"--textures: no photos ({', '.join(PHOTO_EXTS)}) in {args.textures}")
+    synsets = tuple(shapenet.synset_id(s) for s in args.synsets.split(",") if s.strip())
+    return StereoConfig(
+        models=args.models, synsets=synsets, keypoints=args.keypoints, textures=args.textures,
+        num_textures=args.num_textures, num_poses=args.num_poses, frames=args.frames,
+        image_size=tuple(args.image_size), focal=args.focal, baseline=args.baseline, object_size=args.object_size,
+        plane_size=args.plane_size, proj_targets=args.proj_targets, visibility=args.visibility,
+        output_dir=args.output_dir, name=args.name, seed=args.seed, preview=args.preview,
+        max_failure_rate=args.max_failure_rate)
+
+
+def run(argv=None) -> int:
+    """Run the pipeline; returns the exit status (non-zero when failures exceed the limit)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, pipeline_options = opts.parse(build_parser(), argv)
+    try:
+        config = config_from_args(args)
+    except (SystemExit, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    start = time.time()
+    try:
+        objects = list_objects(config)
+        source = KeypointSource(config.keypoints or None)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not objects:
+        print(f"error: {config.models}: no models found", file=sys.stderr)
+        return 2
+    tasks = [SequenceTask(f"{o.name}/texture_{t}_pose_{p}", o, t, p)
+             for o in objects for t in range(config.num_textures) for p in range(config.num_poses)]
+    planned = {"objects": len(objects), "sequences": len(tasks)}
+    os.makedirs(config.output_dir, exist_ok=True)
+    LOG.info("rendering %d sequences x %d frames of %d objects into %s", len(tasks), config.frames, len(objects),
+             config.output_dir)
+    p = beam.Pipeline(options=pipeline_options)
+    rendered = (p | "ListSequences" >> beam.Create(tasks)
+                | "Reshuffle" >> beam.Reshuffle()
+                | "RenderSequences" >> beam.ParDo(RenderSequences(config, source)).with_outputs(
+                    "failed", "timing", main="sequences"))
+    _ = rendered.failed | "WriteDeadLetters" >> sinks.WriteDeadLetters(config.output_dir)
+    _ = (p | "Once" >> beam.Create([None])
+         | "WriteMetadata" >> beam.Map(
+             write_metadata, config, argv, beam.pvalue.AsList(rendered.sequences),
+             beam.pvalue.AsList(rendered.failed), beam.pvalue.AsList(rendered.timing), planned))
+    p.run().wait_until_finish()
+    return finish(config, start)
+
+
+def finish(config: StereoConfig, start: float) -> int:
+    out = config.output_dir
+    stats = sinks.read_json(os.path.join(out, sinks.STATS))
+    wall = time.time() - start
+    stats["timings"]["wall"] = round(wall, 3)
+    sinks.write_json(os.path.join(out, sinks.STATS), stats)
+    c, f = stats["counts"], stats["failures"]
+    print(f"== {config.name} in {out} ({wall:.1f} s)")
+    print(f"   objects {c['objects']}  sequences {c['sequences_written']}/{c['sequences_planned']}  "
+          f"frames {c['frames_written']}")
+    if f["total"]:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(f["by_error"].items()))
+        print(f"   FAILURES {f['total']} ({kinds}): see {os.path.join(out, sinks.ERRORS_DIR, sinks.ERRORS_FILE)}")
+    else:
+        print("   failures 0")
+    if config.preview > 0 and c["frames_written"]:
+        from pipelines import keypose_preview
+        print(f"   preview  {keypose_preview.write_folder_preview(out, config.preview)}")
+    if stats["failure_rate"] > config.max_failure_rate:
+        print(f"   exit 1: failure rate {stats['failure_rate']:.3f} exceeds --max_failure_rate {config.max_failure_rate}")
+        return 1
+    return 0
+
+
+# gen_tfrecords' built-in input: the two demo cars (one KeyPose set has one keypoint count).
+DEMO_SEQUENCE_FLAGS = ("--synsets", "car", "--frames", "4")
+
+
+def cached_demo_sequences(cache_dir: str) -> str:
+    """A folder of sequences rendered with :data:`DEMO_SEQUENCE_FLAGS`, made once under ``cache_dir``
+    (``keypose_stereo_demo-<code hash>``), atomically renamed into place."""
+    import hashlib
+    here = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    for mod in (os.path.join(here, "render_stereo.py"), os.path.join(here, "..", "kpdata", "stereo_scene.py"),
+                os.path.join(here, "..", "kpdata", "keypose.py")):
+        with open(mod, "rb") as f:
+            h.update(f.read())
+    target = os.path.join(cache_dir, f"keypose_stereo_demo-{h.hexdigest()[:12]}")
+    if os.path.isfile(os.path.join(target, sinks.DATASET_INFO)):
+        return target
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = f"{target}.incomplete-{uuid.uuid4().hex[:8]}"
+    rc = run(["--output_dir", tmp, "--preview", "0", *DEMO_SEQUENCE_FLAGS])
+    if rc != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RuntimeError(f"rendering the demo stereo set failed (exit {rc})")
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+if __name__ == "__main__":
+    # Run the imported module, not __main__, so workers can unpickle its classes by name.
+    from pipelines import render_stereo  # noqa: PLW0406
+    sys.exit(render_stereo.run())

@@ -1,0 +1,218 @@
+"""gen_tfrecords on the real KeyPose protos (with test-made 1280x720 images): the §2.5 camera
+updates, world points through to_world @ keys_uvd, registration of pixels and keypoints, layout,
+LMDB, TfSet input, mono folders, and bad input -> dead letters."""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kpdata import exr, keypose
+from kpdata import keypose_proto as kpp
+from pipelines import dataset, gen_tfrecords
+from schemas.keypose import decode_keypose
+
+SAMPLE = os.path.join("keypose_sample", "bottle_0", "texture_5_pose_0")
+
+
+def make_sequence(fixtures, dst, mask=True):
+    """Copy the real pbtxts and draw 1280x720 images: a grey gradient with a white dot at every
+    kp_target keypoint (L and R), so registration after the resize can be checked."""
+    src = os.path.join(fixtures, SAMPLE)
+    shutil.copytree(src, dst)
+    os.chmod(dst, 0o755)
+    for f in os.listdir(dst):
+        os.chmod(os.path.join(dst, f), 0o644)
+    yy, xx = np.mgrid[0:720, 0:1280]
+    for frame in keypose.list_frames(dst):
+        for side in ("L", "R"):
+            kt = keypose.read_key_targets(keypose.frame_path(dst, frame, side + "_pb"))
+            img = np.stack([(xx * 0.1) % 256, (yy * 0.2) % 256, np.full_like(xx, 60)], axis=2).astype(np.uint8)
+            for k in kt.kp_target.keypoints:
+                cv2.circle(img, (round(k.u * 16), round(k.v * 16)), 7 * 16, (255, 255, 255), -1,
+                           cv2.LINE_AA, 4)
+            keypose.write_png(keypose.frame_path(dst, frame, side), img)
+        if mask:
+            m = np.zeros((720, 1280), np.uint8)
+            m[300:600, 350:500] = 255
+            keypose.write_png(keypose.frame_path(dst, frame, "mask"), m)
+    return dst
+
+
+def records(out):
+    return [decode_keypose(raw) for _, raw in dataset.iter_records(str(out))]
+
+
+@pytest.fixture(scope="module")
+def converted(fixtures, tmp_path_factory):
+    root = tmp_path_factory.mktemp("kp")
+    seq = make_sequence(fixtures, str(root / "data" / "bottle_0" / "texture_5_pose_0"))
+    out = root / "out"
+    rc = gen_tfrecords.run(["--input", str(root / "data" / "bottle_0" / "texture_*_pose_*"),
+                            "--image_size", "756x424_fl400", "--output_dir", str(out), "--preview", "3"])
+    assert rc == 0
+    return seq, out
+
+
+def test_fixture_conversion_cameras_and_world_points(converted):
+    """Acceptance: fx = fy = 400, cx, cy of §2.5's worked example, to_world_L @ keys_uvd_L = the world
+    point of the original 1280x720 target within 1e-4 m."""
+    seq, out = converted
+    recs = records(out)
+    assert len(recs) == 3
+    for frame, r in zip(("000001", "000002", "000003"), recs):
+        orig = keypose.read_key_targets(keypose.frame_path(seq, frame, "L_pb"))
+        orig_r = keypose.read_key_targets(keypose.frame_path(seq, frame, "R_pb"))
+        for pf, o in (("L", orig), ("R", orig_r)):
+            fx, fy, cx, cy, b, resx, resy = r[f"camera_{pf}"]
+            assert (fx, fy, resx, resy) == pytest.approx((400, 400, 756, 424))
+            assert b == pytest.approx(0.120007, abs=1e-6)
+            c = o.kp_target.camera
+            assert cx == pytest.approx((c.cx - 2) * 400 / 675.61713, abs=1e-3)
+            assert cy == pytest.approx((c.cy - 2) * 400 / 675.61713, abs=1e-3)
+            world = keypose.world_points(o.kp_target)
+            keys = r[f"keys_uvd_{pf}"].astype(np.float64)
+            got = keypose.project_h(r[f"to_world_{pf}"].astype(np.float64), keys)[:, :3]
+            np.testing.assert_allclose(got, world, atol=1e-4)
+            # to_uvd maps the world points back to keys_uvd
+            uvd = keypose.project_h(r[f"to_uvd_{pf}"].astype(np.float64), np.c_[world, np.ones(len(world))])
+            np.testing.assert_allclose(uvd[:, :3], keys[:, :3], atol=2e-2)
+            # proj targets: 6 in the pbtxt, first 5 kept
+            assert r[f"num_targets_{pf}"] == 5 and r[f"num_kp_{pf}"] == 2
+            assert r[f"targets_to_uvd_{pf}"].shape == (5, 4, 4) and r[f"targets_keys_uvd_{pf}"].shape == (5, 2, 4)
+            for i, t in enumerate(list(o.proj_targets)[:5]):
+                tw = keypose.world_points(t)
+                tuvd = keypose.project_h(r[f"targets_to_uvd_{pf}"][i].astype(np.float64), np.c_[tw, np.ones(2)])
+                np.testing.assert_allclose(tuvd[:, :2], r[f"targets_keys_uvd_{pf}"][i][:, :2], atol=2e-2)
+        cx_l = r["camera_L"][2]
+        assert cx_l == pytest.approx(373.1, abs=0.05) and r["camera_L"][3] == pytest.approx(199.1, abs=0.05)
+        assert r["mirrored"] == 0
+
+
+def test_fixture_images_are_registered_uint8_rgba(converted):
+    _, out = converted
+    for r in records(out):
+        for pf in ("L", "R"):
+            img = r[f"img_{pf}"]
+            assert img.dtype == np.uint8 and img.shape == (424, 756, 4)
+            gray = img[..., :3].astype(np.float64).min(axis=2)  # the white dots
+            for u, v, _, _ in r[f"keys_uvd_{pf}"]:
+                x0, y0 = int(u) - 7, int(v) - 7
+                win = np.clip(gray[y0:y0 + 15, x0:x0 + 15] - 60, 0, None)
+                ys, xs = np.mgrid[y0:y0 + 15, x0:x0 + 15]
+                cu, cv_ = (win * xs).sum() / win.sum(), (win * ys).sum() / win.sum()
+                assert abs(cu - u) < 0.25 and abs(cv_ - v) < 0.25
+        # left alpha = the resized mask; right (no mask) opaque
+        alpha = r["img_L"][..., 3]
+        assert set(np.unique(alpha)) == {0, 255}
+        ys, xs = np.nonzero(alpha)
+        assert xs.min() == pytest.approx((350 - 2) / 1.689, abs=1.5) and ys.max() == pytest.approx((599 - 2) / 1.689,
+                                                                                                 abs=1.5)
+        assert np.all(r["img_R"][..., 3] == 255)
+
+
+def test_output_layout_tfset_and_data_params(converted):
+    _, out = converted
+    rec_dir = out / "tfrecords"
+    assert sorted(os.listdir(rec_dir)) == ["0000.tfrecord", "data_params.pbtxt", "tfset.pbtxt"]
+    tfset = keypose.read_tfset(str(rec_dir / "tfset.pbtxt"))
+    assert tfset.name == "keypose" and list(tfset.train) == ["0000.tfrecord"] and list(tfset.val) == []
+    dp = keypose.read_data_params(str(rec_dir / "data_params.pbtxt"))
+    assert (dp.resx, dp.resy, dp.num_kp) == (756, 424, 2)
+    assert (dp.camera.fx, dp.camera.cx, dp.camera.cy) == pytest.approx((400, 378, 212))
+    assert dp.camera.baseline == pytest.approx(0.120007)
+    tdef = keypose.read_tfset(str(out / "tfset_def.pbtxt"))
+    assert tdef.image_size == "756x424_fl400"
+    info = json.loads(Path(out / "dataset_info.json").read_text())
+    assert info["record"] == "keypose" and info["folders"]["train"] == ["bottle_0/texture_5_pose_0"]
+    assert Path(out / "errors" / "failures.jsonl").read_text() == ""
+    assert (out / "preview.png").exists()
+
+
+def test_twenty_per_file_val_split_mono_and_tfset_input(fixtures, tmp_path):
+    """Frames are cut into files of --examples_per_file per folder; val folders go last; a folder
+    without R files uses L for R; a TfSet pbtxt selects the same folders as the flags."""
+    data = tmp_path / "data" / "bottle_0"
+    a = make_sequence(fixtures, str(data / "texture_0_pose_0"), mask=False)
+    b = make_sequence(fixtures, str(data / "texture_5_pose_0"))
+    for f in os.listdir(a):
+        if "_R." in f:
+            os.remove(os.path.join(a, f))
+    for i in (4, 5):  # 5 frames in b
+        for kind in ("L", "R", "L_pb", "R_pb", "mask"):
+            shutil.copy(keypose.frame_path(b, "000001", kind), keypose.frame_path(b, f"{i:06d}", kind))
+    out = tmp_path / "out"
+    rc = gen_tfrecords.run(["--input", str(data / "*"), "--val", "texture_5_pose_*", "--examples_per_file", "2",
+                            "--output_dir", str(out), "--preview", "0"])
+    assert rc == 0
+    info = dataset.load_info(str(out))
+    files = {s: [(x["file"], x["examples"]) for x in info["splits"][s]["shards"]] for s in info["splits"]}
+    assert files == {"train": [("tfrecords/0000.tfrecord", 2), ("tfrecords/0001.tfrecord", 1)],
+                     "val": [("tfrecords/0002.tfrecord", 2), ("tfrecords/0003.tfrecord", 2),
+                             ("tfrecords/0004.tfrecord", 1)]}
+    tfset = keypose.read_tfset(str(out / "tfrecords" / "tfset.pbtxt"))
+    assert list(tfset.train) == ["0000.tfrecord", "0001.tfrecord"] and len(tfset.val) == 3
+    mono = [decode_keypose(raw) for _, raw in dataset.iter_records(str(out), "train")]
+    for r in mono:  # L used for R
+        np.testing.assert_array_equal(r["img_L"], r["img_R"])
+        np.testing.assert_array_equal(r["keys_uvd_L"], r["keys_uvd_R"])
+    # the same set from a TfSet pbtxt (common_dir relative to --data_root)
+    ts = kpp.new("TfSet")
+    ts.name, ts.common_dir, ts.image_size = "bottle_0_756x424_fl400_t5", "data/bottle_0", "756x424_fl400"
+    ts.train.append("texture_*_pose_*")
+    ts.val.append("texture_5_pose_*")
+    keypose.write_text(str(tmp_path / "tfset_bottle_0_t5.pbtxt"), ts)
+    out2 = tmp_path / "out2"
+    rc = gen_tfrecords.run(["--tfset", str(tmp_path / "tfset_bottle_0_t5.pbtxt"), "--data_root", str(tmp_path),
+                            "--examples_per_file", "2", "--output_dir", str(out2), "--preview", "0",
+                            "--format", "lmdb"])
+    assert rc == 0
+    info2 = dataset.load_info(str(out2))
+    assert info2["name"] == "bottle_0_756x424_fl400_t5"
+    assert {s: info2["splits"][s]["num_examples"] for s in info2["splits"]} == {"train": 3, "val": 5}
+    assert sorted(os.listdir(out2 / "tfrecords")) == ["data_params.pbtxt", "tfset.pbtxt", "train.lmdb", "val.lmdb"]
+    # LMDB holds the same Examples
+    lm = sorted(raw for _, raw in dataset.iter_records(str(out2)))
+    tf = sorted(raw for _, raw in dataset.iter_records(str(out)))
+    assert lm == tf
+
+
+def test_bad_frames_become_dead_letters(fixtures, tmp_path):
+    """A missing image, a pbtxt that does not parse, a keypoint count other than data_params', a
+    corrupt EXR: one dead-letter line each; the good frame is converted; exit status 1."""
+    seq = make_sequence(fixtures, str(tmp_path / "data" / "bottle_0" / "texture_1_pose_0"))
+    for i in (4, 5):
+        for kind in ("L", "R", "L_pb", "R_pb", "mask"):
+            shutil.copy(keypose.frame_path(seq, "000001", kind), keypose.frame_path(seq, f"{i:06d}", kind))
+    os.remove(keypose.frame_path(seq, "000001", "R"))
+    with open(keypose.frame_path(seq, "000002", "L_pb"), "a") as f:
+        f.write("\nkp_target { transform { element: oops } }\n")
+    kt = keypose.read_key_targets(keypose.frame_path(seq, "000003", "L_pb"))
+    del kt.kp_target.keypoints[1]
+    keypose.write_text(keypose.frame_path(seq, "000003", "L_pb"), kt)
+    exr.write_depth_exr(keypose.frame_path(seq, "000004", "Do"), np.ones((720, 1280), np.float32))
+    good = Path(keypose.frame_path(seq, "000004", "Do")).read_bytes()
+    Path(keypose.frame_path(seq, "000004", "Do")).write_bytes(good[:200])
+    exr.write_depth_exr(keypose.frame_path(seq, "000005", "Do"), np.ones((720, 1280), np.float32))
+    bad = make_sequence(fixtures, str(tmp_path / "data" / "bottle_0" / "texture_2_pose_0"), mask=False)
+    Path(bad, "data_params.pbtxt").write_text("resx: 1280 resy: 720 num_kp: two\n")
+    out = tmp_path / "out"
+    rc = gen_tfrecords.run(["--input", str(tmp_path / "data" / "bottle_0" / "*"), "--output_dir", str(out),
+                            "--preview", "0"])
+    assert rc == 1
+    lines = [json.loads(x) for x in Path(out / "errors" / "failures.jsonl").read_text().splitlines()]
+    got = {(d["key"].rsplit("/", 1)[1], d["error"], os.path.basename(d["path"])) for d in lines
+           if d["stage"] == "convert"}
+    assert got == {("000001", "missing_image", "000001_R.png"), ("000002", "bad_pbtxt", "000002_L.pbtxt"),
+                   ("000003", "keypoint_count", "000003_L.pbtxt"), ("000004", "corrupt_exr", "000004_Do.exr")}
+    plan = [d for d in lines if d["stage"] == "plan"]
+    assert [(d["key"], d["error"], os.path.basename(d["path"])) for d in plan] == [
+        ("bottle_0/texture_2_pose_0", "bad_pbtxt", "data_params.pbtxt")]
+    lines = [d for d in lines if d["stage"] != "plan"]
+    assert len(lines) == 4 and all(d["message"] for d in lines)
+    assert len(records(out)) == 1
+    stats = json.loads(Path(out / "stats.json").read_text())
+    assert stats["failures"]["total"] == 5 and stats["failure_rate"] == pytest.approx(7 / 8)
