@@ -16,7 +16,6 @@ from pipelines import dataset, keypointnet, render_shapenet, sinks
 from renderers import create_renderer
 from schemas import example_proto
 from schemas.keypointnet import decode_pair
-
 from tests.schemas.test_keypointnet_schema import tf_parse
 
 CORE = {"img0", "img1", "mv0", "mvi0", "mv1", "mvi1"}
@@ -32,13 +31,13 @@ def record_files(out_dir):
 
 def lines(path):
     with open(path) as f:
-        return [x.strip() for x in f.readlines()]
+        return [x.strip() for x in f]
 
 
 def projection(out_dir):
     # main.py's Transformer.__read_projection_matrix / __get_matrix
     with open(os.path.join(out_dir, "projection.txt")) as f:
-        return np.array([[float(y) for y in x.strip().split(" ")] for x in f.readlines()])
+        return np.array([[float(y) for y in x.strip().split(" ")] for x in f])
 
 
 def original_pixels(mv, p, xyz, w, h):
@@ -157,7 +156,8 @@ def test_object_frame_is_centred_and_scaled(chair_run, fixtures):
     rec = pairs(chair_run)[0]
     np.testing.assert_allclose(rec["object/center"], bounds.mean(axis=0), atol=1e-6)
     assert rec["object/scale"] == pytest.approx(2 / np.max(bounds[1] - bounds[0]), rel=1e-6)
-    annotations = json.load(open(os.path.join(fixtures, "keypointnet_annotations", "chair.json")))
+    with open(os.path.join(fixtures, "keypointnet_annotations", "chair.json")) as f:
+        annotations = json.load(f)
     entry = next(e for e in annotations if e["model_id"] == "88382b877be91b2a572f8e1c1caad99e")
     kps = sorted((k["semantic_id"], k["xyz"]) for k in entry["keypoints"])
     xyz = (np.array([k[1] for k in kps]) - rec["object/center"]) * rec["object/scale"]
@@ -291,7 +291,7 @@ def test_foreign_tfrecords_are_refused_and_stale_ones_removed(tmp_path, gl):
     assert record_files(out) == ["02924116_724f7432f87f0cf689ec5636e9b7d52e.tfrecord"]
     listed = [x for s in ("train", "dev", "test") for x in lines(out / f"{s}.txt")]
     assert listed == ["02924116_724f7432f87f0cf689ec5636e9b7d52e"]
-    assert json.load(open(out / sinks.STATS))["counts"]["stale_files_removed"] == 3
+    assert json.loads((out / sinks.STATS).read_text())["counts"]["stale_files_removed"] == 3
 
 
 def test_bad_model_is_a_dead_letter_and_the_rest_is_written(tmp_path, gl):
