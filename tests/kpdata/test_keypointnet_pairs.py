@@ -181,3 +181,23 @@ def test_silhouette_rgba():
     np.testing.assert_array_equal(out[1, 2], (100, 50, 20, 255))
     np.testing.assert_array_equal(out[0, 0], (0, 0, 0, 0))
     np.testing.assert_array_equal(out[3, 3], (0, 0, 0, 255))
+
+
+def test_pair_preview_draws_both_views_and_the_relative_rotation():
+    from kpdata import keypointnet_preview as kp
+    from kpdata.preview import CAPTION_HEIGHT, GAP
+
+    mv0 = kpn.make_view([0.0, -1.0, 0.0], 30.0, 0.0, [0.0, -30.0, 0.0]).mv
+    mv1 = kpn.make_view([1.0, 0.0, 0.0], 30.0, 0.0, [30.0, 0.0, 0.0]).mv  # 90 degrees round the up axis
+    assert kp.rotation_caption(mv0, mv1) == "R01 90.0 deg about (0.00, -1.00, 0.00)"
+    img = np.zeros((128, 128, 4), np.uint8)
+    img[40:90, 30:100] = (200, 30, 30, 255)
+    view = {"key": "a/b/p000000", "image": img, "keypoints/names": ["k"],
+            "keypoints/uv": np.array([[60.0, 60.0]], np.float32), "keypoints/visible": np.array([1])}
+    tile = kp.pair_tile({"view0": view, "view1": view, "mv0": mv0, "mv1": mv1}, tile_width=200)
+    assert tile.shape == (200 + CAPTION_HEIGHT + kp.BAND_HEIGHT, 2 * 200 + GAP, 3)
+    # the object's red (BGR) shows in both halves
+    for half in (tile[:200, :200], tile[:200, 200 + GAP:]):
+        assert np.any((half[..., 2] > 150) & (half[..., 0] < 80))
+    sheet = kp.pair_sheet([{"view0": view, "view1": view, "mv0": mv0, "mv1": mv1}] * 3, tile_width=200)
+    assert sheet.shape[1] == 2 * tile.shape[1] + 3 * GAP  # ceil(sqrt(3 / 2)) = 2 pairs per row
