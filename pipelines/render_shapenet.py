@@ -24,8 +24,8 @@ from kpdata.keypoints import KeypointSource
 from kpdata.mesh import load_mesh
 from kpdata.seeding import rng_for
 from kpdata.viewpoints import UniformPrior, ViewpointTable
+from pipelines import keypointnet, report, sinks
 from pipelines import options as opts
-from pipelines import report, sinks
 from renderers import RenderRequest, create_renderer
 from schemas.view import VIEW, make_view_record
 
@@ -196,6 +196,9 @@ def write_metadata(_, config: RenderConfig, argv, shard_infos, failures, timings
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipelines.render_shapenet", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--layout", choices=("view", keypointnet.LAYOUT), default="view",
+                   help="what to write: 'view' records, or KeypointNet view pairs (one .tfrecord per model, "
+                        "projection.txt, train/dev/test.txt, job.txt) (default: %(default)s)")
     p.add_argument("--shapenet_dir", default=DEMO,
                    help="ShapeNetCore v1 or v2 folder; 'demo' = the built-in demo set (default: %(default)s)")
     p.add_argument("--synsets", default="", help="comma-separated synset ids or names (default: all)")
@@ -212,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", type=opts.splits, default=(("train", 1.0),),
                    help="splits by model with fractions, e.g. train=0.9,test=0.1 (default: train=1)")
     opts.add_output_flags(p, name="shapenet_views", max_failure_rate=0.05)
+    keypointnet.add_flags(p)
     return p
 
 
@@ -241,7 +245,11 @@ def run(argv=None) -> int:
     """Run the pipeline; returns the exit status (non-zero when failures exceed the limit)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
-    args, pipeline_options = opts.parse(build_parser(), argv)
+    parser = build_parser()
+    args, pipeline_options = opts.parse(parser, argv)
+    if args.layout == keypointnet.LAYOUT:
+        return keypointnet.run(parser, args, argv, pipeline_options)
+    keypointnet.reject_flags(parser, argv, args.layout)
     config = config_from_args(args)
     start = time.time()
     root = demo.demo_shapenet_dir() if config.shapenet_dir == DEMO else config.shapenet_dir

@@ -15,13 +15,19 @@ from kpdata import camera
 from kpdata.keypoints import Keypoints3D, label_keypoints
 from kpdata.mesh import LoadedMesh
 
+LIGHT_KINDS = ("directional", "point", "hemisphere")
+
 
 @dataclasses.dataclass(frozen=True)
 class Light:
     """A light in the OpenCV camera frame of the view.
 
-    kind: ``directional`` (shines along ``direction``), ``point`` (at ``position``);
-    color: linear RGB in [0, 1]; intensity: W/m^2 for directional, candela for point lights.
+    kind: ``directional`` (shines along ``direction``), ``point`` (at ``position``), or
+    ``hemisphere`` (a sky light shining along ``direction``, as Blender's HEMI lamp: a surface
+    with normal ``n`` gets ``intensity * (1 + n . (-direction)) / 2`` of its diffuse colour, full
+    when it faces the sky, none when it faces the ground; diffuse only, no highlights);
+    color: linear RGB in [0, 1]; intensity: W/m^2 for directional, candela for point lights,
+    the fraction of the diffuse colour at full exposure for hemisphere lights.
     """
 
     kind: str
@@ -31,8 +37,8 @@ class Light:
     position: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self):
-        if self.kind not in ("directional", "point"):
-            raise ValueError(f"unknown light kind {self.kind!r} (expected directional or point)")
+        if self.kind not in LIGHT_KINDS:
+            raise ValueError(f"unknown light kind {self.kind!r} (expected one of {', '.join(LIGHT_KINDS)})")
 
 
 # A neutral studio setup: a head light plus a key light from the upper left of the image.

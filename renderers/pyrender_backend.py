@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import sys
 import threading
@@ -58,6 +59,54 @@ def select_platform() -> str:
         raise RendererUnavailable(f"no headless OpenGL library found (neither libEGL nor libOSMesa): {INSTALL_HINT}")
     os.environ["PYOPENGL_PLATFORM"] = chosen
     return chosen
+
+
+def _directional_pose(direction) -> np.ndarray:
+    """(4, 4) pose in the OpenCV camera frame of a pyrender light node shining along ``direction``
+    (3,) (a pyrender directional light shines along its node's -z axis)."""
+    d = np.asarray(direction, dtype=np.float64)
+    z_cv = -d / np.linalg.norm(d)
+    up = np.array([0.0, -1.0, 0.0]) if abs(z_cv[1]) < 0.99 else np.array([1.0, 0.0, 0.0])
+    x_cv = np.cross(up, z_cv)
+    x_cv /= np.linalg.norm(x_cv)
+    rot_cv = np.stack([x_cv, np.cross(z_cv, x_cv), z_cv], axis=1)  # light axes in camera frame
+    return geometry.make_transform(rot_cv)
+
+
+# pyrender's diffuse term of a directional light is ``(1 - F) * (1 - 0.04) * albedo / pi * n.l``
+# (F ~ 0.04, the dielectric Fresnel reflectance at normal incidence); its ambient term is
+# ``albedo * ambient``. This factor makes the two commensurate.
+_DIFFUSE_GAIN = math.pi / (0.96 * 0.96)
+
+
+def _hemisphere_lights(pr, scene, nodes, obj_T_cam, light) -> np.ndarray:
+    """Adds a hemisphere light as ``intensity/2`` ambient plus a directional light of
+    ``+intensity/2`` along ``direction`` and one of ``-intensity/2`` against it:
+    ``(1 + c) / 2 = 1/2 + max(c, 0)/2 - max(-c, 0)/2`` for ``c = n . (-direction)``. Returns the
+    ambient RGB to add."""
+    color = np.asarray(light.color, dtype=np.float64)
+    half = 0.5 * light.intensity
+    d = np.asarray(light.direction, dtype=np.float64)
+    for direction, sign in ((d, 1.0), (-d, -1.0)):
+        nodes.append(scene.add(pr.DirectionalLight(color=color, intensity=sign * half * _DIFFUSE_GAIN),
+                               pose=obj_T_cam @ _directional_pose(direction)))
+    return half * color
+
+
+def _make_diffuse(scene) -> list:
+    """Makes every material of ``scene`` a rough dielectric (pyrender reads OBJ materials as fully
+    metallic, which has no diffuse term) and returns what to restore: [(material, metallic,
+    roughness)]."""
+    saved, seen = [], set()
+    for mesh in scene.meshes:
+        for prim in mesh.primitives:
+            m = prim.material
+            if m is None or id(m) in seen or not hasattr(m, "metallicFactor"):
+                continue
+            seen.add(id(m))
+            saved.append((m, m.metallicFactor, m.roughnessFactor))
+            m.metallicFactor, m.roughnessFactor = 0.0, 1.0
+    return saved
 
 
 class PyrenderRenderer(Renderer):
@@ -157,21 +206,20 @@ class PyrenderRenderer(Renderer):
         zfar = dist + 1.5 * radius
         cam = pr.IntrinsicsCamera(intr.fx, intr.fy, intr.cx + 0.5, intr.cy + 0.5, znear=znear, zfar=zfar)
         nodes = [scene.add(cam, pose=geometry.cv_pose_to_gl_pose(obj_T_cam))]
+        ambient = np.asarray(request.ambient, dtype=np.float64)
+        hemisphere = False
         for light in request.lights:
             if light.kind == "directional":
-                # A directional light shines along its node's -z axis.
-                d = np.asarray(light.direction, dtype=np.float64)
-                z_cv = -d / np.linalg.norm(d)
-                up = np.array([0.0, -1.0, 0.0]) if abs(z_cv[1]) < 0.99 else np.array([1.0, 0.0, 0.0])
-                x_cv = np.cross(up, z_cv)
-                x_cv /= np.linalg.norm(x_cv)
-                rot_cv = np.stack([x_cv, np.cross(z_cv, x_cv), z_cv], axis=1)  # light axes in camera frame
-                pose = obj_T_cam @ geometry.make_transform(rot_cv)
-                nodes.append(scene.add(pr.DirectionalLight(color=light.color, intensity=light.intensity), pose=pose))
+                nodes.append(scene.add(pr.DirectionalLight(color=light.color, intensity=light.intensity),
+                                       pose=obj_T_cam @ _directional_pose(light.direction)))
+            elif light.kind == "hemisphere":
+                hemisphere = True
+                ambient = ambient + _hemisphere_lights(pr, scene, nodes, obj_T_cam, light)
             else:
                 pose = obj_T_cam @ geometry.make_transform(translation=light.position)
                 nodes.append(scene.add(pr.PointLight(color=light.color, intensity=light.intensity), pose=pose))
-        scene.ambient_light = np.asarray(request.ambient, dtype=np.float64)
+        scene.ambient_light = ambient
+        saved = _make_diffuse(scene) if hemisphere else []
         try:
             with self._gl():
                 rgba, _ = self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
@@ -181,6 +229,8 @@ class PyrenderRenderer(Renderer):
         finally:
             for n in nodes:
                 scene.remove_node(n)
+            for material, metallic, roughness in saved:
+                material.metallicFactor, material.roughnessFactor = metallic, roughness
         return np.ascontiguousarray(rgba, dtype=np.uint8), np.ascontiguousarray(depth, dtype=np.float32)
 
     def close(self) -> None:

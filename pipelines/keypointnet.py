@@ -1,0 +1,450 @@
+"""``render_shapenet --layout keypointnet``: KeypointNet view pairs (formats.md §1).
+
+Graph: ListModels -> Reshuffle -> RenderPairs (loads, normalises and renders each model's pairs)
+-> EncodeExamples -> GroupByFile -> WriteRecordFiles (one ``.tfrecord`` per model), failures to
+``errors/failures.jsonl``; WriteMetadata writes ``projection.txt``, ``train.txt``, ``dev.txt``,
+``test.txt``, ``job.txt`` and kpdata's own metadata last.
+
+The flags are added to render_shapenet's parser by :func:`add_flags`; render_shapenet's ``run``
+hands over to :func:`run` when ``--layout keypointnet`` is given.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import logging
+import os
+import sys
+import time
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from kpdata import demo, geometry, shapenet
+from kpdata import keypointnet as kpn
+from kpdata.camera import Intrinsics
+from kpdata.errors import InputError
+from kpdata.keypointnet_preview import write_pair_sheet
+from kpdata.keypoints import KeypointSource, label_keypoints
+from kpdata.mesh import LoadedMesh, load_mesh
+from kpdata.seeding import rng_for
+from pipelines import dataset, report, sinks
+from renderers import Light, RenderRequest, create_renderer
+from schemas.keypointnet import decode_pair, make_pair_record, schema
+
+LOG = logging.getLogger("kpdata.render_shapenet.keypointnet")
+LAYOUT = "keypointnet"
+DEMO = "demo"
+SPLIT_NAMES = ("train", "dev", "test")
+DEFAULT_SPLITS = (("train", 0.8), ("dev", 0.1), ("test", 0.1))
+DEFAULT_IMAGE_SIZE = (128, 128)
+DEFAULT_NAME = "keypointnet_pairs"
+PROJECTION_FILE = "projection.txt"
+JOB_FILE = "job.txt"
+RECORD_EXT = ".tfrecord"
+# Flags of this layout only, and render_shapenet flags that do not apply to it.
+OWN_FLAGS = ("pairs_per_model", "fov", "distance", "perturb", "roll", "jitter", "extras")
+VIEW_ONLY_FLAGS = ("views_per_model", "viewpoints", "focal", "num_shards")
+
+
+@dataclasses.dataclass(frozen=True)
+class PairConfig:
+    """Everything that decides the output; serialised into dataset_info.json."""
+
+    shapenet_dir: str = DEMO
+    synsets: tuple = ()
+    keypoints: str = ""
+    pairs_per_model: int = 16
+    image_size: tuple = DEFAULT_IMAGE_SIZE
+    fov: float = kpn.DEFAULT_FOV
+    distance: float = kpn.DEFAULT_DISTANCE
+    perturb: float = 0.0
+    roll: bool = False
+    jitter: float = kpn.DEFAULT_JITTER
+    light_intensity: float = 1.0
+    extras: bool = True
+    output_dir: str = "kpdata_out"
+    name: str = DEFAULT_NAME
+    seed: int = 0
+    splits: tuple = DEFAULT_SPLITS
+    preview: int = 16
+    max_failure_rate: float = 0.05
+    # Visibility: |z - depth| <= tolerance, in object units (largest extent 2).
+    visibility_tolerance: float = 0.05
+
+    @property
+    def intrinsics(self) -> Intrinsics:
+        return kpn.intrinsics(self.fov, self.image_size[0], self.image_size[1])
+
+    def projection(self) -> np.ndarray:
+        # Near/far bracket the object (radius <= sqrt(3)) and the jitter; KeypointNet reads only
+        # p[0, 0] and p[1, 1].
+        return kpn.projection_matrix(self.fov, max(self.distance - 4.0, self.distance / 2.0), self.distance + 4.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairTask:
+    model: shapenet.ShapeNetModel
+    split: str
+    num_pairs: int
+
+
+def record_name(model: shapenet.ShapeNetModel) -> str:
+    """A model's record file name without extension (the line in train/dev/test.txt)."""
+    return f"{model.synset}_{model.model_id}"
+
+
+def pair_key(model: shapenet.ShapeNetModel, index: int) -> str:
+    return f"{model.synset}/{model.model_id}/p{index:06d}"
+
+
+def assign_splits(seed: int, splits, models) -> dict[str, str]:
+    """Seeded split by model: {model key: split}.
+
+    Models are ordered by a seeded draw per model (``rng_for(seed, "split/" + key)``, as the view
+    layout draws) and cut into consecutive runs of ``round(fraction * n)`` models (largest
+    remainders), with at least one model in every split of non-zero fraction when there are enough
+    models: KeypointNet's evaluation reads dev.txt and needs a file in it.
+    """
+    models = list(models)
+    n = len(models)
+    fracs = [f for _, f in splits]
+    counts = [int(f * n) for f in fracs]
+    for i in sorted(range(len(fracs)), key=lambda i: (-(fracs[i] * n - counts[i]), i))[:n - sum(counts)]:
+        counts[i] += 1
+    if n >= sum(1 for f in fracs if f > 0):
+        for i, f in enumerate(fracs):
+            if f > 0 and counts[i] == 0:
+                donor = max(range(len(counts)), key=lambda j: (counts[j], -j))
+                counts[donor] -= 1
+                counts[i] += 1
+    order = sorted(models, key=lambda m: (rng_for(seed, "split/" + m.key).random(), m.key))
+    out, start = {}, 0
+    for (name, _), c in zip(splits, counts):
+        for m in order[start:start + c]:
+            out[m.key] = name
+        start += c
+    return out
+
+
+# ------------------------------------------------------------------------------------ flags
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """This layout's flags (render_shapenet's shared flags apply too)."""
+    g = parser.add_argument_group("--layout keypointnet")
+    g.add_argument("--pairs_per_model", type=int, default=16,
+                   help="KeypointNet: view pairs (Examples) per model (default: %(default)s)")
+    g.add_argument("--fov", type=float, default=kpn.DEFAULT_FOV,
+                   help="KeypointNet: field of view in degrees; projection.txt holds cot(fov/2) "
+                        "(default: %(default)s)")
+    g.add_argument("--distance", type=float, default=kpn.DEFAULT_DISTANCE,
+                   help="KeypointNet: camera distance from the object centre (default: %(default)s)")
+    g.add_argument("--perturb", type=float, default=0.0,
+                   help="KeypointNet: 0 = view 1 independent of view 0; > 0 = view 1 is view 0's "
+                        "direction moved by up to this (unit-sphere units) (default: %(default)s)")
+    g.add_argument("--roll", action="store_true", default=False,
+                   help="KeypointNet: roll each camera by U(-90, 90) degrees (default: off)")
+    g.add_argument("--jitter", type=float, default=kpn.DEFAULT_JITTER,
+                   help="KeypointNet: camera-location jitter, U(-j, j) per axis (default: %(default)s)")
+    g.add_argument("--extras", choices=("all", "none"), default="all",
+                   help="KeypointNet: 'all' adds key, ids, seed, viewpoints and keypoints to each "
+                        "Example; 'none' writes only the original six features (default: %(default)s)")
+
+
+def given_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
+    """The destinations of the flags present on the command line (not defaulted)."""
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+        action.required = False
+    known, _ = probe.parse_known_args(list(argv))
+    return set(vars(known))
+
+
+def reject_flags(parser: argparse.ArgumentParser, argv, layout: str) -> None:
+    """With another layout, this layout's own flags are an error."""
+    wrong = sorted(set(OWN_FLAGS) & given_flags(parser, argv))
+    if wrong:
+        parser.error(f"--layout {layout} does not take {', '.join('--' + w for w in wrong)} "
+                     f"(flags of --layout keypointnet)")
+
+
+def config_from_args(parser: argparse.ArgumentParser, args, argv) -> PairConfig:
+    given = given_flags(parser, argv)
+    wrong = sorted(set(VIEW_ONLY_FLAGS) & given)
+    if wrong:
+        parser.error(f"--layout keypointnet does not take {', '.join('--' + w for w in wrong)}: it writes one "
+                     f".tfrecord per model; the camera is set by --fov, --distance, --perturb, --roll, --jitter")
+    if args.format != "tfrecord":
+        parser.error("--layout keypointnet writes TFRecord files (KeypointNet reads nothing else); drop --format lmdb")
+    size = tuple(args.image_size) if "image_size" in given else DEFAULT_IMAGE_SIZE
+    if size[0] != size[1]:
+        parser.error(f"--layout keypointnet needs square images (KeypointNet's pixel grid), got {size[0]}x{size[1]}")
+    splits = tuple(args.splits) if "splits" in given else DEFAULT_SPLITS
+    bad = [n for n, _ in splits if n not in SPLIT_NAMES]
+    if bad:
+        parser.error(f"--layout keypointnet splits are train, dev and test, got {', '.join(bad)}")
+    if args.pairs_per_model <= 0:
+        parser.error("--pairs_per_model must be > 0")
+    if not 0 < args.fov < 180:
+        parser.error("--fov must be in (0, 180) degrees")
+    if not args.distance > 0:
+        parser.error("--distance must be > 0")
+    if args.perturb < 0 or args.jitter < 0:
+        parser.error("--perturb and --jitter must be >= 0")
+    synsets = tuple(shapenet.synset_id(s) for s in args.synsets.split(",") if s.strip())
+    return PairConfig(
+        shapenet_dir=args.shapenet_dir, synsets=synsets, keypoints=args.keypoints,
+        pairs_per_model=args.pairs_per_model, image_size=size, fov=args.fov, distance=args.distance,
+        perturb=args.perturb, roll=bool(args.roll), jitter=args.jitter, extras=args.extras == "all",
+        output_dir=args.output_dir, name=args.name if "name" in given else DEFAULT_NAME, seed=args.seed,
+        splits=splits, preview=args.preview, max_failure_rate=args.max_failure_rate)
+
+
+# ------------------------------------------------------------------------------------ rendering
+
+
+def normalized_mesh(mesh: LoadedMesh) -> tuple[LoadedMesh, np.ndarray, float]:
+    """The mesh moved into the object frame (centred, largest extent 2): (mesh, center, scale)."""
+    try:
+        center, s = kpn.normalization(mesh.bounds)
+    except ValueError as e:
+        raise InputError("degenerate_mesh", str(e), mesh.path) from None
+    scene = mesh.scene.copy()
+    scene.apply_transform(kpn.obj_T_model(center, s))
+    return LoadedMesh(mesh.path, scene, np.array(scene.bounds, dtype=np.float64), mesh.num_faces), center, s
+
+
+_DOWN_OBJ = geometry.invert_transform(geometry.world_T_obj_shapenet())[:3, :3] @ np.array([0.0, 0.0, -1.0])
+
+
+def render_view(renderer, handle, config: PairConfig, view: kpn.PairView, xyz) -> dict:
+    """Render one camera of a pair: ``rgba`` (KeypointNet's silhouette image), ``depth`` (H, W)
+    float32 z-depth, and for ``xyz`` (K, 3, object frame) ``uv`` (K, 2) pixels and ``visible``."""
+    sky = Light("hemisphere", intensity=config.light_intensity,
+                direction=tuple(float(x) for x in view.cam_T_obj[:3, :3] @ _DOWN_OBJ))
+    intr = config.intrinsics
+    request = RenderRequest(intr, tuple(map(tuple, view.cam_T_obj)), lights=(sky,), ambient=(0.0, 0.0, 0.0))
+    out = renderer.render(handle, request)
+    labels = label_keypoints(intr.K, view.cam_T_obj, xyz, out["depth"], 0.0, config.visibility_tolerance)
+    return {"rgba": kpn.silhouette_rgba(out["rgba"], out["depth"]), "depth": out["depth"],
+            "uv": labels.uv, "visible": labels.visible}
+
+
+def render_pairs(renderer, handle, task: PairTask, config: PairConfig, center, scale, names, xyz_obj):
+    """Yield the rendered pairs of one prepared model (``xyz_obj``: (K, 3) keypoints, OBJ frame)."""
+    model = task.model
+    xyz = (np.asarray(xyz_obj, dtype=np.float64).reshape(-1, 3) - center) * scale
+    for i in range(task.num_pairs):
+        key = pair_key(model, i)
+        v0, v1 = kpn.sample_pair(rng_for(config.seed, key), config.distance, config.perturb, config.roll,
+                                 config.jitter)
+        r0 = render_view(renderer, handle, config, v0, xyz)
+        r1 = render_view(renderer, handle, config, v1, xyz)
+        yield {"split": task.split, "file": record_name(model), "key": key, "synset": model.synset,
+               "model_id": model.model_id, "views": (v0, v1), "renders": (r0, r1), "center": center,
+               "scale": scale, "names": tuple(names), "xyz": xyz}
+
+
+class RenderPairs(beam.DoFn):
+    """PairTask -> rendered pairs; failures to the ``failed`` output, timings to ``timing``."""
+
+    def __init__(self, config: PairConfig, keypoints: KeypointSource):
+        self.config, self.keypoints = config, keypoints
+        self.renderer = None
+
+    def setup(self):
+        w, h = self.config.image_size
+        self.renderer = create_renderer(w, h)
+
+    def teardown(self):
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
+
+    def process(self, task: PairTask):
+        model = task.model
+        t0 = time.perf_counter()
+        try:
+            mesh, center, scale = normalized_mesh(load_mesh(shapenet.require_obj(model)))
+            kps = self.keypoints.lookup(model.synset, model.model_id, model.model_dir)
+        except InputError as e:
+            beam.metrics.Metrics.counter("render_shapenet", "models_failed").inc()
+            yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(
+                model.key, "load", e.error, e.message, e.path or model.model_dir))
+            return
+        handle = self.renderer.prepare(mesh)
+        try:
+            for pair in render_pairs(self.renderer, handle, task, self.config, center, scale, kps.names, kps.xyz):
+                beam.metrics.Metrics.counter("render_shapenet", "pairs_rendered").inc()
+                yield pair
+        finally:
+            self.renderer.release(handle)
+        yield beam.pvalue.TaggedOutput("timing", ("render", time.perf_counter() - t0))
+
+
+def encode_pair(pair: dict, config: PairConfig) -> tuple[tuple[str, str], tuple[str, bytes]]:
+    """A rendered pair -> ((file, split), (key, serialized Example))."""
+    v0, v1 = pair["views"]
+    r0, r1 = pair["renders"]
+    extras = None
+    if config.extras:
+        extras = {"key": pair["key"], "synset": pair["synset"], "model_id": pair["model_id"], "seed": config.seed,
+                  "viewpoint0": v0.viewpoint.as_array(), "viewpoint1": v1.viewpoint.as_array(),
+                  "center": pair["center"], "scale": pair["scale"], "names": pair["names"], "xyz": pair["xyz"],
+                  "uv0": r0["uv"], "visible0": r0["visible"], "uv1": r1["uv"], "visible1": r1["visible"]}
+    rec = make_pair_record(img0=r0["rgba"], img1=r1["rgba"], mv0=v0.mv, mv1=v1.mv, extras=extras)
+    return (pair["file"], pair["split"]), (pair["key"], schema(config.extras).encode(rec))
+
+
+def write_record_file(item, output_dir: str) -> dict:
+    (name, split), records = item
+    info = sinks.write_tfrecord_shard(os.path.join(output_dir, name + RECORD_EXT), list(records))
+    return {"split": split, "name": name, **info}
+
+
+# ------------------------------------------------------------------------------------ metadata
+
+
+def _record_files(output_dir: str) -> set[str]:
+    """Names of the ``*.tfrecord`` files in ``output_dir``."""
+    try:
+        found = FileSystems.match([os.path.join(output_dir, "*" + RECORD_EXT)])[0].metadata_list
+    except Exception:  # noqa: BLE001 - a missing folder matches nothing
+        return set()
+    return {os.path.basename(m.path) for m in found}
+
+
+def _previous_files(output_dir: str) -> set[str]:
+    """Record files a previous keypointnet run listed in this folder's dataset_info.json."""
+    try:
+        info = dataset.load_info(output_dir)
+    except FileNotFoundError:
+        return set()
+    if info.get("record") != "keypointnet_pair":
+        return set()
+    return {s["file"] for split in info.get("splits", {}).values() for s in split.get("shards", [])}
+
+
+def write_metadata(_, config: PairConfig, argv, file_infos, failures, timings, planned: dict, previous: set):
+    out = config.output_dir
+    infos = sorted(file_infos, key=lambda d: d["file"])
+    shard_infos = [dict(d, index=i) for i, d in enumerate(infos)]
+    splits = sinks.splits_info(shard_infos, "tfrecord")
+    written_files = {d["file"] for d in infos}
+    stale = sorted(previous - written_files)
+    if stale:  # KeypointNet trains on every .tfrecord in the folder: old ones must go
+        FileSystems.delete([os.path.join(out, f) for f in stale])
+    for split in SPLIT_NAMES:
+        names = [d["name"] for d in infos if d["split"] == split]
+        sinks.write_text(os.path.join(out, f"{split}.txt"), "".join(n + "\n" for n in names))
+    sinks.write_text(os.path.join(out, JOB_FILE), "".join(
+        f"{d['name']} {d['name'].split('_', 1)[0]} {d['name'].split('_', 1)[1]}\n" for d in infos))
+    sinks.write_text(os.path.join(out, PROJECTION_FILE), kpn.format_projection(config.projection()))
+    written = sum(d["examples"] for d in infos)
+    failed_models = sorted({f["key"] for f in failures if f["stage"] == "load"})
+    by_error: dict = {}
+    by_stage: dict = {}
+    for f in failures:
+        by_error[f["error"]] = by_error.get(f["error"], 0) + 1
+        by_stage[f["stage"]] = by_stage.get(f["stage"], 0) + 1
+    rec_schema = schema(config.extras)
+    sinks.write_json(os.path.join(out, sinks.FEATURES), rec_schema.describe())
+    sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
+        "name": config.name, "version": rec_schema.version, "record": rec_schema.name, "layout": LAYOUT,
+        "splits": splits, "config": dataclasses.asdict(config), "seed": config.seed,
+        "intrinsics": dataclasses.asdict(config.intrinsics),
+        "command": "python -m pipelines.render_shapenet " + " ".join(argv),
+        "code_version": report.code_version(),
+    })
+    stats = {
+        "counts": {"models": planned["models"], "views_planned": planned["pairs"], "pairs_planned": planned["pairs"],
+                   "models_failed": len(failed_models), "records_written": written,
+                   "stale_files_removed": len(stale)},
+        "failures": {"total": len(failures), "by_stage": by_stage, "by_error": by_error},
+        "failure_rate": (planned["pairs"] - written) / planned["pairs"] if planned["pairs"] else 0.0,
+        "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
+    }
+    sinks.write_json(os.path.join(out, sinks.STATS), stats)
+    return stats
+
+
+# ------------------------------------------------------------------------------------ preview
+
+
+def preview_pairs(output_dir: str, n: int) -> list[dict]:
+    """Up to ``n`` decoded pairs spread over models, as :func:`kpdata.keypointnet_preview.pair_tile`
+    takes them."""
+    recs = ({**decode_pair(raw), "_i": i} for i, (_, raw) in enumerate(dataset.iter_records(output_dir)))
+    chosen = report.select_preview(({"key": r.get("key", f"record/{r['_i']:06d}"), **r} for r in recs), n)
+    out = []
+    for r in chosen:
+        views = []
+        for v in (0, 1):
+            view = {"key": f"{r['key']} view {v}", "image": r[f"img{v}"], "mask": r[f"img{v}"][..., 3]}
+            if "keypoints/names" in r:
+                view.update({"keypoints/names": r["keypoints/names"], "keypoints/uv": r[f"keypoints/uv{v}"],
+                             "keypoints/visible": r[f"keypoints/visible{v}"], "viewpoint": r[f"viewpoint{v}"]})
+            views.append(view)
+        out.append({"view0": views[0], "view1": views[1], "mv0": r["mv0"], "mv1": r["mv1"]})
+    return out
+
+
+def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
+    return write_pair_sheet(path or os.path.join(output_dir, report.PREVIEW_FILE), preview_pairs(output_dir, n))
+
+
+# ------------------------------------------------------------------------------------ run
+
+
+def run(parser: argparse.ArgumentParser, args, argv, pipeline_options) -> int:
+    """Run the keypointnet layout (called by render_shapenet.run); returns the exit status."""
+    config = config_from_args(parser, args, argv)
+    start = time.time()
+    root = demo.demo_shapenet_dir() if config.shapenet_dir == DEMO else config.shapenet_dir
+    try:
+        models = shapenet.scan(root, config.synsets or None)
+        source = KeypointSource(config.keypoints or None)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not models:
+        print(f"error: {root}: no ShapeNet models found (expected <synset>/<model_id>/model.obj "
+              f"or .../models/model_normalized.obj)", file=sys.stderr)
+        return 2
+    out = config.output_dir
+    previous = _previous_files(out)
+    foreign = sorted(_record_files(out) - previous)
+    if foreign:
+        print(f"error: {out} holds .tfrecord files that no kpdata keypointnet run wrote there ({', '.join(foreign[:5])}"
+              f"{', ...' if len(foreign) > 5 else ''}); KeypointNet trains on every .tfrecord of its folder, so "
+              f"use an empty --output_dir", file=sys.stderr)
+        return 2
+    split_of = assign_splits(config.seed, config.splits, models)
+    tasks = [PairTask(m, split_of[m.key], config.pairs_per_model) for m in models]
+    planned = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model}
+    if "://" not in out:
+        os.makedirs(out, exist_ok=True)
+    LOG.info("rendering %d KeypointNet pairs of %d models from %s into %s", planned["pairs"], planned["models"],
+             root, out)
+
+    p = beam.Pipeline(options=pipeline_options)
+    rendered = (p | "ListModels" >> beam.Create(tasks)
+                | "Reshuffle" >> beam.Reshuffle()
+                | "RenderPairs" >> beam.ParDo(RenderPairs(config, source)).with_outputs(
+                    "failed", "timing", main="pairs"))
+    files = (rendered.pairs
+             | "EncodeExamples" >> beam.Map(encode_pair, config)
+             | "GroupByFile" >> beam.GroupByKey()
+             | "WriteRecordFiles" >> beam.Map(write_record_file, out))
+    failures = rendered.failed
+    _ = failures | "WriteDeadLetters" >> sinks.WriteDeadLetters(out)
+    _ = (p | "Once" >> beam.Create([None])
+         | "WriteMetadata" >> beam.Map(
+             write_metadata, config, argv, beam.pvalue.AsList(files), beam.pvalue.AsList(failures),
+             beam.pvalue.AsList(rendered.timing), planned, previous))
+    p.run().wait_until_finish()
+    return report.finish(out, config.max_failure_rate, config.preview, start)
