@@ -211,7 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--focal", type=float, default=1050.0, help="focal length in pixels (default: %(default)s)")
     p.add_argument("--splits", type=opts.splits, default=(("train", 1.0),),
                    help="splits by model with fractions, e.g. train=0.9,test=0.1 (default: train=1)")
+    p.add_argument("--layout", choices=("view", "clickhere"), default="view",
+                   help="output records: 'view' (one record per rendered view) or 'clickhere' "
+                        "(Click-Here / Render for CNN instances, see pipelines/clickhere.py) (default: %(default)s)")
     opts.add_output_flags(p, name="shapenet_views", max_failure_rate=0.05)
+    from pipelines import clickhere  # noqa: PLC0415 - clickhere imports this module
+    clickhere.add_flags(p)
     return p
 
 
@@ -243,6 +248,10 @@ def run(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args, pipeline_options = opts.parse(build_parser(), argv)
     config = config_from_args(args)
+    from pipelines import clickhere  # noqa: PLC0415 - clickhere imports this module
+    if args.layout == "clickhere":
+        return clickhere.run_layout(args, pipeline_options, argv, config)
+    clickhere.check_view_layout_args(args)
     start = time.time()
     root = demo.demo_shapenet_dir() if config.shapenet_dir == DEMO else config.shapenet_dir
     try:
