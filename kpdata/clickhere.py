@@ -27,11 +27,11 @@ class KeypointClassTable:
     names: tuple[str, ...]
 
     @classmethod
-    def clickhere34(cls) -> "KeypointClassTable":
+    def clickhere34(cls) -> KeypointClassTable:
         return cls(tuple(f"{R4CNN_SYNSETS[s]}_{n}" for s in sorted(CLICKHERE_KEYPOINTS) for n in CLICKHERE_KEYPOINTS[s]))
 
     @classmethod
-    def from_file(cls, path: str) -> "KeypointClassTable":
+    def from_file(cls, path: str) -> KeypointClassTable:
         """One ``<class>_<name>`` per line (e.g. ``car_left_front_wheel``); blank and ``#`` lines
         are skipped."""
         try:

@@ -66,7 +66,7 @@ class GaussianKDE:
     bandwidth: np.ndarray
 
     @classmethod
-    def fit(cls, points) -> "GaussianKDE":
+    def fit(cls, points) -> GaussianKDE:
         points = np.asarray(points, dtype=np.float64)
         return cls(points, silverman_bandwidth(points))
 
@@ -97,7 +97,7 @@ class ViewpointKDE:
 
     @classmethod
     def fit(cls, viewpoints, pooled_elevation: float | None = None, pooled_tilt: float | None = None,
-            outlier_ratio: float = OUTLIER_RATIO) -> "ViewpointKDE":
+            outlier_ratio: float = OUTLIER_RATIO) -> ViewpointKDE:
         """``viewpoints``: (N, 4) ``az el tilt dist`` rows (distance already divided)."""
         v = np.asarray(viewpoints, dtype=np.float64)
         if v.ndim != 2 or v.shape[1] != 4:
@@ -126,7 +126,7 @@ class ViewpointKDE:
                 raise ValueError(f"no sampled distance lies in {DISTANCE_RANGE}: is the data's distance scaled?")
             s[bad, 3] = s[rng.choice(good, size=int(bad.sum())), 3] + rng.uniform(0.0, 1.0, int(bad.sum()))
         outliers = np.zeros(n, dtype=bool)
-        outliers[rng.permutation(n)[:int(round(self.outlier_ratio * n))]] = True
+        outliers[rng.permutation(n)[:round(self.outlier_ratio * n)]] = True
         m = int(outliers.sum())
         s[outliers, 0] = rng.uniform(0.0, 360.0, m)
         s[outliers, 1] = np.clip(rng.normal(self.pooled_elevation, OUTLIER_SIGMA, m),
@@ -150,7 +150,7 @@ class TruncationKDE:
     outlier_ratio: float = OUTLIER_RATIO
 
     @classmethod
-    def fit(cls, truncations, outlier_ratio: float = OUTLIER_RATIO) -> "TruncationKDE":
+    def fit(cls, truncations, outlier_ratio: float = OUTLIER_RATIO) -> TruncationKDE:
         """``truncations``: (N, 4) ``left right top bottom`` rows."""
         t = np.asarray(truncations, dtype=np.float64)
         if t.ndim != 2 or t.shape[1] != 4:
@@ -168,7 +168,7 @@ class TruncationKDE:
             pair[bad] = _truncation_noise(rng, (int(bad.sum()), 2))
             out[:, j:j + 2] = pair
         outliers = np.zeros(n, dtype=bool)
-        outliers[rng.permutation(n)[:int(round(self.outlier_ratio * n))]] = True
+        outliers[rng.permutation(n)[:round(self.outlier_ratio * n)]] = True
         out[outliers] = _truncation_noise(rng, (int(outliers.sum()), 4))
         return (out, outliers) if return_outliers else out
 

@@ -111,7 +111,7 @@ def manhattan_map(xy, size: int = CROP_SIZE) -> np.ndarray:
 def euclidean_map(xy, size: int = CROP_SIZE) -> np.ndarray:
     """(size, size) float64 Euclidean distance to ``xy``."""
     dy, dx = _deltas(xy, size)
-    return np.sqrt((dy.astype(np.float64) ** 2 + dx.astype(np.float64) ** 2))
+    return np.sqrt(dy.astype(np.float64) ** 2 + dx.astype(np.float64) ** 2)
 
 
 def one_hot(index: int, n: int) -> np.ndarray:

@@ -43,7 +43,7 @@ class R4CNNLighting:
     lamps: tuple[PointLamp, ...]
 
     @classmethod
-    def sample(cls, rng: np.random.Generator) -> "R4CNNLighting":
+    def sample(cls, rng: np.random.Generator) -> R4CNNLighting:
         env = float(rng.uniform(*ENVIRONMENT_ENERGY))
         n = int(rng.integers(0, MAX_POINT_LIGHTS + 1))
         lamps = tuple(PointLamp(float(rng.uniform(*LIGHT_DISTANCE)), float(rng.uniform(*LIGHT_AZIMUTH)),

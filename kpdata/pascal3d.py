@@ -50,7 +50,7 @@ def _is_empty(value) -> bool:
 
 
 def load_record(path: str):
-    from scipy.io import loadmat  # noqa: PLC0415
+    from scipy.io import loadmat
     try:
         mat = loadmat(path, squeeze_me=True, struct_as_record=False)
     except Exception as e:  # noqa: BLE001 - scipy raises many kinds for a corrupt file
@@ -126,7 +126,7 @@ def project_3d(x3d, viewpoint) -> np.ndarray:
 
 def load_cad(root: str, cls: str) -> list[np.ndarray]:
     """Vertices (V, 3) of each CAD model of the class (``CAD/<cls>.mat``), in cad_index order."""
-    from scipy.io import loadmat  # noqa: PLC0415
+    from scipy.io import loadmat
     path = os.path.join(root, "CAD", f"{cls}.mat")
     try:
         mat = loadmat(path, squeeze_me=True, struct_as_record=False)
@@ -178,7 +178,7 @@ def write_demo_annotations(root: str, images_per_class: int = 240, seed: int = 0
     random truncation), ``CAD/<cls>.mat`` (two box models per class) and
     ``ImageSets/Main/train.txt`` (about 70 % of the image ids; the rest play VOC ``val``).
     Returns {"train": [ids], "val": [ids]}."""
-    from scipy.io import savemat  # noqa: PLC0415
+    from scipy.io import savemat
     rng = np.random.default_rng(seed)
     ids = {"train": [], "val": []}
     os.makedirs(os.path.join(root, "CAD"), exist_ok=True)

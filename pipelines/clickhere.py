@@ -24,15 +24,24 @@ import time
 import apache_beam as beam
 import numpy as np
 
-from kpdata import clickhere as ch, demo, geometry, imageops, kde, keypoint_maps as km, shapenet
+from kpdata import clickhere as ch
+from kpdata import demo, geometry, imageops, kde, shapenet
+from kpdata import keypoint_maps as km
 from kpdata.errors import InputError
 from kpdata.keypoints import KeypointSource
 from kpdata.lighting import R4CNNLighting
 from kpdata.mesh import load_mesh
 from kpdata.seeding import bucket, rng_for
-from kpdata.viewpoints import UniformPrior, ViewpointTable, read_viewpoint_file
-from pipelines import dataset, options as opts, report, sinks
-from pipelines.render_shapenet import DEMO, ModelTask, RenderConfig, assign_split, plan_views
+from kpdata.viewpoints import ViewpointTable, read_viewpoint_file
+from pipelines import dataset, report, sinks
+from pipelines import options as opts
+from pipelines.render_shapenet import (
+    DEMO,
+    ModelTask,
+    RenderConfig,
+    assign_split,
+    plan_views,
+)
 from renderers import RenderRequest, create_renderer
 from schemas import caffe
 from schemas import clickhere as chs
@@ -218,7 +227,7 @@ class RenderClickHereViews(beam.DoFn):
         cam_T_world = geometry.viewpoint_to_cam_T_world(vp)
         cam_T_obj = geometry.viewpoint_to_cam_T_obj(vp)
         lighting = R4CNNLighting.sample(rng)
-        from renderers.lighting import to_render_lights  # noqa: PLC0415 - renderers load GL lazily
+        from renderers.lighting import to_render_lights
         lights, ambient = to_render_lights(lighting, cam_T_world)
         request = RenderRequest(intr, tuple(map(tuple, cam_T_obj)), lights=lights, ambient=ambient)
         out = self.renderer.render(handle, request, kps, cfg.visibility_tolerance)
@@ -276,7 +285,7 @@ def write_caffe_lmdbs(split_dir: str, views) -> dict:
     """Expand compact records [(key, bytes)] into Click-Here's LMDBs under ``split_dir``
     (``<field>_lmdb`` each, the same keys in every one), ``keys.txt`` and ``views.jsonl``.
     Written aside and renamed. Returns {"file", "examples", "bytes"}."""
-    import lmdb  # noqa: PLC0415
+    import lmdb
     tmp = sinks._tmp_name(split_dir)
     os.makedirs(tmp)
     envs = {f: lmdb.open(os.path.join(tmp, chs.lmdb_name(f)), map_size=1 << 40, subdir=True, lock=False,
@@ -294,8 +303,8 @@ def write_caffe_lmdbs(split_dir: str, views) -> dict:
                         raise ValueError(f"duplicate instance key {inst['key']!r} in {split_dir}")
                 keys.append(inst["key"])
             if n % 20 == 19:  # commit every ~100-200 instances, as Click-Here commits every 100
-                for f in txns:
-                    txns[f].commit()
+                for f, txn in list(txns.items()):
+                    txn.commit()
                     txns[f] = envs[f].begin(write=True)
         for t in txns.values():
             t.commit()
@@ -434,7 +443,7 @@ def iter_instances(output_dir: str, split: str | None = None):
 
 def read_caffe_split(split_dir: str):
     """Instances of one split of the Caffe LMDB layout, in key order, decoded from the Datums."""
-    import lmdb  # noqa: PLC0415
+    import lmdb
     envs = {f: lmdb.open(os.path.join(split_dir, chs.lmdb_name(f)), readonly=True, lock=False, subdir=True)
             for f in chs.CAFFE_FIELDS}
     try:
@@ -502,7 +511,7 @@ def preview_views(output_dir: str, n: int, class_names=None) -> list[dict]:
 
 
 def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
-    from kpdata.preview import write_contact_sheet  # noqa: PLC0415
+    from kpdata.preview import write_contact_sheet
     return write_contact_sheet(path or os.path.join(output_dir, report.PREVIEW_FILE), preview_views(output_dir, n))
 
 

@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output records: 'view' (one record per rendered view) or 'clickhere' "
                         "(Click-Here / Render for CNN instances, see pipelines/clickhere.py) (default: %(default)s)")
     opts.add_output_flags(p, name="shapenet_views", max_failure_rate=0.05)
-    from pipelines import clickhere  # noqa: PLC0415 - clickhere imports this module
+    from pipelines import clickhere  # clickhere imports this module
     clickhere.add_flags(p)
     return p
 
@@ -248,7 +248,7 @@ def run(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args, pipeline_options = opts.parse(build_parser(), argv)
     config = config_from_args(args)
-    from pipelines import clickhere  # noqa: PLC0415 - clickhere imports this module
+    from pipelines import clickhere  # clickhere imports this module
     if args.layout == "clickhere":
         return clickhere.run_layout(args, pipeline_options, argv, config)
     clickhere.check_view_layout_args(args)

@@ -23,7 +23,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 _F = descriptor_pb2.FieldDescriptorProto
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def datum_class():
     fdp = descriptor_pb2.FileDescriptorProto(name="kpdata/caffe_datum.proto", package="caffe", syntax="proto2")
     m = fdp.message_type.add(name="Datum")

@@ -19,7 +19,8 @@ import dataclasses
 
 import numpy as np
 
-from kpdata import imageops, keypoint_maps as km
+from kpdata import imageops
+from kpdata import keypoint_maps as km
 from schemas import caffe
 from schemas.features import Field, PNGImage, Schema, SchemaError, Tensor, Text
 

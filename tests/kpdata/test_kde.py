@@ -75,7 +75,7 @@ def test_truncations_recover_cut_boxes(p3d):
 def test_viewpoint_kde_matches_input_marginals(p3d):
     """Acceptance: fitted from the .mat files, sampled 100k times, two-sample KS < 0.05 per
     dimension (outliers excluded)."""
-    root, ids = p3d
+    root, _ = p3d
     views, _, _ = fit_viewpoints.read_pascal3d(root, "", ["car", "bus"])
     data = {c: v * [1, 1, 1, 1 / 3] for c, v in views.items()}
     models = kde.fit_viewpoints(data)
