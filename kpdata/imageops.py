@@ -71,7 +71,7 @@ def composite(rgba, background) -> np.ndarray:
     rgba = np.asarray(rgba)
     a = rgba[..., 3:4].astype(np.float64) / 255.0
     out = rgba[..., :3].astype(np.float64) * a + np.asarray(background, np.float64) * (1.0 - a)
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)  # MATLAB rounds halves up
 
 
 def encode_jpeg(rgb, quality: int = JPEG_QUALITY) -> bytes:
