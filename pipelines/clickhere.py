@@ -55,8 +55,9 @@ TRUNCATION_DEFAULT = "default"
 def add_flags(p) -> None:
     """The layout's flags (used only with ``--layout clickhere``)."""
     g = p.add_argument_group("clickhere layout (--layout clickhere)")
-    g.add_argument("--backgrounds", default="",
-                   help="folder of background photos (filelist.txt or every image file); default: gray only")
+    g.add_argument("--backgrounds", default="none",
+                   help="folder of background photos (filelist.txt or every image file); 'none' = uniform "
+                        "gray only (default: %(default)s)")
     g.add_argument("--background_ratio", type=opts.fraction, default=imageops.BACKGROUND_RATIO,
                    help="probability of a photo background, else uniform gray (default: %(default)s)")
     g.add_argument("--truncations", default=TRUNCATION_DEFAULT,
@@ -88,14 +89,15 @@ class ClickHereConfig:
 def config_from_args(args, render: RenderConfig) -> ClickHereConfig:
     flips = () if args.flip_splits.strip() in ("", "none") else tuple(
         s.strip() for s in args.flip_splits.split(",") if s.strip())
-    return ClickHereConfig(render=render, backgrounds=args.backgrounds, background_ratio=args.background_ratio,
+    return ClickHereConfig(render=render, backgrounds="" if args.backgrounds == "none" else args.backgrounds,
+                           background_ratio=args.background_ratio,
                            truncations=args.truncations, keypoint_classes=args.keypoint_classes,
                            compact=bool(args.compact), flip_splits=flips)
 
 
 def check_view_layout_args(args) -> None:
     """The clickhere flags mean nothing to the view layout: refuse them there."""
-    defaults = {"backgrounds": "", "background_ratio": imageops.BACKGROUND_RATIO,
+    defaults = {"backgrounds": "none", "background_ratio": imageops.BACKGROUND_RATIO,
                 "truncations": TRUNCATION_DEFAULT, "keypoint_classes": "clickhere34", "compact": False,
                 "flip_splits": "train"}
     used = [f"--{k}" for k, v in defaults.items() if getattr(args, k) != v]

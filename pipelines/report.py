@@ -55,6 +55,9 @@ def preview_views(output_dir: str, n: int) -> list[dict]:
 
 
 def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
+    if dataset.load_info(output_dir).get("layout") == "clickhere":
+        from pipelines import clickhere  # its own records and tiles
+        return clickhere.write_preview(output_dir, n, path)
     views = [crop_to_content(v) for v in preview_views(output_dir, n)]
     return write_contact_sheet(path or os.path.join(output_dir, PREVIEW_FILE), views)
 
