@@ -15,7 +15,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipelines import dataset, render_shapenet  # noqa: E402
+from pipelines import dataset, render_shapenet
 
 LAYOUTS = (("clickhere LMDB (Caffe Datum, baseline)", ["--format", "lmdb"]),
            ("instance TFRecord (full maps)", ["--format", "tfrecord"]),

@@ -7,6 +7,7 @@ import pytest
 
 from kpdata import clickhere as ch
 from kpdata import imageops
+from kpdata.errors import InputError
 
 
 def test_truncation_crop_equals_render_for_cnns(fixtures):
@@ -82,5 +83,5 @@ def test_compose_view_drops_views_without_keypoints():
     np.testing.assert_allclose(s.uv, [[15.0, 35.0]])
     assert imageops.decode_jpeg(s.jpeg).shape == (40, 20, 3)
     assert ch.compose_view(rgba, uv, [False, False], ("a", "b"), None, picker, np.random.default_rng(0)) is None
-    with pytest.raises(Exception):
+    with pytest.raises(InputError, match="does not exist"):
         imageops.BackgroundPicker("/nonexistent/folder")

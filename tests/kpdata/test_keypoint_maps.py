@@ -5,6 +5,7 @@ from scipy import ndimage
 
 from kpdata import clickhere as ch
 from kpdata import keypoint_maps as km
+from kpdata.errors import InputError
 
 POINTS = [(0, 0), (226, 226), (0, 226), (226, 0), (113, 113), (5, 200), (150, 3), (91, 92), (92, 91)]
 
@@ -79,7 +80,7 @@ def test_class_table_is_click_heres_34(tmp_path):
     p.write_text("# mine\ncar_a\ncar_b\n")
     assert ch.KeypointClassTable.from_file(str(p)).names == ("car_a", "car_b")
     p.write_text("car_a\ncar_a\n")
-    with pytest.raises(Exception, match="repeats"):
+    with pytest.raises(InputError, match="repeats"):
         ch.KeypointClassTable.from_file(str(p))
 
 
