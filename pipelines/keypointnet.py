@@ -11,7 +11,6 @@ hands over to :func:`run` when ``--layout keypointnet`` is given.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import logging
 import os
@@ -31,6 +30,7 @@ from kpdata.keypoints import KeypointSource, label_keypoints
 from kpdata.mesh import LoadedMesh, load_mesh
 from kpdata.seeding import rng_for
 from pipelines import dataset, report, sinks
+from pipelines import options as opts
 from renderers import Light, RenderRequest, create_renderer
 from schemas.keypointnet import decode_pair, make_pair_record, schema
 
@@ -154,26 +154,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                         "Example; 'none' writes only the original six features (default: %(default)s)")
 
 
-def given_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
-    """The destinations of the flags present on the command line (not defaulted)."""
-    probe = copy.deepcopy(parser)
-    for action in probe._actions:
-        action.default = argparse.SUPPRESS
-        action.required = False
-    known, _ = probe.parse_known_args(list(argv))
-    return set(vars(known))
-
-
-def reject_flags(parser: argparse.ArgumentParser, argv, layout: str) -> None:
-    """With another layout, this layout's own flags are an error."""
-    wrong = sorted(set(OWN_FLAGS) & given_flags(parser, argv))
-    if wrong:
-        parser.error(f"--layout {layout} does not take {', '.join('--' + w for w in wrong)} "
-                     f"(flags of --layout keypointnet)")
-
-
 def config_from_args(parser: argparse.ArgumentParser, args, argv) -> PairConfig:
-    given = given_flags(parser, argv)
+    given = opts.given_flags(parser, argv)
     wrong = sorted(set(VIEW_ONLY_FLAGS) & given)
     if wrong:
         parser.error(f"--layout keypointnet does not take {', '.join('--' + w for w in wrong)}: it writes one "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import re
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -56,10 +57,20 @@ def add_output_flags(parser: argparse.ArgumentParser, name: str, max_failure_rat
                    help="exit non-zero when the fraction of failed work exceeds this (default: %(default)s)")
 
 
+def given_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
+    """The destinations of the flags present on the command line (not defaulted)."""
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+        action.required = False
+    known, _ = probe.parse_known_args(list(argv))
+    return set(vars(known))
+
+
 def parse(parser: argparse.ArgumentParser, argv):
     """Our flags -> namespace; everything else -> Beam PipelineOptions."""
     known, beam_args = parser.parse_known_args(argv)
-    if known.num_shards < 0:
+    if getattr(known, "num_shards", 0) < 0:
         parser.error("--num_shards must be >= 0")
     if known.seed < 0:
         parser.error("--seed must be >= 0")

@@ -194,11 +194,14 @@ def write_metadata(_, config: RenderConfig, argv, shard_infos, failures, timings
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipelines import clickhere  # imported here: clickhere imports this module
     p = argparse.ArgumentParser(prog="python -m pipelines.render_shapenet", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--layout", choices=("view", keypointnet.LAYOUT), default="view",
-                   help="what to write: 'view' records, or KeypointNet view pairs (one .tfrecord per model, "
-                        "projection.txt, train/dev/test.txt, job.txt) (default: %(default)s)")
+    p.add_argument("--layout", choices=("view", clickhere.LAYOUT, keypointnet.LAYOUT), default="view",
+                   help="what to write: 'view' records; 'clickhere': Click-Here / Render for CNN instances "
+                        "(crops over backgrounds, keypoint maps, viewpoint labels); 'keypointnet': KeypointNet "
+                        "view pairs (one .tfrecord per model, projection.txt, train/dev/test.txt, job.txt) "
+                        "(default: %(default)s)")
     p.add_argument("--shapenet_dir", default=DEMO,
                    help="ShapeNetCore v1 or v2 folder; 'demo' = the built-in demo set (default: %(default)s)")
     p.add_argument("--synsets", default="", help="comma-separated synset ids or names (default: all)")
@@ -215,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", type=opts.splits, default=(("train", 1.0),),
                    help="splits by model with fractions, e.g. train=0.9,test=0.1 (default: train=1)")
     opts.add_output_flags(p, name="shapenet_views", max_failure_rate=0.05)
+    clickhere.add_flags(p)
     keypointnet.add_flags(p)
     return p
 
@@ -247,10 +251,18 @@ def run(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args, pipeline_options = opts.parse(parser, argv)
+    from pipelines import clickhere  # imported here: clickhere imports this module
+    given = opts.given_flags(parser, argv)
+    for layout, own in ((clickhere.LAYOUT, clickhere.OWN_FLAGS), (keypointnet.LAYOUT, keypointnet.OWN_FLAGS)):
+        wrong = sorted(set(own) & given)
+        if wrong and args.layout != layout:
+            parser.error(f"--layout {args.layout} does not take {', '.join('--' + w for w in wrong)} "
+                         f"(flags of --layout {layout})")
     if args.layout == keypointnet.LAYOUT:
         return keypointnet.run(parser, args, argv, pipeline_options)
-    keypointnet.reject_flags(parser, argv, args.layout)
     config = config_from_args(args)
+    if args.layout == clickhere.LAYOUT:
+        return clickhere.run_layout(args, pipeline_options, argv, config)
     start = time.time()
     root = demo.demo_shapenet_dir() if config.shapenet_dir == DEMO else config.shapenet_dir
     try:
@@ -296,5 +308,5 @@ def run(argv=None) -> int:
 
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
-    from pipelines import render_shapenet
+    from pipelines import render_shapenet  # noqa: PLW0406
     sys.exit(render_shapenet.run())

@@ -55,10 +55,18 @@ def preview_views(output_dir: str, n: int) -> list[dict]:
 
 
 def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
-    if dataset.load_info(output_dir).get("record") == "keypointnet_pair":
-        # Imported here: pipelines.keypointnet imports this module.
+    """The dataset's contact sheet, drawn by the pipeline that wrote its kind of record."""
+    info = dataset.load_info(output_dir)
+    # Imported here: these pipelines import this module.
+    if info.get("layout") == "clickhere":
+        from pipelines import clickhere
+        return clickhere.write_preview(output_dir, n, path)
+    if info.get("record") == "keypointnet_pair":
         from pipelines import keypointnet
         return keypointnet.write_preview(output_dir, n, path)
+    if info.get("record") == "kp2d_pair":
+        from pipelines import gen_homography_pairs
+        return gen_homography_pairs.write_preview(output_dir, n, path)
     views = [crop_to_content(v) for v in preview_views(output_dir, n)]
     return write_contact_sheet(path or os.path.join(output_dir, PREVIEW_FILE), views)
 

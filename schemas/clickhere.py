@@ -1,0 +1,201 @@
+"""Click-Here CNN records (formats.md §3.6 - §3.8): the compact view record, the instance
+arrays rebuilt from it, and their full encodings (Caffe ``Datum`` LMDBs, ``tf.train.Example``).
+
+*Compact* (``clickhere_view``, one record per view): the composited crop as JPEG plus sparse
+labels (the keypoints' pixels in the 227x227 crop, their classes, the viewpoint label) and the
+keys of the instances it holds. :func:`expand` rebuilds every instance's arrays from it; the full
+layouts are written from exactly these arrays, so both layouts agree bit for bit.
+
+*Instance* (one per (view, keypoint), plus ``_r`` flipped copies): ``image`` (227, 227, 3) uint8
+RGB; ``keypoint_loc`` (227, 227) uint8; ``gaussian_keypoint_map`` (227, 227) uint8 (byte-scaled,
+as Click-Here's ``imsave`` stored it); ``chessboard_dt_map`` / ``manhattan_dt_map`` (227, 227)
+int32; ``euclidean_dt_map`` (227, 227) float64; ``keypoint_class`` (C,) uint8 one-hot;
+``viewpoint_label`` (4,) int64 ``[cls, az + 360 cls, el + 360 cls, tilt + 360 cls]``;
+``keypoint_pixel`` (2,) int64 (x, y).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from kpdata import imageops
+from kpdata import keypoint_maps as km
+from schemas import caffe
+from schemas.features import Field, PNGImage, Schema, SchemaError, Tensor, Text
+
+S = km.CROP_SIZE
+
+
+@dataclasses.dataclass(frozen=True)
+class Bytes(Field):
+    """Opaque bytes (here: a JPEG file)."""
+
+    kind = "bytes"
+
+    def values(self, value) -> list:
+        if not isinstance(value, bytes):
+            raise SchemaError(f"{self.name}: expected bytes, got {type(value).__name__}")
+        return [value]
+
+    def decode(self, values):
+        return bytes(values[0])
+
+
+CLICKHERE_VIEW = Schema("clickhere_view", "1.0.0", (
+    Text("key", doc="view key <synset>/<model_id>/v<index:06d>"),
+    Text("synset"),
+    Text("model_id"),
+    Tensor("seed", dtype="int64", doc="the run's seed; the view's draws come from rng_for(seed, key)"),
+    Bytes("image/jpeg", doc="the truncation crop over its background, JPEG (quality 75), RGB"),
+    Tensor("image/height", dtype="int64"),
+    Tensor("image/width", dtype="int64"),
+    Tensor("viewpoint", shape=(4,), doc="rendered azimuth, elevation, tilt (degrees), distance"),
+    Tensor("object_class", dtype="int64", doc="index in Render for CNN's 12 classes"),
+    Tensor("viewpoint_label", shape=(4,), dtype="int64", doc="[cls, az+360cls, el+360cls, tilt+360cls], unflipped"),
+    Tensor("num_keypoint_classes", dtype="int64", doc="length C of the keypoint-class one-hot"),
+    Text("keypoints/names", shape=(None,), dims=("N",), doc="the N keypoints visible in the crop"),
+    Tensor("keypoints/uv", shape=(None,), dims=("N",), stride=2, doc="N x (u, v) pixels in the crop"),
+    Tensor("keypoints/pixel", shape=(None,), dims=("N",), stride=2, dtype="int64",
+           doc="N x (x, y) pixels in the 227x227 resized crop"),
+    Tensor("keypoints/class", shape=(None,), dims=("N",), dtype="int64", doc="keypoint class index"),
+    Tensor("keypoints/flip_class", shape=(None,), dims=("N",), dtype="int64",
+           doc="class of the left/right-swapped name (the _r copy's class)"),
+    Text("instances/key", shape=(None,), dims=("N",), doc="Click-Here key of each keypoint's instance"),
+    Text("instances/flip_key", shape=(None,), dims=("F",), doc="keys of the _r copies (F = N, or 0 if unflipped)"),
+    Tensor("render/crop_box", shape=(4,), dtype="int64", doc="x0 y0 x1 y1 (inclusive) of the crop in the render"),
+    Tensor("render/truncation", shape=(4,), doc="left right top bottom sample used for the crop"),
+    Tensor("render/environment_energy", doc="Blender environment light energy"),
+    Tensor("render/lights", shape=(None,), dims=("L",), stride=4,
+           doc="L point lamps x (distance, azimuth, elevation, energy), Blender convention"),
+    Text("render/background", doc="photo name@x,y of the background crop, or gray:<level>"),
+))
+
+CLICKHERE_INSTANCE = Schema("clickhere_instance", "1.0.0", (
+    Text("key", doc="<8-digit random>_<stem>_obj0_objc<cls>_kp<kp>[_r]"),
+    Text("view_key"),
+    Tensor("flipped", dtype="int64"),
+    PNGImage("image/encoded", shape=(S, S, 3), doc="227x227 RGB crop"),
+    Tensor("keypoint_pixel", shape=(2,), dtype="int64", doc="x, y in the 227x227 crop"),
+    PNGImage("keypoint_loc", shape=(S, S), doc="255 at the keypoint"),
+    PNGImage("gaussian_keypoint_map", shape=(S, S), doc="Gaussian (sigma 23) byte-scaled to 0-255"),
+    Tensor("chessboard_dt_map", shape=(S * S,), doc="Chebyshev distance to the keypoint, 227x227 row-major"),
+    Tensor("euclidean_dt_map", shape=(S * S,), doc="Euclidean distance, 227x227 row-major"),
+    Tensor("manhattan_dt_map", shape=(S * S,), doc="taxicab distance, 227x227 row-major"),
+    Tensor("keypoint_class", shape=(None,), dims=("C",), dtype="int64", doc="one-hot keypoint class"),
+    Tensor("viewpoint_label", shape=(4,), dtype="int64", doc="[cls, az+360cls, el+360cls, tilt+360cls]"),
+))
+
+# The LMDBs of the Click-Here layout, one per field (Caffe Datum values, identical key sets).
+CAFFE_FIELDS = ("image", "keypoint_loc", "gaussian_keypoint_map", "chessboard_dt_map", "euclidean_dt_map",
+                "manhattan_dt_map", "keypoint_class", "viewpoint_label")
+
+
+def lmdb_name(field: str) -> str:
+    return f"{field}_lmdb"
+
+
+def make_view_record(*, key, synset, model_id, seed, jpeg, width, height, viewpoint, object_class,
+                     viewpoint_label, num_keypoint_classes, names, uv, pixel, classes, flip_classes,
+                     keys, flip_keys, crop_box, truncation, environment_energy, lights, background) -> dict:
+    return {
+        "key": key, "synset": synset, "model_id": model_id, "seed": np.int64(seed),
+        "image/jpeg": jpeg, "image/height": np.int64(height), "image/width": np.int64(width),
+        "viewpoint": np.asarray(viewpoint, np.float32).reshape(4), "object_class": np.int64(object_class),
+        "viewpoint_label": np.asarray(viewpoint_label, np.int64).reshape(4),
+        "num_keypoint_classes": np.int64(num_keypoint_classes),
+        "keypoints/names": list(names), "keypoints/uv": np.asarray(uv, np.float32).reshape(-1),
+        "keypoints/pixel": np.asarray(pixel, np.int64).reshape(-1),
+        "keypoints/class": np.asarray(classes, np.int64).reshape(-1),
+        "keypoints/flip_class": np.asarray(flip_classes, np.int64).reshape(-1),
+        "instances/key": list(keys), "instances/flip_key": list(flip_keys),
+        "render/crop_box": np.asarray(crop_box, np.int64).reshape(4),
+        "render/truncation": np.asarray(truncation, np.float32).reshape(4),
+        "render/environment_energy": np.float32(environment_energy),
+        "render/lights": np.asarray(lights, np.float32).reshape(-1),
+        "render/background": background,
+    }
+
+
+def decode_view(data: bytes, fields=None) -> dict:
+    """Parse a compact record; reshapes ``keypoints/uv`` (N, 2), ``keypoints/pixel`` (N, 2),
+    ``render/lights`` (L, 4)."""
+    rec = CLICKHERE_VIEW.decode(data, fields)
+    for name, k in (("keypoints/uv", 2), ("keypoints/pixel", 2), ("render/lights", 4)):
+        if name in rec:
+            rec[name] = rec[name].reshape(-1, k)
+    return rec
+
+
+def instance_arrays(image, xy, kp_class: int, num_classes: int, label) -> dict:
+    """The arrays of one instance. image: (227, 227, 3) uint8 RGB; xy: (x, y) keypoint pixel."""
+    return {
+        "image": image, "keypoint_pixel": np.asarray(xy, np.int64),
+        "keypoint_loc": km.keypoint_loc(xy), "gaussian_keypoint_map": km.gaussian_map_uint8(xy),
+        "chessboard_dt_map": km.chessboard_map(xy), "euclidean_dt_map": km.euclidean_map(xy),
+        "manhattan_dt_map": km.manhattan_map(xy), "keypoint_class": km.one_hot(int(kp_class), int(num_classes)),
+        "viewpoint_label": np.asarray(label, np.int64),
+    }
+
+
+def expand(rec: dict) -> list[dict]:
+    """A decoded compact record -> its instances (``key``, ``view_key``, ``flipped`` and the
+    arrays of :func:`instance_arrays`), originals first, in keypoint order, then the ``_r`` copies.
+    The image is the JPEG decoded (OpenCV) and resized to 227x227 (:func:`imageops.resize`);
+    a flipped copy mirrors it (``fliplr``), its keypoint ``x -> 226 - x``, its class is the
+    left/right-swapped name's and its label's azimuth and tilt are mirrored."""
+    image = imageops.resize(imageops.decode_jpeg(rec["image/jpeg"]), S)
+    pixel = np.asarray(rec["keypoints/pixel"]).reshape(-1, 2)
+    cls = int(rec["object_class"])
+    label = np.asarray(rec["viewpoint_label"], np.int64)
+    az, el, tilt = (int(v) - 360 * cls for v in label[1:])
+    flipped_label = km.viewpoint_label(cls, *km.flip_angles(az, el, tilt))
+    n_cls = int(rec["num_keypoint_classes"])
+    out = []
+    for i, key in enumerate(rec["instances/key"]):
+        out.append({"key": key, "view_key": rec["key"], "flipped": 0,
+                    **instance_arrays(image, pixel[i], rec["keypoints/class"][i], n_cls, label)})
+    if rec["instances/flip_key"]:
+        mirrored = np.ascontiguousarray(image[:, ::-1])
+        for i, key in enumerate(rec["instances/flip_key"]):
+            xy = (S - 1 - int(pixel[i][0]), int(pixel[i][1]))
+            out.append({"key": key, "view_key": rec["key"], "flipped": 1,
+                        **instance_arrays(mirrored, xy, rec["keypoints/flip_class"][i], n_cls, flipped_label)})
+    return out
+
+
+def caffe_datums(inst: dict) -> dict[str, bytes]:
+    """{field: serialized Datum} of one instance, as Click-Here's ``create_*_lmdb`` writes them."""
+    return {
+        "image": caffe.array_to_datum(np.ascontiguousarray(inst["image"][..., ::-1].transpose(2, 0, 1))),
+        "keypoint_loc": caffe.array_to_datum(inst["keypoint_loc"][None]),
+        "gaussian_keypoint_map": caffe.array_to_datum(inst["gaussian_keypoint_map"][None]),
+        "chessboard_dt_map": caffe.array_to_datum(inst["chessboard_dt_map"][None]),
+        "euclidean_dt_map": caffe.array_to_datum(inst["euclidean_dt_map"][None]),
+        "manhattan_dt_map": caffe.array_to_datum(inst["manhattan_dt_map"][None]),
+        "keypoint_class": caffe.array_to_datum(inst["keypoint_class"].reshape(-1, 1, 1)),
+        "viewpoint_label": caffe.array_to_datum(inst["viewpoint_label"].astype(np.float32).reshape(4, 1, 1)),
+    }
+
+
+def encode_instance(inst: dict) -> bytes:
+    """One instance as a ``clickhere_instance`` Example."""
+    return CLICKHERE_INSTANCE.encode({
+        "key": inst["key"], "view_key": inst["view_key"], "flipped": np.int64(inst["flipped"]),
+        "image/encoded": inst["image"], "keypoint_pixel": inst["keypoint_pixel"],
+        "keypoint_loc": inst["keypoint_loc"], "gaussian_keypoint_map": inst["gaussian_keypoint_map"],
+        "chessboard_dt_map": inst["chessboard_dt_map"].astype(np.float32).reshape(-1),
+        "euclidean_dt_map": inst["euclidean_dt_map"].astype(np.float32).reshape(-1),
+        "manhattan_dt_map": inst["manhattan_dt_map"].astype(np.float32).reshape(-1),
+        "keypoint_class": inst["keypoint_class"].astype(np.int64),
+        "viewpoint_label": inst["viewpoint_label"],
+    })
+
+
+def decode_instance(data: bytes, fields=None) -> dict:
+    """Parse a ``clickhere_instance`` Example; maps reshaped to (227, 227)."""
+    rec = CLICKHERE_INSTANCE.decode(data, fields)
+    for name in ("chessboard_dt_map", "euclidean_dt_map", "manhattan_dt_map"):
+        if name in rec:
+            rec[name] = rec[name].reshape(S, S)
+    return rec

@@ -1,0 +1,246 @@
+"""render_shapenet --layout clickhere end to end (issue 3): the Caffe LMDB layout, the instance
+TFRecords and the compact layouts on the same instances; Datums against a protobuf definition of
+Caffe's Datum; maps against scipy; flips; lights; determinism; dropped views."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import lmdb
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from kpdata import imageops
+from pipelines import clickhere, dataset, render_shapenet, sinks
+from schemas import clickhere as chs
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas"))
+from test_caffe_datum import reference_datum
+
+BASE = ["--layout", "clickhere", "--image_size", "480x270", "--focal", "525", "--views_per_model", "3",
+        "--splits", "train=0.5,test=0.5", "--seed", "3", "--preview", "0"]
+KEY_RE = re.compile(r"^\d{8}_\d{8}_[0-9a-f]{32}_v\d{6}_a\d{3}_e\d{3}_t\d{3}_d\d{3}_obj0_objc(4|5|8)_kp\d+(_r)?$")
+
+
+@pytest.fixture(scope="module")
+def runs(fixtures, tmp_path_factory):
+    bg = ["--backgrounds", os.path.join(fixtures, "sun2012_sample")]
+    out = {}
+    for name, extra in (("caffe", ["--format", "lmdb"]), ("tfrecord", ["--format", "tfrecord"]),
+                        ("compact_lmdb", ["--format", "lmdb", "--compact"]),
+                        ("compact_tfrecord", ["--format", "tfrecord", "--compact"])):
+        d = tmp_path_factory.mktemp(name)
+        assert render_shapenet.run(BASE + bg + extra + ["--output_dir", str(d)]) == 0
+        out[name] = d
+    return out
+
+
+def _instances(d):
+    return {r["key"]: r for r in clickhere.iter_instances(str(d))}
+
+
+def test_caffe_layout_has_identical_sorted_key_sets(runs):
+    d = runs["caffe"]
+    info = dataset.load_info(str(d))
+    assert info["record"] == "caffe_datum" and set(info["splits"]) == {"train", "test"}
+    for split in ("train", "test"):
+        keys_txt = (d / split / "keys.txt").read_text().split()
+        assert keys_txt == sorted(keys_txt) and len(keys_txt) > 10
+        assert all(KEY_RE.match(k) for k in keys_txt), keys_txt[:3]
+        assert info["splits"][split]["num_instances"] == len(keys_txt) == info["splits"][split]["num_examples"]
+        for field in chs.CAFFE_FIELDS:
+            env = lmdb.open(str(d / split / f"{field}_lmdb"), readonly=True, lock=False)
+            with env.begin() as txn:
+                keys = [k.decode("ascii") for k, _ in txn.cursor()]
+            env.close()
+            assert keys == keys_txt, field
+        flipped = {k for k in keys_txt if k.endswith("_r")}
+        assert bool(flipped) == (split == "train")  # --flip_splits train (the default)
+
+
+def test_datums_decode_with_caffes_definition_and_maps_equal_scipy(runs):
+    Datum = reference_datum()
+    d = runs["caffe"] / "train"
+    envs = {f: lmdb.open(str(d / f"{f}_lmdb"), readonly=True, lock=False) for f in chs.CAFFE_FIELDS}
+    txns = {f: e.begin() for f, e in envs.items()}
+    keys = (d / "keys.txt").read_text().split()
+    for key in keys[:: max(1, len(keys) // 12)]:
+        datum = {}
+        for f in chs.CAFFE_FIELDS:
+            m = Datum()
+            m.ParseFromString(txns[f].get(key.encode()))
+            datum[f] = m
+        img = datum["image"]
+        assert (img.channels, img.height, img.width) == (3, 227, 227) and len(img.data) == 3 * 227 * 227
+        for f in ("keypoint_loc", "gaussian_keypoint_map"):
+            assert (datum[f].channels, datum[f].height, datum[f].width) == (1, 227, 227) and len(datum[f].data) == 227 ** 2
+        for f in ("chessboard_dt_map", "euclidean_dt_map", "manhattan_dt_map"):
+            assert (datum[f].channels, datum[f].height, datum[f].width) == (1, 227, 227)
+            assert len(datum[f].float_data) == 227 ** 2 and not datum[f].data
+        kc = datum["keypoint_class"]
+        assert (kc.channels, kc.height, kc.width) == (34, 1, 1)
+        onehot = np.frombuffer(kc.data, np.uint8)
+        assert onehot.sum() == 1 and int(np.argmax(onehot)) == int(key.split("_kp")[1].split("_")[0])
+        vl = datum["viewpoint_label"]
+        assert (vl.channels, vl.height, vl.width) == (4, 1, 1) and len(vl.float_data) == 4
+        cls = int(vl.float_data[0])
+        assert f"_objc{cls}_" in key and all(360 * cls <= v < 360 * (cls + 1) for v in vl.float_data[1:])
+        # the maps against scipy on the keypoint of keypoint_loc
+        loc = np.frombuffer(datum["keypoint_loc"].data, np.uint8).reshape(227, 227)
+        assert (loc == 255).sum() == 1
+        inv = 1 - loc / 255
+        cheb = np.asarray(datum["chessboard_dt_map"].float_data, np.float32).reshape(227, 227)
+        assert np.array_equal(cheb, ndimage.distance_transform_cdt(inv, "chessboard").astype(np.float32))
+        man = np.asarray(datum["manhattan_dt_map"].float_data, np.float32).reshape(227, 227)
+        assert np.array_equal(man, ndimage.distance_transform_cdt(inv, "taxicab").astype(np.float32))
+        euc = np.asarray(datum["euclidean_dt_map"].float_data, np.float32).reshape(227, 227)
+        assert np.array_equal(euc, ndimage.distance_transform_edt(inv).astype(np.float32))
+        g = ndimage.gaussian_filter(inv * -1 + 1, 23, mode="constant")
+        g8 = np.frombuffer(datum["gaussian_keypoint_map"].data, np.uint8).reshape(227, 227)
+        assert np.array_equal(g8, ((g / g.max() * 255).clip(0, 255) + 0.5).astype(np.uint8))
+    for e in envs.values():
+        e.close()
+
+
+def test_compact_layouts_rebuild_the_full_layouts_exactly(runs):
+    full = _instances(runs["caffe"])
+    tf_full = _instances(runs["tfrecord"])
+    for name in ("compact_lmdb", "compact_tfrecord"):
+        compact = _instances(runs[name])
+        assert sorted(compact) == sorted(full) == sorted(tf_full)
+        for key, inst in compact.items():
+            for ref in (full[key], tf_full[key]):
+                for f in ("image", "keypoint_loc", "gaussian_keypoint_map", "keypoint_class", "keypoint_pixel"):
+                    assert np.array_equal(inst[f], ref[f]), (name, key, f)
+                for f in ("chessboard_dt_map", "euclidean_dt_map", "manhattan_dt_map"):
+                    assert np.array_equal(inst[f].astype(np.float32), ref[f]), (name, key, f)
+                assert np.array_equal(inst["viewpoint_label"], ref["viewpoint_label"])
+
+
+def _bytes_per_instance(d):
+    info = dataset.load_info(str(d))
+    return sum(s["num_bytes"] for s in info["splits"].values()) / sum(s["num_instances"] for s in info["splits"].values())
+
+
+def test_compact_is_at_least_20x_smaller(runs):
+    full = _bytes_per_instance(runs["caffe"])
+    for name in ("compact_lmdb", "compact_tfrecord"):
+        assert full / _bytes_per_instance(runs[name]) >= 20, (name, full, _bytes_per_instance(runs[name]))
+
+
+def test_flipped_copies_mirror_image_keypoint_class_and_angles(runs):
+    insts = _instances(runs["compact_tfrecord"])
+    recs = {r["key"]: r for r in (chs.decode_view(raw) for _, raw in dataset.iter_records(str(runs["compact_tfrecord"])))}
+    n = 0
+    for rec in recs.values():
+        for i, (k, kr) in enumerate(zip(rec["instances/key"], rec["instances/flip_key"])):
+            a, b = insts[k], insts[kr]
+            stem = k.split("_", 1)[1].split("_kp")[0]
+            assert kr.endswith("_r") and kr.split("_", 1)[1].split("_kp")[0] == stem
+            assert np.array_equal(b["image"], a["image"][:, ::-1])
+            assert b["keypoint_pixel"].tolist() == [226 - a["keypoint_pixel"][0], a["keypoint_pixel"][1]]
+            name = rec["keypoints/names"][i]
+            table = clickhere.load_class_table("clickhere34").names
+            cls_name = table[int(np.argmax(a["keypoint_class"]))]
+            flip_name = table[int(np.argmax(b["keypoint_class"]))]
+            assert cls_name.endswith(name)
+            assert flip_name == cls_name.replace("left", "#").replace("right", "left").replace("#", "right")
+            c = int(a["viewpoint_label"][0])
+            az, el, tilt = (int(v) - 360 * c for v in a["viewpoint_label"][1:])
+            assert (b["viewpoint_label"][1:] - 360 * c).tolist() == [(360 - az) % 360, el, (-tilt) % 360]
+            n += 1
+    assert n > 5
+
+
+def test_records_carry_lights_crop_and_background(runs, fixtures):
+    photos = set(imageops.list_backgrounds(os.path.join(fixtures, "sun2012_sample")))
+    lines = [json.loads(ln) for split in ("train", "test")
+             for ln in (runs["caffe"] / split / "views.jsonl").read_text().splitlines()]
+    recs = [chs.decode_view(raw) for _, raw in dataset.iter_records(str(runs["compact_lmdb"]))]
+    assert len(lines) == len(recs) > 0
+    n_lamps = set()
+    for rec in recs:
+        lights = rec["render/lights"]
+        n_lamps.add(len(lights))
+        assert len(lights) <= 6 and 0 <= rec["render/environment_energy"] <= 1
+        assert np.all((lights[:, 0] >= 8) & (lights[:, 0] <= 20)) and np.all(np.abs(lights[:, 2]) <= 90)
+        bg = rec["render/background"]
+        assert bg.startswith("gray:") or bg.split("@")[0] in photos
+        x0, y0, x1, y1 = rec["render/crop_box"]
+        assert (x1 - x0 + 1, y1 - y0 + 1) == (rec["image/width"], rec["image/height"])
+        img = imageops.decode_jpeg(rec["image/jpeg"])
+        assert img.shape == (rec["image/height"], rec["image/width"], 3)
+        uv = rec["keypoints/uv"]
+        assert np.all(uv > -0.5) and np.all(uv[:, 0] < rec["image/width"] - 0.5) and np.all(uv[:, 1] < rec["image/height"] - 0.5)
+        az, el, tilt, _ = rec["viewpoint"]
+        c = rec["object_class"]
+        assert rec["viewpoint_label"].tolist() == [c, round(az) % 360 + 360 * c, round(el) % 360 + 360 * c,
+                                                   round(-tilt % 360) % 360 + 360 * c]
+    assert len(n_lamps) > 1
+    stats = json.loads((runs["caffe"] / "stats.json").read_text())
+    assert stats["counts"]["backgrounds_photo"] + stats["counts"]["backgrounds_gray"] == len(recs)
+    assert stats["counts"]["backgrounds_photo"] > stats["counts"]["backgrounds_gray"]
+
+
+def test_same_seed_same_bytes(runs, fixtures, tmp_path):
+    args = BASE + ["--backgrounds", os.path.join(fixtures, "sun2012_sample"), "--format", "tfrecord", "--compact",
+                   "--direct_num_workers", "2", "--direct_running_mode", "multi_threading"]
+    assert render_shapenet.run(args + ["--output_dir", str(tmp_path)]) == 0
+    for split in ("train", "test"):
+        name = sinks.shard_name("shapenet_views", split, 0, 1)
+        assert (tmp_path / name).read_bytes() == (runs["compact_tfrecord"] / name).read_bytes()
+
+
+def test_views_without_keypoints_are_dropped_and_counted(tmp_path):
+    trunc = tmp_path / "t.txt"
+    trunc.write_text("0.49 -0.49 0.49 -0.49\n")  # a sliver in the middle of the object
+    rc = render_shapenet.run(BASE + ["--format", "tfrecord", "--compact", "--truncations", str(trunc),
+                                     "--output_dir", str(tmp_path / "o")])
+    assert rc == 0
+    stats = json.loads((tmp_path / "o" / "stats.json").read_text())
+    dropped = stats["counts"].get("views_dropped_no_keypoint", 0)
+    assert dropped > 0 and stats["counts"]["records_written"] == 12 - dropped
+
+
+def test_bad_inputs_and_view_layout_flags(tmp_path, capsys):
+    assert render_shapenet.run(BASE + ["--backgrounds", str(tmp_path / "missing"), "--output_dir", str(tmp_path)]) == 2
+    assert "missing" in capsys.readouterr().err
+    bad = tmp_path / "t.txt"
+    bad.write_text("0 0 0\n")
+    assert render_shapenet.run(BASE + ["--truncations", str(bad), "--output_dir", str(tmp_path)]) == 2
+    assert "line 1" in capsys.readouterr().err
+    for layout in ("view", "keypointnet"):
+        with pytest.raises(SystemExit):
+            render_shapenet.run(["--layout", layout, "--compact", "--output_dir", str(tmp_path)])
+        assert f"--layout {layout} does not take --compact (flags of --layout clickhere)" in capsys.readouterr().err
+
+
+def test_tensorflow_parses_the_instance_records(runs):
+    """TensorFlow's own parser (in a subprocess) reads the instance Examples with the schema's spec."""
+    path = str(runs["tfrecord"] / sinks.shard_name("shapenet_views", "train", 0, 1))
+    code = f"""
+import numpy as np, tensorflow as tf
+spec = {{
+  "key": tf.io.FixedLenFeature([], tf.string),
+  "image/encoded": tf.io.FixedLenFeature([], tf.string),
+  "chessboard_dt_map": tf.io.FixedLenFeature([227 * 227], tf.float32),
+  "keypoint_class": tf.io.FixedLenFeature([34], tf.int64),
+  "viewpoint_label": tf.io.FixedLenFeature([4], tf.int64),
+  "keypoint_pixel": tf.io.FixedLenFeature([2], tf.int64),
+}}
+n = 0
+for raw in tf.data.TFRecordDataset({path!r}):
+    ex = tf.io.parse_single_example(raw, spec)
+    img = tf.io.decode_png(ex["image/encoded"]).numpy()
+    assert img.shape == (227, 227, 3)
+    x, y = ex["keypoint_pixel"].numpy()
+    assert ex["chessboard_dt_map"].numpy().reshape(227, 227)[y, x] == 0
+    assert ex["keypoint_class"].numpy().sum() == 1
+    n += 1
+print("parsed", n)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) > 5
