@@ -93,20 +93,15 @@ def _hemisphere_lights(pr, scene, nodes, obj_T_cam, light) -> np.ndarray:
     return half * color
 
 
-def _make_diffuse(scene) -> list:
-    """Makes every material of ``scene`` a rough dielectric (pyrender reads OBJ materials as fully
-    metallic, which has no diffuse term) and returns what to restore: [(material, metallic,
-    roughness)]."""
-    saved, seen = [], set()
-    for mesh in scene.meshes:
-        for prim in mesh.primitives:
-            m = prim.material
-            if m is None or id(m) in seen or not hasattr(m, "metallicFactor"):
-                continue
-            seen.add(id(m))
-            saved.append((m, m.metallicFactor, m.roughnessFactor))
+def _make_diffuse(mesh) -> None:
+    """Makes every material of ``mesh`` a rough dielectric. pyrender turns an OBJ/MTL material into
+    a *fully metallic* one (its default ``metallicFactor`` is 1), which has no diffuse term: lamps
+    would only add a dull specular sheen. Blender's Lambert shading, which the lighting of every
+    layout is modelled on, is a diffuse surface."""
+    for prim in mesh.primitives:
+        m = prim.material
+        if m is not None and hasattr(m, "metallicFactor"):
             m.metallicFactor, m.roughnessFactor = 0.0, 1.0
-    return saved
 
 
 class PyrenderRenderer(Renderer):
@@ -185,7 +180,9 @@ class PyrenderRenderer(Renderer):
                 geom.apply_transform(transform)
             parts.append(geom)
         if parts:
-            scene.add(pr.Mesh.from_trimesh(parts, smooth=False))
+            pr_mesh = pr.Mesh.from_trimesh(parts, smooth=False)
+            _make_diffuse(pr_mesh)
+            scene.add(pr_mesh)
         return {"scene": scene, "radius": mesh.radius}
 
     def release(self, handle) -> None:
@@ -207,19 +204,16 @@ class PyrenderRenderer(Renderer):
         cam = pr.IntrinsicsCamera(intr.fx, intr.fy, intr.cx + 0.5, intr.cy + 0.5, znear=znear, zfar=zfar)
         nodes = [scene.add(cam, pose=geometry.cv_pose_to_gl_pose(obj_T_cam))]
         ambient = np.asarray(request.ambient, dtype=np.float64)
-        hemisphere = False
         for light in request.lights:
             if light.kind == "directional":
                 nodes.append(scene.add(pr.DirectionalLight(color=light.color, intensity=light.intensity),
                                        pose=obj_T_cam @ _directional_pose(light.direction)))
             elif light.kind == "hemisphere":
-                hemisphere = True
                 ambient = ambient + _hemisphere_lights(pr, scene, nodes, obj_T_cam, light)
             else:
                 pose = obj_T_cam @ geometry.make_transform(translation=light.position)
                 nodes.append(scene.add(pr.PointLight(color=light.color, intensity=light.intensity), pose=pose))
         scene.ambient_light = ambient
-        saved = _make_diffuse(scene) if hemisphere else []
         try:
             with self._gl():
                 rgba, _ = self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
@@ -229,8 +223,6 @@ class PyrenderRenderer(Renderer):
         finally:
             for n in nodes:
                 scene.remove_node(n)
-            for material, metallic, roughness in saved:
-                material.metallicFactor, material.roughnessFactor = metallic, roughness
         return np.ascontiguousarray(rgba, dtype=np.uint8), np.ascontiguousarray(depth, dtype=np.float32)
 
     def close(self) -> None:

@@ -37,8 +37,14 @@ def test_mapping_kinds_and_directions():
 
 
 def _box(tmp_path):
+    """A box with an OBJ/MTL material, as ShapeNet models have (pyrender would make it metallic)."""
+    box = trimesh.creation.box(extents=(0.5, 0.5, 0.5))
+    box.visual = trimesh.visual.TextureVisuals(
+        uv=np.zeros((len(box.vertices), 2)),
+        material=trimesh.visual.material.SimpleMaterial(diffuse=(200, 180, 160, 255)))
     path = tmp_path / "box.obj"
-    trimesh.creation.box(extents=(0.5, 0.5, 0.5)).export(str(path))
+    box.export(str(path))
+    assert "mtllib" in path.read_text()
     return load_mesh(str(path))
 
 
