@@ -499,8 +499,8 @@ def preview_views(output_dir: str, n: int, class_names=None) -> list[dict]:
                     "keypoints/names": [name + ("  (_r)" if r["key"].endswith("_r") else "")],
                     "keypoints/uv": np.asarray(r["keypoint_pixel"], np.float32).reshape(1, 2),
                     "keypoints/visible": np.ones(1, np.int64),
-                    "viewpoint": [float(label[1] - 360 * cls), _signed(float(label[2] - 360 * cls)),
-                                  _signed(float(label[3] - 360 * cls)), 0.0]})
+                    "caption": (f"label az {label[1] - 360 * cls} el {_signed(float(label[2] - 360 * cls)):.0f} "
+                                f"tilt {_signed(float(label[3] - 360 * cls)):.0f}")})
     return out
 
 
