@@ -51,6 +51,9 @@ KEYS_FILE = "keys.txt"
 VIEWS_FILE = "views.jsonl"
 TRUNCATION_DEFAULT = "default"
 LAYOUT = "clickhere"
+# Views Render for CNN's chain drops by design (no keypoint left after the crop): one line each,
+# beside the failures, not counted as failures.
+DROPPED_FILE = "dropped.jsonl"
 OWN_FLAGS = ("backgrounds", "background_ratio", "truncations", "keypoint_classes", "compact", "flip_splits")
 
 
@@ -207,11 +210,14 @@ class RenderClickHereViews(beam.DoFn):
                     yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(
                         spec.key, "compose", e.error, e.message, e.path))
                     continue
-                counts, rec = record
+                counts, rec, dropped = record
                 for item in counts:
                     yield beam.pvalue.TaggedOutput("counts", item)
                 if rec is not None:
                     yield task.split, spec.key, chs.CLICKHERE_VIEW.encode(rec)
+                else:
+                    yield beam.pvalue.TaggedOutput("dropped", sinks.failure_record(
+                        spec.key, "crop", "no_visible_keypoint", dropped, model.model_dir))
         finally:
             self.renderer.release(handle)
         yield beam.pvalue.TaggedOutput("timing", ("render", time.perf_counter() - t0))
@@ -229,7 +235,8 @@ class RenderClickHereViews(beam.DoFn):
         sample = ch.compose_view(out["rgba"], out["uv"], out["visible"], kps.names, truncation, self.picker, rng,
                                  self.config.jpeg_quality)
         if sample is None:
-            return counts + [("views_dropped_no_keypoint", 1)], None
+            return (counts + [("views_dropped_no_keypoint", 1)], None,
+                    f"no keypoint visible in the truncated crop (viewpoint {vp.as_array().round(2).tolist()})")
         counts += [("backgrounds_skipped", len(sample.skipped)),
                    ("backgrounds_gray" if sample.background.startswith("gray:") else "backgrounds_photo", 1)]
         classes = [self.classes.index(cls_name, n) for n in sample.names]
@@ -238,7 +245,8 @@ class RenderClickHereViews(beam.DoFn):
         if len(keep) < len(classes):
             counts.append(("keypoints_not_in_class_table", len(classes) - len(keep)))
         if not keep:
-            return counts + [("views_dropped_no_keypoint", 1)], None
+            return (counts + [("views_dropped_no_keypoint", 1)], None,
+                    f"none of the visible keypoints {sample.names} (or its left/right twin) is in the keypoint class table")
         obj = ch.object_class_index(cls_name)
         angles = km.label_angles(vp.azimuth, vp.elevation, vp.tilt)
         stem = ch.view_stem(model.synset, model.model_id, index, angles, vp.distance)
@@ -257,7 +265,7 @@ class RenderClickHereViews(beam.DoFn):
             truncation=np.zeros(4) if truncation is None else truncation,
             environment_energy=lighting.environment_energy, lights=lighting.as_array(),
             background=sample.background)
-        return counts, rec
+        return counts, rec, None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -573,13 +581,14 @@ def run_layout(args, pipeline_options, argv, render: RenderConfig) -> int:
                 | "Reshuffle" >> beam.Reshuffle()
                 | "RenderClickHereViews" >> beam.ParDo(
                     RenderClickHereViews(config, source, table, sources, classes)).with_outputs(
-                    "failed", "timing", "counts", main="views"))
+                    "failed", "dropped", "timing", "counts", main="views"))
     if config.compact:
         infos = rendered.views | "WriteShards" >> sinks.WriteShards(render.output_dir, render.name, render.format, shards)
     else:
         infos = rendered.views | "WriteFullLayout" >> WriteFullLayout(render.output_dir, render.name, render.format,
                                                                        shards)
     _ = rendered.failed | "WriteDeadLetters" >> sinks.WriteDeadLetters(render.output_dir)
+    _ = rendered.dropped | "WriteDropped" >> sinks.WriteDeadLetters(render.output_dir, DROPPED_FILE)
     _ = (p | "Once" >> beam.Create([None])
          | "WriteMetadata" >> beam.Map(
              write_metadata, config, argv, beam.pvalue.AsList(infos), beam.pvalue.AsList(rendered.failed),

@@ -143,12 +143,13 @@ def failure_record(key: str, stage: str, error: str, message: str, path: str) ->
 
 
 class WriteDeadLetters(beam.PTransform):
-    """Failure dicts -> ``errors/failures.jsonl`` (sorted by key, stage; always written).
-    Outputs the file's path."""
+    """Failure dicts -> ``errors/failures.jsonl`` (or ``errors/<file_name>``; sorted by key, stage;
+    always written). Outputs the file's path."""
 
-    def __init__(self, output_dir: str):
+    def __init__(self, output_dir: str, file_name: str = ERRORS_FILE):
         super().__init__()
         self.output_dir = output_dir
+        self.file_name = file_name
 
     def expand(self, failures):
         keyed = failures | "KeyAll" >> beam.Map(lambda f: (0, f))
@@ -157,7 +158,7 @@ class WriteDeadLetters(beam.PTransform):
                 | "WriteFailures" >> beam.Map(lambda kv: self._write(kv[1]["failures"])))
 
     def _write(self, failures):
-        path = os.path.join(self.output_dir, ERRORS_DIR, ERRORS_FILE)
+        path = os.path.join(self.output_dir, ERRORS_DIR, self.file_name)
         rows = sorted(failures, key=lambda f: (f["key"], f["stage"], f["error"]))
         write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         return path

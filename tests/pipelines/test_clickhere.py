@@ -202,6 +202,9 @@ def test_views_without_keypoints_are_dropped_and_counted(tmp_path):
     stats = json.loads((tmp_path / "o" / "stats.json").read_text())
     dropped = stats["counts"].get("views_dropped_no_keypoint", 0)
     assert dropped > 0 and stats["counts"]["records_written"] == 12 - dropped
+    lines = [json.loads(x) for x in (tmp_path / "o" / "errors" / clickhere.DROPPED_FILE).read_text().splitlines()]
+    assert len(lines) == dropped and all(x["error"] == "no_visible_keypoint" and x["path"] for x in lines)
+    assert (tmp_path / "o" / "errors" / "failures.jsonl").read_text() == ""
 
 
 def test_bad_inputs_and_view_layout_flags(tmp_path, capsys):
