@@ -42,7 +42,8 @@ from pipelines.render_shapenet import (
     assign_split,
     plan_views,
 )
-from renderers import RenderRequest, create_renderer
+from pipelines.workers import RendererDoFn
+from renderers import RenderRequest
 from schemas import caffe
 from schemas import clickhere as chs
 
@@ -89,6 +90,10 @@ class ClickHereConfig:
     compact: bool = False
     flip_splits: tuple = ("train",)
     jpeg_quality: int = imageops.JPEG_QUALITY
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.render.image_size
 
 
 def config_from_args(args, render: RenderConfig) -> ClickHereConfig:
@@ -161,25 +166,18 @@ def load_class_table(spec: str) -> ch.KeypointClassTable:
 # Rendering and composing views
 # ----------------------------------------------------------------------------------------------
 
-class RenderClickHereViews(beam.DoFn):
+class RenderClickHereViews(RendererDoFn):
     """ModelTask -> (split, view key, compact record bytes); failures to ``failed``, counters to
     ``counts`` as (name, n)."""
 
     def __init__(self, config: ClickHereConfig, keypoints: KeypointSource, table, sources: Sources,
                  classes: ch.KeypointClassTable):
         self.config, self.keypoints, self.table, self.sources, self.classes = config, keypoints, table, sources, classes
-        self.renderer = None
         self.picker = None
 
     def setup(self):
-        w, h = self.config.render.image_size
-        self.renderer = create_renderer(w, h)
+        super().setup()
         self.picker = imageops.BackgroundPicker(self.config.backgrounds, self.config.background_ratio)
-
-    def teardown(self):
-        if self.renderer is not None:
-            self.renderer.close()
-            self.renderer = None
 
     def process(self, task: ModelTask):
         model, cfg = task.model, self.config.render
@@ -393,11 +391,6 @@ def write_metadata(_, config: ClickHereConfig, argv, shard_infos, failures, coun
     for split, s in splits.items():
         s["num_instances"] = totals.get(f"instances/{split}", 0)
         s["num_views"] = s["num_examples"] if config.compact else None
-    by_error: dict = {}
-    by_stage: dict = {}
-    for f in failures:
-        by_error[f["error"]] = by_error.get(f["error"], 0) + 1
-        by_stage[f["stage"]] = by_stage.get(f["stage"], 0) + 1
     sinks.write_json(os.path.join(out, sinks.FEATURES), features(config))
     sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
         "name": rcfg.name, "version": chs.CLICKHERE_VIEW.version, "layout": "clickhere",
@@ -412,7 +405,7 @@ def write_metadata(_, config: ClickHereConfig, argv, shard_infos, failures, coun
                    "records_written": sum(s["num_examples"] for s in splits.values()),
                    "instances_written": sum(s["num_instances"] for s in splits.values()),
                    **{k: v for k, v in sorted(totals.items()) if not k.startswith("instances/")}},
-        "failures": {"total": len(failures), "by_stage": by_stage, "by_error": by_error},
+        "failures": sinks.failure_summary(failures),
         "failure_rate": failed_views / planned["views"] if planned["views"] else 0.0,
         "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
     }

@@ -162,11 +162,6 @@ def write_metadata(_, config: PairsConfig, argv, shard_infos, failures, timings,
     out = config.output_dir
     splits = sinks.splits_info(shard_infos, config.format)
     written = sum(s["num_examples"] for s in splits.values())
-    by_error: dict = {}
-    by_stage: dict = {}
-    for f in failures:
-        by_error[f["error"]] = by_error.get(f["error"], 0) + 1
-        by_stage[f["stage"]] = by_stage.get(f["stage"], 0) + 1
     sinks.write_json(os.path.join(out, sinks.FEATURES), KP2D_PAIR.describe())
     sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
         "name": config.name, "version": KP2D_PAIR.version, "record": KP2D_PAIR.name, "splits": splits,
@@ -178,7 +173,7 @@ def write_metadata(_, config: PairsConfig, argv, shard_infos, failures, timings,
     stats = {
         "counts": {"images": planned["images"], "pairs_planned": planned["pairs"], "images_failed": failed,
                    "records_written": written, "hpatches_sequences": len(exported)},
-        "failures": {"total": len(failures), "by_stage": by_stage, "by_error": by_error},
+        "failures": sinks.failure_summary(failures),
         "failure_rate": failed / planned["images"] if planned["images"] else 0.0,
         "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
     }

@@ -212,11 +212,6 @@ def write_metadata(_, config: GenConfig, argv, shard_infos, failures, timings, p
     keypose.write_text(os.path.join(rec_dir, keypose.DATA_PARAMS), kpp.parse_text(data_params, "DataParams"))
     keypose.write_text(os.path.join(out, TFSET_DEF), kpp.parse_text(tfset_def, "TfSet"))
     written = sum(s["num_examples"] for s in splits.values())
-    by_error: dict = {}
-    by_stage: dict = {}
-    for f in failures:
-        by_error[f["error"]] = by_error.get(f["error"], 0) + 1
-        by_stage[f["stage"]] = by_stage.get(f["stage"], 0) + 1
     sinks.write_json(os.path.join(out, sinks.FEATURES), KEYPOSE.describe())
     sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
         "name": config.name, "version": KEYPOSE.version, "record": KEYPOSE.name, "splits": splits,
@@ -231,7 +226,7 @@ def write_metadata(_, config: GenConfig, argv, shard_infos, failures, timings, p
                    # the names report.summary prints
                    "models": len(planned["folders"]["train"]) + len(planned["folders"]["val"]),
                    "views_planned": frames},
-        "failures": {"total": len(failures), "by_stage": by_stage, "by_error": by_error},
+        "failures": sinks.failure_summary(failures),
         "failure_rate": (frames + lost - written) / (frames + lost) if frames + lost else 0.0,
         "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
     }

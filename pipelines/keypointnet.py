@@ -31,7 +31,8 @@ from kpdata.mesh import LoadedMesh, load_mesh
 from kpdata.seeding import rng_for
 from pipelines import dataset, report, sinks
 from pipelines import options as opts
-from renderers import Light, RenderRequest, create_renderer
+from pipelines.workers import RendererDoFn
+from renderers import Light, RenderRequest
 from schemas.keypointnet import decode_pair, make_pair_record, schema
 
 LOG = logging.getLogger("kpdata.render_shapenet.keypointnet")
@@ -231,21 +232,11 @@ def render_pairs(renderer, handle, task: PairTask, config: PairConfig, center, s
                "scale": scale, "names": tuple(names), "xyz": xyz}
 
 
-class RenderPairs(beam.DoFn):
+class RenderPairs(RendererDoFn):
     """PairTask -> rendered pairs; failures to the ``failed`` output, timings to ``timing``."""
 
     def __init__(self, config: PairConfig, keypoints: KeypointSource):
         self.config, self.keypoints = config, keypoints
-        self.renderer = None
-
-    def setup(self):
-        w, h = self.config.image_size
-        self.renderer = create_renderer(w, h)
-
-    def teardown(self):
-        if self.renderer is not None:
-            self.renderer.close()
-            self.renderer = None
 
     def process(self, task: PairTask):
         model = task.model
@@ -328,11 +319,6 @@ def write_metadata(_, config: PairConfig, argv, file_infos, failures, timings, p
     sinks.write_text(os.path.join(out, PROJECTION_FILE), kpn.format_projection(config.projection()))
     written = sum(d["examples"] for d in infos)
     failed_models = sorted({f["key"] for f in failures if f["stage"] == "load"})
-    by_error: dict = {}
-    by_stage: dict = {}
-    for f in failures:
-        by_error[f["error"]] = by_error.get(f["error"], 0) + 1
-        by_stage[f["stage"]] = by_stage.get(f["stage"], 0) + 1
     rec_schema = schema(config.extras)
     sinks.write_json(os.path.join(out, sinks.FEATURES), rec_schema.describe())
     sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
@@ -346,7 +332,7 @@ def write_metadata(_, config: PairConfig, argv, file_infos, failures, timings, p
         "counts": {"models": planned["models"], "views_planned": planned["pairs"], "pairs_planned": planned["pairs"],
                    "models_failed": len(failed_models), "records_written": written,
                    "stale_files_removed": len(stale)},
-        "failures": {"total": len(failures), "by_stage": by_stage, "by_error": by_error},
+        "failures": sinks.failure_summary(failures),
         "failure_rate": (planned["pairs"] - written) / planned["pairs"] if planned["pairs"] else 0.0,
         "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
     }

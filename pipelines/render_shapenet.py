@@ -26,7 +26,8 @@ from kpdata.seeding import rng_for
 from kpdata.viewpoints import UniformPrior, ViewpointTable
 from pipelines import keypointnet, report, sinks
 from pipelines import options as opts
-from renderers import RenderRequest, create_renderer
+from pipelines.workers import RendererDoFn
+from renderers import RenderRequest
 from schemas.view import VIEW, make_view_record
 
 LOG = logging.getLogger("kpdata.render_shapenet")
@@ -108,7 +109,7 @@ def plan_views(task: ModelTask, config: RenderConfig, table: ViewpointTable | No
     return specs
 
 
-class RenderViews(beam.DoFn):
+class RenderViews(RendererDoFn):
     """ModelTask -> rendered views (dicts of arrays); failures to the ``failed`` output.
 
     The renderer is created once per worker in ``setup`` and freed in ``teardown``; each model is
@@ -117,16 +118,6 @@ class RenderViews(beam.DoFn):
 
     def __init__(self, config: RenderConfig, keypoints: KeypointSource, table: ViewpointTable | None):
         self.config, self.keypoints, self.table = config, keypoints, table
-        self.renderer = None
-
-    def setup(self):
-        w, h = self.config.image_size
-        self.renderer = create_renderer(w, h)
-
-    def teardown(self):
-        if self.renderer is not None:
-            self.renderer.close()
-            self.renderer = None
 
     def process(self, task: ModelTask):
         model = task.model
@@ -170,11 +161,6 @@ def write_metadata(_, config: RenderConfig, argv, shard_infos, failures, timings
     splits = sinks.splits_info(shard_infos, config.format)
     written = sum(s["num_examples"] for s in splits.values())
     failed_models = sorted({f["key"] for f in failures if f["stage"] == "load"})
-    by_error: dict = {}
-    by_stage: dict = {}
-    for f in failures:
-        by_error[f["error"]] = by_error.get(f["error"], 0) + 1
-        by_stage[f["stage"]] = by_stage.get(f["stage"], 0) + 1
     sinks.write_json(os.path.join(out, sinks.FEATURES), VIEW.describe())
     sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
         "name": config.name, "version": VIEW.version, "record": VIEW.name, "splits": splits,
@@ -185,7 +171,7 @@ def write_metadata(_, config: RenderConfig, argv, shard_infos, failures, timings
     stats = {
         "counts": {"models": planned["models"], "views_planned": planned["views"],
                    "models_failed": len(failed_models), "records_written": written},
-        "failures": {"total": len(failures), "by_stage": by_stage, "by_error": by_error},
+        "failures": sinks.failure_summary(failures),
         "failure_rate": (planned["views"] - written) / planned["views"] if planned["views"] else 0.0,
         "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
     }

@@ -37,7 +37,8 @@ from kpdata.mesh import load_mesh
 from kpdata.seeding import rng_for
 from pipelines import options as opts
 from pipelines import report, sinks
-from renderers import RenderRequest, create_renderer
+from pipelines.workers import RendererDoFn
+from renderers import RenderRequest
 
 LOG = logging.getLogger("kpdata.render_stereo")
 DEMO = "demo"
@@ -255,22 +256,12 @@ def render_sequence(renderer, task: SequenceTask, config: StereoConfig, keypoint
     return {"key": task.key, "object": src.name, "frames": n, "num_kp": len(kps), "cad_obj": cad_text}
 
 
-class RenderSequences(beam.DoFn):
+class RenderSequences(RendererDoFn):
     """SequenceTask -> summary dict, after writing the sequence folder (temporary name, then
     renamed); failures to the ``failed`` output. One renderer per worker."""
 
     def __init__(self, config: StereoConfig, keypoints: KeypointSource):
         self.config, self.keypoints = config, keypoints
-        self.renderer = None
-
-    def setup(self):
-        w, h = self.config.image_size
-        self.renderer = create_renderer(w, h)
-
-    def teardown(self):
-        if self.renderer is not None:
-            self.renderer.close()
-            self.renderer = None
 
     def process(self, task: SequenceTask):
         t0 = time.perf_counter()
@@ -301,9 +292,6 @@ def write_metadata(_, config: StereoConfig, argv, sequences, failures, timings, 
         os.makedirs(os.path.join(out, OBJECTS_DIR), exist_ok=True)
         sinks.write_text(os.path.join(out, OBJECTS_DIR, f"{s['object']}.obj"), s["cad_obj"])
     seqs = sorted(({k: v for k, v in s.items() if k != "cad_obj"} for s in sequences), key=lambda s: s["key"])
-    by_error: dict = {}
-    for f in failures:
-        by_error[f["error"]] = by_error.get(f["error"], 0) + 1
     frames = sum(s["frames"] for s in seqs)
     sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
         "name": config.name, "record": RECORD, "layout": "KeyPose <object>/texture_<t>_pose_<p>/",
@@ -313,8 +301,7 @@ def write_metadata(_, config: StereoConfig, argv, sequences, failures, timings, 
     stats = {
         "counts": {"objects": planned["objects"], "sequences_planned": planned["sequences"],
                    "sequences_written": len(seqs), "frames_written": frames},
-        "failures": {"total": len(failures), "by_stage": {"render": len(failures)} if failures else {},
-                     "by_error": by_error},
+        "failures": sinks.failure_summary(failures),
         "failure_rate": (planned["sequences"] - len(seqs)) / planned["sequences"] if planned["sequences"] else 0.0,
         "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
     }

@@ -8,6 +8,7 @@ always finds the layout ``dataset_info.json`` describes.
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import shutil
@@ -140,6 +141,12 @@ class WriteShards(beam.PTransform):
 def failure_record(key: str, stage: str, error: str, message: str, path: str) -> dict:
     """One dead-letter line (DESIGN §4): key, stage, error, message, input path."""
     return {"key": key, "stage": stage, "error": error, "message": message, "path": path}
+
+
+def failure_summary(failures) -> dict:
+    """``stats.json``'s "failures": the total and the counts by stage and by error kind."""
+    return {"total": len(failures), "by_stage": dict(collections.Counter(f["stage"] for f in failures)),
+            "by_error": dict(collections.Counter(f["error"] for f in failures))}
 
 
 class WriteDeadLetters(beam.PTransform):
