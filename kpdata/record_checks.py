@@ -64,10 +64,11 @@ def check_rigid(t, name: str, tol: float = 1e-4) -> list[str]:
     return out
 
 
-def check_inverse(m, mi, name: str, tol: float = 1e-4) -> list[str]:
+def check_inverse(m, mi, name: str, tol: float = 1e-5) -> list[str]:
+    """``m @ mi = I`` up to float32 rounding of entries as large as the matrices'."""
     m = np.asarray(m, dtype=np.float64).reshape(4, 4)
     mi = np.asarray(mi, dtype=np.float64).reshape(4, 4)
-    scale = max(1.0, float(np.abs(m).max()) * float(np.abs(mi).max()))
+    scale = max(1.0, float(np.abs(m).max()), float(np.abs(mi).max()))
     err = float(np.abs(m @ mi - np.eye(4)).max())
     if not err <= tol * scale:
         return [f"{name}: the product is not the identity (largest difference {err:.3g})"]
