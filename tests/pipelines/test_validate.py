@@ -3,6 +3,7 @@ copies (framing, files, metadata, keys, per-field LMDBs, record values, layout f
 the file, the key where there is one, and the defect."""
 import json
 import os
+import re
 import shutil
 
 import lmdb
@@ -128,6 +129,16 @@ def rewrite_shard(d, rel, edit):
     write_info(d, info)
 
 
+def tree_state(d):
+    """{relative path: (size, mtime_ns)} of every file under ``d``."""
+    out = {}
+    for dirpath, _, files in os.walk(d):
+        for f in files:
+            st = os.stat(os.path.join(dirpath, f))
+            out[os.path.relpath(os.path.join(dirpath, f), d)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
 def key_of(ex):
     return ex.features.feature["key"].bytes_list.value[0].decode()
 
@@ -139,7 +150,9 @@ def key_of(ex):
                                   "ch_compact_tfrecord", "keypointnet", "kp2d", "stereo", "keypose", "keypose_lmdb",
                                   "hpatches"])
 def test_every_pipelines_output_validates_clean(made, kind, capsys):
+    before = tree_state(made[kind])
     rc, report = run_json(made[kind])
+    assert tree_state(made[kind]) == before, "validation changed the dataset folder"
     assert rc == 0 and report["ok"] and report["defects"] == [], report["defects"][:5]
     statuses = {c["name"]: c["status"] for c in report["checks"]}
     assert set(statuses.values()) == {"ok"}
@@ -556,3 +569,20 @@ def test_split_rule_and_file_names_match_the_pipelines():
         assert validate.seeded_split(7, cfg.splits, m.key) == render_shapenet.assign_split(cfg, m)
         pcfg = gen_homography_pairs.PairsConfig(splits=cfg.splits, seed=7)
         assert validate.seeded_split(7, cfg.splits, f"dir/{i}.jpg") == gen_homography_pairs.assign_split(pcfg, f"dir/{i}.jpg")
+
+
+def test_readme_documents_every_flag_with_its_default():
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    section = readme[readme.index("## Checking a dataset: `python -m pipelines.validate`"):]
+    section = section[:section.index("\n## ")]
+    in_words = {"--max_records": "all", "--json": "off", "--hpatches": "none"}
+    for action in validate.build_parser()._actions:
+        for flag in action.option_strings:
+            if flag.startswith("--") and flag != "--help":
+                row = re.search(rf"^\| `{flag}` \| ([^|]+) \|", section, re.MULTILINE)
+                assert row, f"README has no row for {flag}"
+                assert row.group(1).strip() == in_words[flag], (flag, row.group(1))
+    row = re.search(r"^\| `DIR` \| ([^|]+) \|", section, re.MULTILINE)
+    assert row and row.group(1).strip() == f"`{validate.build_parser().get_default('dataset_dir')}`"
+    assert "python -m pipelines.validate DIR" in readme[:readme.index("## Checking a dataset")]
