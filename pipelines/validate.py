@@ -55,6 +55,7 @@ EXIT_OK, EXIT_DEFECTS, EXIT_USAGE = 0, 1, 2
 TEMP_NAME = re.compile(r"\.incomplete-|\.tmp-|\.tmp$|^\.tmp")
 SHARD_NAME = re.compile(r"^(?P<name>.+)-(?P<split>[A-Za-z0-9_]+)\.tfrecord-(?P<i>\d{5})-of-(?P<n>\d{5})$")
 DEAD_LETTER_KEYS = ("key", "stage", "error", "message", "path")
+KEYPOINTNET_SPLITS = ("train", "dev", "test")  # pipelines/keypointnet.py SPLIT_NAMES
 SHOW_DEFECTS = 50  # defects printed per check in the text report (--json lists all)
 
 
@@ -501,7 +502,7 @@ class ClickHereInstanceKind(RecordKind):
 
     def key_problem(self, key, split, shard_index, num_shards, lmdb, file):
         return _instance_key_problem(key, split, self.render, self.flip_splits, int(self.info.get("seed", 0)),
-                                     shard_index, num_shards, lmdb, bucket_key=None)
+                                     shard_index, num_shards, lmdb)
 
     def invariants(self, rec, split):
         inst = dict(rec)
@@ -514,7 +515,7 @@ class ClickHereInstanceKind(RecordKind):
         return out
 
 
-def _instance_key_problem(key, split, render_cfg, flip_splits, seed, shard_index, num_shards, lmdb, bucket_key):
+def _instance_key_problem(key, split, render_cfg, flip_splits, seed, shard_index, num_shards, lmdb):
     m = record_checks.CLICKHERE_KEY.match(key)
     if not m:
         return f"key {key!r} is not <8 digits>_<synset>_<model>_v<i>_a_e_t_d_obj0_objc<c>_kp<k>[_r]"
@@ -581,19 +582,26 @@ def check_metadata(root: str, report: Report, needs_features=True) -> tuple[dict
             c.defect(FEATURES, "not a schema description (needs name and fields)")
     if info is None:
         return None, stats
+    if not isinstance(info, dict):
+        c.defect(DATASET_INFO, "is not a JSON object")
+        return None, stats
     for k in ("name", "record", "splits", "config", "seed", "command", "code_version"):
         if k not in info:
             c.defect(DATASET_INFO, f"has no {k!r}")
-    splits = info.get("splits")
-    if not isinstance(splits, dict):
+    if not isinstance(info.get("config"), dict):
+        info["config"] = {}
+    if not isinstance(info.get("seed"), int):
+        info["seed"] = 0
+    if not isinstance(info.get("splits"), dict):
         c.defect(DATASET_INFO, "'splits' is not an object")
         info["splits"] = {}
-    for name, s in (info.get("splits") or {}).items():
+    for name, s in list(info["splits"].items()):
         shards = s.get("shards") if isinstance(s, dict) else None
         if not isinstance(shards, list) or not all(
-                isinstance(d, dict) and {"file", "examples", "bytes"} <= set(d) for d in shards):
-            c.defect(DATASET_INFO, f"split {name!r}: shards must be a list of {{file, examples, bytes}}")
-            s["shards"] = []
+                isinstance(d, dict) and isinstance(d.get("file"), str) and _count(d.get("examples"))
+                and _count(d.get("bytes")) for d in shards):
+            c.defect(DATASET_INFO, f"split {name!r}: shards must be a list of {{file, examples >= 0, bytes >= 0}}")
+            info["splits"][name] = {"shards": []}
             continue
         for total, field in (("num_examples", "examples"), ("num_bytes", "bytes")):
             want = sum(int(d[field]) for d in shards)
@@ -609,6 +617,10 @@ def check_metadata(root: str, report: Report, needs_features=True) -> tuple[dict
             c.defect(STATS, f"counts.records_written is {written}, dataset_info.json lists {total} examples")
     c.note(f"{DATASET_INFO}, {STATS}" + (f", {FEATURES}" if needs_features else "") + " read")
     return info, stats
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def check_features_match(root: str, report: Report, schema) -> None:
@@ -641,20 +653,19 @@ def check_errors(root: str, report: Report, stats: dict | None, dropped_count: i
         if not name.endswith(".jsonl") or TEMP_NAME.search(name):
             continue
         lines = _read_lines(os.path.join(d, name), c, rel) or []
-        counts[name] = 0
+        counts[name] = len(lines)
         for i, line in enumerate(lines, 1):
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 c.defect(rel, f"line {i} is not JSON ({e})")
                 continue
-            if not isinstance(obj, dict) or not all(isinstance(obj.get(k), str) for k in DEAD_LETTER_KEYS):
-                c.defect(rel, f"line {i} lacks a string {', '.join(k for k in DEAD_LETTER_KEYS if not isinstance(obj.get(k) if isinstance(obj, dict) else None, str))}")
-                continue
-            counts[name] += 1
-    if stats is not None and ERRORS_FILE in counts:
+            lacking = [k for k in DEAD_LETTER_KEYS if not (isinstance(obj, dict) and isinstance(obj.get(k), str))]
+            if lacking:
+                c.defect(rel, f"line {i} lacks a string {', '.join(lacking)}")
+    if isinstance(stats, dict) and ERRORS_FILE in counts:
         total = (stats.get("failures") or {}).get("total")
-        if total is not None and total != len(_read_lines(os.path.join(d, ERRORS_FILE), c, "") or []):
+        if total is not None and total != counts[ERRORS_FILE]:
             c.defect(f"{ERRORS_DIR}/{ERRORS_FILE}", f"has {counts[ERRORS_FILE]} lines, stats.json says "
                                                     f"{total} failures")
     if dropped_count is not None and DROPPED_FILE in counts and counts[DROPPED_FILE] != dropped_count:
@@ -821,7 +832,7 @@ def validate_keypointnet(root, report, info, stats, max_records):
     c = report.check("keypointnet")
     files = sorted(d["file"] for s in info["splits"].values() for d in s.get("shards", []))
     by_split = {split: [d["file"] for d in s.get("shards", [])] for split, s in info["splits"].items()}
-    for split in keypointnet_split_names():
+    for split in KEYPOINTNET_SPLITS:
         lines = _read_lines(os.path.join(root, f"{split}.txt"), c, f"{split}.txt")
         if lines is None:
             continue
@@ -851,10 +862,6 @@ def validate_keypointnet(root, report, info, stats, max_records):
     c.note("train/dev/test.txt, job.txt, projection.txt")
 
 
-def keypointnet_split_names():
-    return ("train", "dev", "test")
-
-
 def validate_keypose(root, report, info, stats, max_records):
     from kpdata import keypose_proto as kpp
     c = report.check("keypose")
@@ -870,6 +877,8 @@ def validate_keypose(root, report, info, stats, max_records):
                                                      f"{info['config'].get('image_size')}")
     try:
         tfset = kpp.read_text(os.path.join(rec_dir, "tfset.pbtxt"), "TfSet")
+        if tfset.name != info.get("name"):
+            c.defect("tfrecords/tfset.pbtxt", f"name {tfset.name!r}, dataset_info.json's name is {info.get('name')!r}")
         for split in ("train", "val"):
             want = [os.path.basename(d["file"]) for d in info["splits"].get(split, {}).get("shards", [])]
             got = list(getattr(tfset, split))
@@ -954,7 +963,7 @@ def validate_caffe(root, report, info, stats, max_records):
                     if key in seen:
                         key_c.defect(rel, f"duplicate key (also in {seen[key]})", key)
                     seen.setdefault(key, rel)
-                    p = _instance_key_problem(key, split, render, flips, int(info.get("seed", 0)), 0, 1, True, None)
+                    p = _instance_key_problem(key, split, render, flips, int(info.get("seed", 0)), 0, 1, True)
                     if p:
                         key_c.defect(rel, p, key)
                 full = len(ref) if max_records is None else min(len(ref), max_records)
@@ -968,7 +977,11 @@ def validate_caffe(root, report, info, stats, max_records):
                             rec_c.defect(rel, p, key)
                         if not problems:
                             inst["key"] = key
-                            for p in record_checks.check_clickhere_instance(inst, n_classes):
+                            try:
+                                problems = record_checks.check_clickhere_instance(inst, n_classes)
+                            except Exception as e:  # noqa: BLE001 - see check_shards
+                                problems = [f"checking the record failed: {type(e).__name__}: {e}"]
+                            for p in problems:
                                 inv_c.defect(rel, p, key)
                     for t in txns.values():
                         t.abort()
@@ -1049,7 +1062,8 @@ def validate_clickhere(root, report, info, stats, max_records):
     else:
         kind = (ClickHereViewKind if record == chs.CLICKHERE_VIEW.name else ClickHereInstanceKind)(info, report)
         validate_shards_dataset(root, report, info, stats, kind, max_records)
-        if isinstance(kind, ClickHereViewKind) and max_records is None:
+        decoded_all = not report.check("framing").defects and not report.check("records").defects
+        if isinstance(kind, ClickHereViewKind) and max_records is None and decoded_all:
             for split, s in info["splits"].items():
                 if s.get("num_instances") is not None and s["num_instances"] != kind.instances.get(split, 0):
                     report.check("files").defect(DATASET_INFO, f"split {split!r}: num_instances "
@@ -1074,7 +1088,6 @@ def validate_sequences(root, report, info, stats, max_records):
     import cv2
 
     from kpdata import exr
-    from kpdata import keypose_proto as kpp
     c, inv_c = report.check("sequences"), report.check("invariants")
     cfg = info.get("config") or {}
     seqs = info.get("sequences")
@@ -1120,7 +1133,11 @@ def validate_sequences(root, report, info, stats, max_records):
             if per_seq is not None and fi >= per_seq:
                 continue
             n_checked += 1
-            for p in _check_frame(d, key, fid, dp, kp_world, cv2, exr, kpp, c):
+            try:
+                problems = _check_frame(d, fid, dp, kp_world, cv2, exr)
+            except Exception as e:  # noqa: BLE001 - a frame odd enough to break a check is a defect
+                problems = [f"checking the frame failed: {type(e).__name__}: {e}"]
+            for p in problems:
                 inv_c.defect(f"{key}/{fid}", p)
     for obj in sorted(o for o in objects if o):
         path = os.path.join(root, "objects", f"{obj}.obj")
@@ -1139,7 +1156,7 @@ def validate_sequences(root, report, info, stats, max_records):
     inv_c.note(f"{n_checked} frames checked in full")
 
 
-def _check_frame(d, key, fid, dp, kp_world, cv2, exr, kpp, c) -> list[str]:
+def _check_frame(d, fid, dp, kp_world, cv2, exr) -> list[str]:
     out = []
     kts = {}
     for side in ("L", "R"):
@@ -1161,15 +1178,18 @@ def _check_frame(d, key, fid, dp, kp_world, cv2, exr, kpp, c) -> list[str]:
     for kind_ in ("mask", "border"):
         if kind_ in imgs:
             out += record_checks.check_binary(imgs[kind_], kind_, (0, 255))
-    if os.path.isfile(keypose.frame_path(d, fid, "Do")):
+    for kind_ in ("Do", "Dt"):
+        if not os.path.isfile(keypose.frame_path(d, fid, kind_)):
+            continue
         try:
-            do = exr.read_depth_exr(keypose.frame_path(d, fid, "Do"))
-            if do.shape != (dp.resy, dp.resx) or not np.all(np.isfinite(do)) or do.min() < 0:
-                out.append(f"Do: depth {do.shape} must be {dp.resy}x{dp.resx}, finite, >= 0")
-            elif "mask" in imgs and np.any((imgs["mask"] > 0) & ~(do > 0)):
-                out.append("mask covers pixels where Do has no hit")
+            depth = exr.read_depth_exr(keypose.frame_path(d, fid, kind_))
         except InputError as e:
-            out.append(f"Do: {e.message}")
+            out.append(f"{kind_}: {e.message}")
+            continue
+        if depth.shape != (dp.resy, dp.resx) or not np.all(np.isfinite(depth)) or depth.min() < 0:
+            out.append(f"{kind_}: depth {depth.shape} must be {dp.resy}x{dp.resx}, finite, >= 0")
+        elif kind_ == "Do" and "mask" in imgs and np.any((imgs["mask"] > 0) & ~(depth > 0)):
+            out.append("mask covers pixels where Do has no hit")
     if len(kts) < 2:
         return out
     cam = dp.camera

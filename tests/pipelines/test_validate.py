@@ -550,18 +550,29 @@ def test_usage_errors(tmp_path, capsys):
     assert validate.run([str(tmp_path), "--no_such_flag"]) == 2
 
 
-def test_unparseable_dataset_info_is_a_defect(tmp_path):
+def test_unparseable_or_malformed_dataset_info_is_a_defect(made, tmp_path):
     (tmp_path / "dataset_info.json").write_text("{not json")
     rc, report = run_json(tmp_path)
     assert rc == 1
     assert_defect(report, "metadata", "dataset_info.json", "does not parse as JSON")
+    d = copy(made, "kp2d", tmp_path)
+    info = info_of(d)
+    info["splits"]["train"]["shards"][0]["examples"] = "many"
+    del info["config"]
+    write_info(d, info)
+    rc, report = run_json(d)
+    assert rc == 1
+    assert_defect(report, "metadata", "dataset_info.json", "has no 'config'")
+    assert_defect(report, "metadata", "dataset_info.json", "shards must be a list of {file, examples >= 0")
+    assert_defect(report, "files", "kp2d_pairs-train.tfrecord-00000-of-00001", "does not list (stray)")
 
 
 def test_split_rule_and_file_names_match_the_pipelines():
     for name in ("DATASET_INFO", "FEATURES", "STATS", "ERRORS_DIR", "ERRORS_FILE"):
         assert getattr(validate, name) == getattr(sinks, name)
-    from pipelines import clickhere
+    from pipelines import clickhere, keypointnet
     assert validate.DROPPED_FILE == clickhere.DROPPED_FILE
+    assert validate.KEYPOINTNET_SPLITS == keypointnet.SPLIT_NAMES
     from kpdata.shapenet import ShapeNetModel
     cfg = render_shapenet.RenderConfig(splits=(("train", 0.5), ("dev", 0.2), ("test", 0.3)), seed=7)
     for i in range(40):
