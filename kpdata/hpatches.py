@@ -55,6 +55,9 @@ def write_sequence(root: str, seq_name: str, images, homographies) -> str:
     os.makedirs(root, exist_ok=True)
     target = os.path.join(root, seq_name)
     tmp = tempfile.mkdtemp(prefix=f".{seq_name}.tmp-", dir=root)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; the published folder is an ordinary one
     try:
         for k, img in enumerate(images, start=1):
             img = np.asarray(img)

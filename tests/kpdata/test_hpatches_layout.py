@@ -21,6 +21,9 @@ def test_round_trip_and_kp2d_resize(tmp_path):
     assert sorted(os.listdir(tmp_path / "v_x")) == sorted([f"{k}.ppm" for k in range(1, 7)]
                                                           + [f"H_1_{k}" for k in range(2, 7)])
     assert (tmp_path / "v_x" / "1.ppm").read_bytes()[:2] == b"P6"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "v_x").stat().st_mode & 0o777 == 0o777 & ~umask  # an ordinary folder, not mkdtemp's 0700
     for k in range(2, 7):
         np.testing.assert_allclose(np.loadtxt(tmp_path / "v_x" / f"H_1_{k}"), hs[k - 2], rtol=1e-11)
     (seq,) = hpatches.read_layout(str(tmp_path))
