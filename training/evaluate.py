@@ -38,13 +38,13 @@ def _collect(task, model, dataset):
     """(outputs, labels) as numpy arrays concatenated over the dataset."""
     outs, labs = [], []
     for inputs, labels in dataset:
-        if task.name == "keypointnet":
+        if model is None:
+            o = {}
+        elif task.name == "keypointnet":
             o = {}
             for i in (0, 1):
                 r = model(inputs[f"image{i}"], training=False)
                 o[f"uv{i}"], o[f"z{i}"] = r["uv"].numpy(), r["z"].numpy()
-        elif model is None:
-            o = {}
         else:
             o = {k: v.numpy() for k, v in model(inputs["image"], training=False).items()}
         outs.append(o)

@@ -332,7 +332,7 @@ class KeypointNetTask(Task):
     sep_delta: float = 0.1
     weights: dict = dataclasses.field(default_factory=lambda: {
         "consistency": 1.0, "pose": 0.2, "separation": 1.0, "silhouette": 1.0})
-    width: int = 32
+    width: int = 16
 
     @classmethod
     def from_source(cls, source, seed=0, **kw):
