@@ -29,7 +29,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from kpdata import demo  # noqa: E402
+from kpdata import demo
 
 TASKS = ("keypoints", "viewpoint", "keypointnet")
 
@@ -41,7 +41,7 @@ def sh(args, log, timeout=None):
         f.write(f"\n$ {' '.join(args)}\n")
         f.flush()
         r = subprocess.run([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=f,
-                           text=True, timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                           text=True, timeout=timeout, check=False, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
         f.write(r.stdout)
     print(f"  [{time.perf_counter() - t:6.1f} s] {' '.join(args[:3])} ...", flush=True)
     if r.returncode not in (0,):

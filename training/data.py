@@ -67,7 +67,7 @@ def decode_png(entry: spec.ParseEntry, raw):
 
 
 def _lmdb_values(path: str, seed: int, shuffle: bool):
-    import lmdb  # noqa: PLC0415
+    import lmdb
 
     env = lmdb.open(path, readonly=True, lock=False, subdir=True)
     try:
@@ -120,7 +120,7 @@ def build(source: spec.Source, task, split: str, *, batch_size: int, training: b
 
     Training: shuffled, repeated, whole batches. Otherwise: one pass in record order, the last
     batch may be short. ``limit``: at most this many records (evaluation of a subset)."""
-    from training import layouts  # noqa: PLC0415 - layouts imports tasks' helpers
+    from training import layouts
 
     layout = layouts.get(source.record)
     parse = make_parser(layout.schema, layout.fields(task.name))
@@ -153,7 +153,7 @@ def throughput(dataset: tf.data.Dataset, batches: int, warmup: int = 3) -> float
 
 
 def main(argv=None) -> int:
-    from training import common, tasks  # noqa: PLC0415
+    from training import common, tasks
 
     p = argparse.ArgumentParser(prog="python -m training.data", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -22,7 +22,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from training import common, data, metrics
+from training import common, data
 
 SAVED_MODEL_TOL = 1e-4       # max |SavedModel - Keras|
 TFLITE_FLOAT_TOL = 1e-3      # max |TFLite - SavedModel| / max |SavedModel|
@@ -59,9 +59,9 @@ def save_saved_model(model, path: str) -> None:
 
 def _interpreter(path: str):
     try:  # LiteRT, TFLite's successor, when installed; tf.lite otherwise
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+        from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        Interpreter = tf.lite.Interpreter  # noqa: N806
+        Interpreter = tf.lite.Interpreter
     return Interpreter(model_path=path)
 
 
@@ -115,7 +115,7 @@ def run(argv=None) -> int:
     serve = tf.saved_model.load(sm_path).signatures["serving_default"]
     sm_out = {k: v.numpy() for k, v in serve(image=tf.constant(images)).items()}
     sm_diff = max(float(np.abs(sm_out[k] - keras_out[k]).max()) for k in keras_out)
-    check = {"task": task.name, "step": step, "images": int(len(images)), "saved_model": sm_path,
+    check = {"task": task.name, "step": step, "images": len(images), "saved_model": sm_path,
              "saved_model_vs_keras_max_abs": sm_diff, "saved_model_tolerance": SAVED_MODEL_TOL}
     ok = sm_diff <= SAVED_MODEL_TOL
     print(f"SavedModel {sm_path}: max |SavedModel - Keras| = {sm_diff:.2e} (tolerance {SAVED_MODEL_TOL:g})")

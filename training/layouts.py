@@ -16,7 +16,7 @@ Samples (tensors of one record; images (H, W, 3) uint8 RGB, masks (H, W) bool):
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf

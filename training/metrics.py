@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 # ------------------------------------------------------------------------------------------
 # keypoints
 # ------------------------------------------------------------------------------------------
@@ -86,7 +85,7 @@ def geodesic_distance(r1, r2) -> np.ndarray:
 
 def r4cnn_distance(r1, r2) -> np.ndarray:
     """Render for CNN's ``norm(logm(R1^T R2), 2) / sqrt(2)`` (the matrix 2-norm: angle / sqrt 2)."""
-    from scipy.linalg import logm  # noqa: PLC0415
+    from scipy.linalg import logm
 
     r1, r2 = np.asarray(r1, np.float64).reshape(-1, 3, 3), np.asarray(r2, np.float64).reshape(-1, 3, 3)
     out = np.empty(len(r1))
@@ -104,13 +103,13 @@ def viewpoint_metrics(pred_deg, gt_deg, categories, r4cnn: bool = False) -> dict
     rp, rg = angle2dcm(*pred.T), angle2dcm(*gt.T)
     dist = r4cnn_distance(rp, rg) if r4cnn else geodesic_distance(rp, rg)
     cats = np.asarray(categories)
-    out = {"distance": "r4cnn_matrix_2norm" if r4cnn else "geodesic", "instances": int(len(dist))}
+    out = {"distance": "r4cnn_matrix_2norm" if r4cnn else "geodesic", "instances": len(dist)}
     if not len(dist):
         return out
     by = {}
     for c in sorted(set(cats.tolist())):
         d = dist[cats == c]
-        by[str(c)] = {"acc_pi6": float((d < np.pi / 6).mean()), "med_err": float(np.degrees(np.median(d))), "n": int(len(d))}
+        by[str(c)] = {"acc_pi6": float((d < np.pi / 6).mean()), "med_err": float(np.degrees(np.median(d))), "n": len(d)}
     out["acc_pi6"] = float(np.mean([v["acc_pi6"] for v in by.values()]))
     out["med_err"] = float(np.mean([v["med_err"] for v in by.values()]))
     out["acc_pi6_all"] = float((dist < np.pi / 6).mean())
@@ -152,4 +151,4 @@ def relative_pose_metrics(r_hat, r_gt) -> dict:
     d = np.degrees(angular_distance(r_hat, r_gt))
     if not len(d):
         return {"pairs": 0}
-    return {"pairs": int(len(d)), "angular_error_mean": float(d.mean()), "angular_error_median": float(np.median(d))}
+    return {"pairs": len(d), "angular_error_mean": float(d.mean()), "angular_error_median": float(np.median(d))}

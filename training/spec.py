@@ -67,7 +67,7 @@ def _entry(f: Field) -> ParseEntry:
     raise TypeError(f"{f.name}: no parse rule for field type {type(f).__name__}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def all_schemas() -> dict[str, Schema]:
     """{record name: Schema} of every Schema declared at module level in the ``schemas``
     package: a new layout is readable once its schema module is there."""

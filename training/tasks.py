@@ -37,7 +37,7 @@ SCAN_LIMIT = 5000  # records read from the training split to build a task's voca
 
 def _scan(source, task_name: str, limit: int = SCAN_LIMIT):
     """Adapter samples (numpy) of the training split, in record order."""
-    from training import data, layouts  # noqa: PLC0415
+    from training import data, layouts
 
     layout = layouts.get(source.record)
     parse = data.make_parser(layout.schema, layout.fields(task_name))
@@ -114,7 +114,7 @@ class Task:
         return {"task": self.name, **dataclasses.asdict(self)}
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Task":
+    def from_config(cls, cfg: dict) -> Task:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in cfg.items() if k in fields})
 

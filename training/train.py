@@ -47,7 +47,7 @@ class _Stop(Exception):
 
 
 def _scalar_metadata():
-    from tensorflow.core.framework import summary_pb2  # noqa: PLC0415
+    from tensorflow.core.framework import summary_pb2
 
     return summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
 
@@ -68,7 +68,7 @@ class Progress:
 
     def update(self, step: int, loss: float, rate: float) -> None:
         done = step / self.total
-        filled = int(round(done * self.width))
+        filled = round(done * self.width)
         elapsed = time.perf_counter() - self.t0
         eta = elapsed / max(step - self.start, 1) * (self.total - step)
         line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {step}/{self.total}  loss {loss:.4f}  "

@@ -1,7 +1,7 @@
 """training.metrics against scipy, and training.spec (parse plans, split lists) - no TensorFlow."""
 import json
-import sys
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +11,11 @@ from schemas.view import VIEW
 from training import metrics, spec
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from training_synthetic import KEYPOINTNET_TEST, write_keypointnet_folder, write_view_dataset  # noqa: E402
+from training_synthetic import (
+    KEYPOINTNET_TEST,
+    write_keypointnet_folder,
+    write_view_dataset,
+)
 
 
 def test_angle2dcm_is_matlab_zyx_passive():
@@ -98,7 +102,8 @@ def test_sources(tmp_path):
     assert kn.record == "keypointnet" and kn.projection[0] == pytest.approx(2 * 90 / 64)
     assert [os.path.basename(p) for p in kn.splits["test"]] == ["m000.tfrecord"]
     assert [os.path.basename(p) for p in kn.splits["train"]] == ["m002.tfrecord", "m003.tfrecord"]
-    info = json.load(open(tmp_path / "v" / "dataset_info.json"))
+    with open(tmp_path / "v" / "dataset_info.json", encoding="utf-8") as f:
+        info = json.load(f)
     os.remove(tmp_path / "v" / info["splits"]["test"]["shards"][0]["file"])
     with pytest.raises(FileNotFoundError, match="listed in .* but missing"):
         spec.load_source(str(tmp_path / "v"))

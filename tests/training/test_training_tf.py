@@ -8,22 +8,26 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from training_synthetic import write_keypointnet_folder, write_view_dataset  # noqa: E402
+from training_synthetic import write_keypointnet_folder, write_view_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT + os.pathsep + os.path.join(ROOT, "tests", "training")}
 
 
 def _py(args, timeout=240, **kw):
-    r = subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout, **kw)
+    r = subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout, check=False, **kw)
     assert r.returncode == 0, f"{args}\nSTDOUT:\n{r.stdout[-3000:]}\nSTDERR:\n{r.stderr[-3000:]}"
     return r.stdout
+
+
+def _json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 @pytest.fixture(scope="module")
@@ -138,25 +142,25 @@ def test_train_resume_evaluate_export(datasets, tmp_path):
     p.send_signal(signal.SIGTERM)
     rest, _ = p.communicate(timeout=60)
     assert p.returncode == 130, "".join(lines) + rest
-    stopped = json.load(open(os.path.join(m, "train_stats.json")))["step"]
+    stopped = _json(os.path.join(m, "train_stats.json"))["step"]
     assert stopped >= 3 and os.path.exists(os.path.join(m, "ckpt", f"ckpt-{stopped}.index"))
     # ... and the same command resumes from it
     out = _py(["-m", "training.train", "--task", "keypoints", *common, "--steps", str(stopped + 2)])
     assert f"(step {stopped})" in out and f"step {stopped + 2}," in out
-    stats = json.load(open(os.path.join(m, "train_stats.json")))
+    stats = _json(os.path.join(m, "train_stats.json"))
     assert stats["start_step"] == stopped and stats["step"] == stopped + 2 and stats["step_examples_per_s"] is None
     events = os.listdir(os.path.join(m, "logs", "train"))
     assert events and all(e.startswith("events.out.tfevents") for e in events)
     # a model dir of another task is refused
     r = subprocess.run([sys.executable, "-m", "training.train", "--task", "viewpoint", *common], cwd=ROOT, env=ENV,
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode != 0 and "holds a 'keypoints' model" in r.stderr
     out = _py(["-m", "training.evaluate", "--model_dir", m, "--split", "test"])
-    metrics = json.load(open(os.path.join(m, "metrics.json")))
+    metrics = _json(os.path.join(m, "metrics.json"))
     assert metrics["step"] == stopped + 2 and metrics["model"]["keypoints_evaluated"] == 96
     assert {"pck@0.05", "pck@0.1", "mean_px_error"} <= set(metrics["baseline"]) and "pck@0.1" in metrics["difference"]
     out = _py(["-m", "training.export", "--model_dir", m, "--format", "tflite"])
-    check = json.load(open(os.path.join(m, "export", "check.json")))
+    check = _json(os.path.join(m, "export", "check.json"))
     assert check["ok"] and check["saved_model_vs_keras_max_abs"] <= 1e-4 and check["tflite_vs_saved_model"]["heatmaps"] <= 1e-3
     assert os.path.getsize(os.path.join(m, "export", "model.tflite")) > 10000
 
@@ -171,7 +175,7 @@ def test_other_tasks_train_and_evaluate(datasets, tmp_path, task, extra, keys):
     _py(["-m", "training.train", "--task", task, "--data", views, "--model_dir", m, "--steps", "2", "--batch_size", "4",
          "--image_size", "32"])
     _py(["-m", "training.evaluate", "--model_dir", m, "--split", "test", *extra])
-    metrics = json.load(open(os.path.join(m, "metrics.json")))
+    metrics = _json(os.path.join(m, "metrics.json"))
     assert keys <= set(metrics["model"]) and keys <= set(metrics["baseline"])
     if task == "viewpoint":
         assert metrics["model"]["distance"] == "r4cnn_matrix_2norm"
