@@ -46,6 +46,8 @@ import tempfile
 import cv2
 import numpy as np
 
+from kpdata.seeding import rng_for
+
 __all__ = [
     "DEMO_MODELS",
     "DEMO_KEYPOINT_NAMES",
@@ -794,8 +796,6 @@ def _variant_params(index: int, seed: int) -> dict:
     """Variant ``index`` (>= 4) of the demo set: base model ``DEMO_MODELS[index % 4]``, stretched
     by U(0.8, 1.25) in length, U(0.85, 1.15) in width, U(0.85, 1.2) in height, textures recoloured
     by a random channel permutation blended with the original. Seeded per index."""
-    from kpdata.seeding import rng_for  # noqa: PLC0415 - only variants need it
-
     rng = rng_for(seed, f"demo-variant/{index}")
     base = DEMO_MODELS[index % len(DEMO_MODELS)][1]
     # Design frame: x = width (left -X), y = height, z = length (front -Z).
