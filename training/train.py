@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=common.DEFAULT_DATA, help="dataset folder (default: %(default)s)")
     p.add_argument("--task", choices=sorted(tasks.TASKS), default="keypoints", help="(default: %(default)s)")
     p.add_argument("--model_dir", default=common.DEFAULT_MODEL_DIR, help="(default: %(default)s)")
-    p.add_argument("--steps", type=int, default=100, help="total training steps (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=40, help="total training steps (default: %(default)s)")
     p.add_argument("--batch_size", type=int, default=32, help="(default: %(default)s)")
     p.add_argument("--learning_rate", type=float, default=1e-3, help="Adam, cosine decay (default: %(default)s)")
     p.add_argument("--image_size", type=int, default=64, help="network input side in pixels (default: %(default)s)")

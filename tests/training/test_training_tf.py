@@ -181,3 +181,26 @@ def test_other_tasks_train_and_evaluate(datasets, tmp_path, task, extra, keys):
         assert metrics["model"]["distance"] == "r4cnn_matrix_2norm"
     else:
         assert metrics["model"]["pairs"] == 6
+
+
+FLAGS = r"""
+import json
+from training import train
+print(json.dumps({f: a.default for a in train.build_parser()._actions for f in a.option_strings if f.startswith("--") and f != "--help"}))
+"""
+
+
+def test_readme_lists_every_train_flag_with_its_default():
+    import re
+
+    flags = json.loads(_py(["-c", FLAGS]).strip().splitlines()[-1])
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    section = readme[readme.index("`python -m training.train` flags"):]
+    for flag, default in flags.items():
+        row = re.search(rf"^\| `{flag}` \| ([^|]+) \|", section, re.M)
+        assert row, f"README has no row for {flag}"
+        if isinstance(default, float) and default.is_integer():
+            default = int(default)
+        if flag != "--record":
+            assert f"`{default}`" in row.group(1), (flag, default, row.group(1))
