@@ -46,7 +46,7 @@ def _collect(task, model, dataset):
                 r = model(inputs[f"image{i}"], training=False)
                 o[f"uv{i}"], o[f"z{i}"] = r["uv"].numpy(), r["z"].numpy()
         else:
-            o = {k: v.numpy() for k, v in model(inputs["image"], training=False).items()}
+            o = {k: v.numpy() for k, v in model(task.model_inputs(inputs), training=False).items()}
         outs.append(o)
         labs.append({k: v.numpy() for k, v in labels.items()})
 

@@ -44,11 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _image_batches(source, task, split, batch_size):
+def _input_batches(source, task, split, batch_size):
+    """{input name: numpy batch} of the exported model's inputs."""
     ds = data.build(source, task, split, batch_size=batch_size, training=False)
-    key = "image0" if task.name == "keypointnet" else "image"
     for inputs, _ in ds:
-        yield inputs[key].numpy()
+        x = task.model_inputs(inputs)
+        yield {k: v.numpy() for k, v in x.items()} if isinstance(x, dict) else {"image": x.numpy()}
+
+
+def _call(model, batch):
+    return model(batch if len(batch) > 1 else batch["image"], training=False)
 
 
 def save_saved_model(model, path: str) -> None:
@@ -65,10 +70,11 @@ def _interpreter(path: str):
     return Interpreter(model_path=path)
 
 
-def run_tflite(path: str, images: np.ndarray) -> dict:
+def run_tflite(path: str, batch: dict) -> dict:
     interp = _interpreter(path)
     runner = interp.get_signature_runner("serving_default")
-    outs = [runner(image=img[None].astype(np.float32)) for img in images]  # batch 1, as on a device
+    n = len(next(iter(batch.values())))
+    outs = [runner(**{k: v[i:i + 1].astype(np.float32) for k, v in batch.items()}) for i in range(n)]  # batch 1
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
@@ -80,8 +86,8 @@ def convert_tflite(saved_model: str, path: str, quantize: str, calibration) -> N
 
         def representative():
             for batch in calibration:
-                for img in batch:
-                    yield {"image": img[None].astype(np.float32)}
+                for i in range(len(next(iter(batch.values())))):
+                    yield {k: v[i:i + 1].astype(np.float32) for k, v in batch.items()}
 
         converter.representative_dataset = representative
     with open(path, "wb") as f:
@@ -106,14 +112,14 @@ def run(argv=None) -> int:
     task, model, step, cfg = common.load_trained(args.model_dir)
     source = common.open_data(args.data or cfg["data"]["dir"], cfg["data"]["record"])
     split = "test" if "test" in source.splits else "train"
-    images = next(_image_batches(source, task, split, args.check_batch))
-    keras_out = {k: v.numpy() for k, v in model(images, training=False).items()}
+    images = next(_input_batches(source, task, split, args.check_batch))
+    keras_out = {k: v.numpy() for k, v in _call(model, images).items()}
 
     out_dir = os.path.join(args.model_dir, "export")
     sm_path = os.path.join(out_dir, "saved_model")
     save_saved_model(model, sm_path)
     serve = tf.saved_model.load(sm_path).signatures["serving_default"]
-    sm_out = {k: v.numpy() for k, v in serve(image=tf.constant(images)).items()}
+    sm_out = {k: v.numpy() for k, v in serve(**{k: tf.constant(v) for k, v in images.items()}).items()}
     sm_diff = max(float(np.abs(sm_out[k] - keras_out[k]).max()) for k in keras_out)
     check = {"task": task.name, "step": step, "images": len(images), "saved_model": sm_path,
              "saved_model_vs_keras_max_abs": sm_diff, "saved_model_tolerance": SAVED_MODEL_TOL}
@@ -124,7 +130,7 @@ def run(argv=None) -> int:
         path = os.path.join(out_dir, name)
         calib = []
         if args.quantize == "int8":
-            for i, b in enumerate(_image_batches(source, task, "train", 16)):
+            for i, b in enumerate(_input_batches(source, task, "train", 16)):
                 if i >= args.calibration_batches:
                     break
                 calib.append(b)

@@ -7,7 +7,7 @@ is one :func:`register` call; the parsing spec always comes from the schema.
 
 Samples (tensors of one record; images (H, W, 3) uint8 RGB, masks (H, W) bool):
 
-- ``keypoints`` / ``viewpoint``: ``image``, ``mask``, ``uv`` (K, 2) float32 pixels (OpenCV
+- ``keypoints`` / ``viewpoint``: ``key``, ``image``, ``mask``, ``uv`` (K, 2) float32 pixels (OpenCV
   convention), ``visible`` (K,) bool, ``classes`` (K,) string ``<category>/<keypoint name>``,
   ``category`` string, ``angles`` (3,) float32 azimuth, elevation, tilt in degrees.
 - ``keypointnet``: per view ``i`` in {0, 1}: ``image{i}``, ``mask{i}``, ``K{i}`` (3, 3) pixels,
@@ -109,6 +109,7 @@ def _view_keypoints(parsed, source):
         "classes": tf.strings.join([tf.fill(tf.shape(names), parsed["synset"]), names], "/"),
         "category": parsed["synset"],
         "angles": parsed["viewpoint"][:3],
+        "key": parsed["key"],
     }
 
 
@@ -145,7 +146,7 @@ def _view_pairs(task, ds, training, seed):
     return ds.map(tf.autograph.experimental.do_not_convert(to_pair), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-_VIEW_KP_FIELDS = _VIEW_IMAGE + ["synset", "keypoints/names", "keypoints/uv", "keypoints/visible", "viewpoint"]
+_VIEW_KP_FIELDS = _VIEW_IMAGE + ["key", "synset", "keypoints/names", "keypoints/uv", "keypoints/visible", "viewpoint"]
 register(Layout(
     record="view",
     fields_by_task={"keypoints": _VIEW_KP_FIELDS, "viewpoint": _VIEW_KP_FIELDS,

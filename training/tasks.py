@@ -121,8 +121,13 @@ class Task:
     def usable(self, inputs, labels):
         return tf.constant(True)
 
-    def input_signature(self) -> dict:
-        return {"image": tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.float32)}
+    def model_inputs(self, inputs):
+        """What the Keras model is called with, from a batch's inputs."""
+        return inputs["image"]
+
+    def input_specs(self) -> dict:
+        """{input name: shape without the batch} of the exported model."""
+        return {"image": (self.image_size, self.image_size, 3)}
 
 
 # ------------------------------------------------------------------------------------------
@@ -227,28 +232,74 @@ def soft_label_weights(bins, bandwidth: int, sigma: float):
 
 @dataclasses.dataclass
 class ViewpointTask(Task):
+    """With ``keypoint_map`` the network also takes Click-Here's keypoint inputs: one visible
+    keypoint per record (chosen by a hash of the record key), as the chessboard distance map to
+    it (``max(|x - u|, |y - v|) / image_size``, (S, S, 1)) and its class one-hot over ``classes``;
+    the map is pooled to the 1/16 feature grid and stacked on the image features, the one-hot
+    joins the fully connected layer."""
+
     name = "viewpoint"
     categories: list = dataclasses.field(default_factory=list)
     width: int = 32
+    keypoint_map: bool = False
+    classes: list = dataclasses.field(default_factory=list)
 
     @classmethod
-    def from_source(cls, source, seed=0, **kw):
-        cats = sorted({s["category"].decode() for s in _scan(source, cls.name)})
+    def from_source(cls, source, seed=0, keypoint_map=False, **kw):
+        cats, classes = set(), set()
+        for s in _scan(source, cls.name):
+            cats.add(s["category"].decode())
+            classes.update(c.decode() for c in s["classes"])
         if not cats:
             raise ValueError(f"{source.data_dir}: no records in the training split")
-        return cls(categories=cats, seed=seed, **kw)
+        if keypoint_map and not classes:
+            raise ValueError(f"{source.data_dir}: --keypoint_map needs keypoints in the records")
+        return cls(categories=sorted(cats), seed=seed, keypoint_map=keypoint_map,
+                   classes=sorted(classes) if keypoint_map else [], **kw)
 
     def __post_init__(self):
         self._cat_table = lookup_table(self.categories)
+        self._class_table = lookup_table(self.classes)
 
     def prepare(self, s, training):
-        crop, _, _, _ = crop_to_object(s["image"], s["mask"], self.image_size)
+        crop, origin, side, _ = crop_to_object(s["image"], s["mask"], self.image_size)
         angles = tf.cast(s["angles"], tf.float32)
         bins = tf.math.floormod(tf.cast(angles, tf.int32), 360)  # int() truncation, as view2label
-        return {"image": crop}, {"angles": angles, "bins": bins, "category": self._cat_table.lookup(s["category"])}
+        labels = {"angles": angles, "bins": bins, "category": self._cat_table.lookup(s["category"])}
+        inputs = {"image": crop}
+        if self.keypoint_map:
+            n = self.image_size
+            uv = (s["uv"] - origin + 0.5) * (n / side) - 0.5
+            idx = self._class_table.lookup(s["classes"])
+            inside = tf.reduce_all((uv >= -0.5) & (uv <= n - 0.5), axis=-1)
+            k = tf.shape(idx, out_type=tf.int64)[0]
+            # candidates, then a padding row k (no keypoint: far away, class -1)
+            cand = tf.concat([tf.where(s["visible"] & inside & (idx >= 0))[:, 0], [k]], 0)
+            count = tf.size(cand, out_type=tf.int64) - 1
+            pick = tf.gather(cand, tf.math.floormod(tf.strings.to_hash_bucket_fast(s["key"], 1 << 30), tf.maximum(count, 1)))
+            has = count > 0
+            kuv = tf.gather(tf.concat([uv, [[-1e4, -1e4]]], 0), pick)
+            grid = tf.range(n, dtype=tf.float32)
+            cheb = tf.maximum(tf.abs(grid[None, :] - tf.round(kuv[0])), tf.abs(grid[:, None] - tf.round(kuv[1])))
+            inputs["keypoint_map"] = tf.where(has, cheb / n, tf.ones_like(cheb))[..., None]
+            cls = tf.gather(tf.concat([idx, [-1]], 0), pick)
+            inputs["keypoint_class"] = tf.one_hot(cls, len(self.classes))
+            labels["has_keypoint"] = has
+        return inputs, labels
 
     def usable(self, inputs, labels):
-        return labels["category"] >= 0
+        ok = labels["category"] >= 0
+        return ok & labels["has_keypoint"] if self.keypoint_map else ok
+
+    def model_inputs(self, inputs):
+        return {k: inputs[k] for k in ("image", "keypoint_map", "keypoint_class")} if self.keypoint_map else inputs["image"]
+
+    def input_specs(self) -> dict:
+        n = self.image_size
+        specs = {"image": (n, n, 3)}
+        if self.keypoint_map:
+            specs.update({"keypoint_map": (n, n, 1), "keypoint_class": (len(self.classes),)})
+        return specs
 
     def build_model(self) -> keras.Model:
         image = keras.Input((self.image_size, self.image_size, 3), name="image")
@@ -258,14 +309,23 @@ class ViewpointTask(Task):
         x = _conv(_conv(x, w * 3, 2), w * 3)
         x = _conv(_conv(x, w * 4, 2), w * 4)
         x = _conv(x, w * 4, 2)
+        inputs = image
+        if self.keypoint_map:
+            kmap = keras.Input((self.image_size, self.image_size, 1), name="keypoint_map")
+            kcls = keras.Input((len(self.classes),), name="keypoint_class")
+            x = keras.layers.Concatenate()([x, keras.layers.AveragePooling2D(16)(kmap)])
+            x = _conv(x, w * 4)
+            inputs = {"image": image, "keypoint_map": kmap, "keypoint_class": kcls}
         x = keras.layers.Flatten()(x)
         x = keras.layers.Dropout(0.3)(x)
+        if self.keypoint_map:
+            x = keras.layers.Concatenate()([x, kcls])
         x = keras.layers.Dense(256, activation="relu")(x)
         n = 360 * len(self.categories)
-        return keras.Model(image, {a: keras.layers.Dense(n, name=a)(x) for a in ANGLES}, name="viewpoint")
+        return keras.Model(inputs, {a: keras.layers.Dense(n, name=a)(x) for a in ANGLES}, name="viewpoint")
 
     def loss(self, model, inputs, labels, training):
-        out = model(inputs["image"], training=training)
+        out = model(self.model_inputs(inputs), training=training)
         cat = tf.maximum(labels["category"], 0)
         total, logs = 0.0, {}
         for i, a in enumerate(ANGLES):
@@ -355,8 +415,8 @@ class KeypointNetTask(Task):
             labels[f"T{i}"] = tf.cast(s[f"T{i}"], tf.float32)
         return inputs, labels
 
-    def input_signature(self) -> dict:
-        return {"image": tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.float32)}
+    def model_inputs(self, inputs):
+        return inputs["image0"]
 
     def build_model(self) -> keras.Model:
         """One view -> ``prob`` (B, h, w, N) keypoint probability maps, ``uv`` (B, N, 2) input

@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop (and checkpoint) after this many seconds; 0 = no limit (default: %(default)s)")
     p.add_argument("--checkpoint_every", type=int, default=200, help="(default: %(default)s)")
     p.add_argument("--log_every", type=int, default=10, help="steps between log / progress updates (default: %(default)s)")
+    p.add_argument("--keypoint_map", action="store_true",
+                   help="viewpoint: Click-Here's keypoint inputs (a keypoint's chessboard distance map and class one-hot)")
     p.add_argument("--record", default="", help="record type, overriding dataset_info.json (default: detected)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     return p
@@ -87,7 +89,10 @@ def run(argv=None) -> int:
             raise SystemExit(f"error: {args.model_dir} holds a {cfg['task']!r} model, not {args.task!r}")
         task = tasks.from_config(cfg)
     else:
-        task = tasks.TASKS[args.task].from_source(source, seed=args.seed, image_size=args.image_size)
+        extra = {"keypoint_map": True} if args.keypoint_map else {}
+        if args.keypoint_map and args.task != "viewpoint":
+            raise SystemExit("error: --keypoint_map is a viewpoint option")
+        task = tasks.TASKS[args.task].from_source(source, seed=args.seed, image_size=args.image_size, **extra)
         common.write_config(args.model_dir, task, source)
     common.seed_everything(args.seed)
     model = task.build_model()

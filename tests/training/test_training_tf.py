@@ -91,6 +91,18 @@ vt = tasks.ViewpointTask.from_source(src)
 _, lab = next(iter(data.build(src, vt, "test", batch_size=100, training=False)))
 exp = np.mod(np.trunc([r["viewpoint"][:3] for r in recs]).astype(int), 360)
 assert np.array_equal(lab["bins"].numpy(), exp)
+# 3b. Click-Here keypoint inputs: the chessboard map equals scipy's distance transform of one keypoint
+from scipy.ndimage import distance_transform_cdt
+km = tasks.ViewpointTask.from_source(src, keypoint_map=True, image_size=32)
+kin, klab = next(iter(data.build(src, km, "test", batch_size=100, training=False)))
+for i in range(len(recs)):
+    cmap = kin["keypoint_map"].numpy()[i, ..., 0] * 32
+    v, u = np.unravel_index(cmap.argmin(), cmap.shape)
+    ref = distance_transform_cdt(np.arange(32 * 32).reshape(32, 32) != v * 32 + u, metric="chessboard")
+    assert cmap.min() == 0 and np.array_equal(cmap, ref), i
+    onehot = kin["keypoint_class"].numpy()[i]
+    c = int(onehot.argmax())
+    assert onehot.sum() == 1 and np.allclose(uv[i, c], [u, v], atol=0.5)  # the class of the keypoint at the map's zero
 # 4. the KeypointNet layout plug-in (schema registered as the keypointnet issue will) against the views
 layouts.LAYOUTS["keypointnet"].schema_override = KEYPOINTNET_TEST
 ksrc = spec.load_source(kn)
@@ -165,16 +177,18 @@ def test_train_resume_evaluate_export(datasets, tmp_path):
     assert os.path.getsize(os.path.join(m, "export", "model.tflite")) > 10000
 
 
-@pytest.mark.parametrize("task,extra,keys", [
-    ("viewpoint", ["--r4cnn_distance"], {"acc_pi6", "med_err"}),
-    ("keypointnet", [], {"angular_error_mean", "angular_error_median"}),
+@pytest.mark.parametrize("task,train_flags,extra,keys", [
+    ("viewpoint", ["--keypoint_map"], ["--r4cnn_distance"], {"acc_pi6", "med_err"}),
+    ("keypointnet", [], [], {"angular_error_mean", "angular_error_median"}),
 ])
-def test_other_tasks_train_and_evaluate(datasets, tmp_path, task, extra, keys):
+def test_other_tasks_train_evaluate_export(datasets, tmp_path, task, train_flags, extra, keys):
     views, _ = datasets
     m = str(tmp_path / task)
     _py(["-m", "training.train", "--task", task, "--data", views, "--model_dir", m, "--steps", "2", "--batch_size", "4",
-         "--image_size", "32"])
+         "--image_size", "32", *train_flags])
     _py(["-m", "training.evaluate", "--model_dir", m, "--split", "test", *extra])
+    _py(["-m", "training.export", "--model_dir", m, "--format", "tflite"])
+    assert _json(os.path.join(m, "export", "check.json"))["ok"]
     metrics = _json(os.path.join(m, "metrics.json"))
     assert keys <= set(metrics["model"]) and keys <= set(metrics["baseline"])
     if task == "viewpoint":
@@ -198,9 +212,9 @@ def test_readme_lists_every_train_flag_with_its_default():
         readme = f.read()
     section = readme[readme.index("`python -m training.train` flags"):]
     for flag, default in flags.items():
-        row = re.search(rf"^\| `{flag}` \| ([^|]+) \|", section, re.M)
+        row = re.search(rf"^\| `{flag}` \| ([^|]+) \|", section, re.MULTILINE)
         assert row, f"README has no row for {flag}"
         if isinstance(default, float) and default.is_integer():
             default = int(default)
-        if flag != "--record":
+        if flag not in ("--record", "--keypoint_map"):
             assert f"`{default}`" in row.group(1), (flag, default, row.group(1))
