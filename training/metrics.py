@@ -152,3 +152,29 @@ def relative_pose_metrics(r_hat, r_gt) -> dict:
     if not len(d):
         return {"pairs": 0}
     return {"pairs": len(d), "angular_error_mean": float(d.mean()), "angular_error_median": float(np.median(d))}
+
+
+# ------------------------------------------------------------------------------------------
+# KeyPose (formats §2.8), for the KeyPose layout's keypoints
+# ------------------------------------------------------------------------------------------
+
+def uvd_to_world(to_world, uvd) -> np.ndarray:
+    """(N, 4, 4) ``to_world_L`` and (N, K, >=3) u, v, disparity -> (N, K, 3) world points
+    (homogeneous divide, as KeyPose's ``project``)."""
+    uvd = np.asarray(uvd, np.float64)[..., :3]
+    h = np.concatenate([uvd, np.ones(uvd.shape[:-1] + (1,))], -1)
+    p = np.einsum("nij,nkj->nki", np.asarray(to_world, np.float64), h)
+    return p[..., :3] / p[..., 3:]
+
+
+def keypose_metrics(uvd_pred, uvd_gt, to_world) -> dict:
+    """KeyPose's metrics over (N, K, >=3) predicted and true ``u, v, disparity`` of the left image
+    and its (N, 4, 4) ``to_world_L``: ``mae_uv`` (pixels), ``mae_disp`` (pixels), ``mae_world``
+    (metres, per keypoint) and ``mae_2cm`` (per sample: 100 * #keypoints with 3D error < 0.02 m / K,
+    then averaged), all averaged over the evaluated set as KeyPose's ``Mean`` metrics."""
+    pred, gt = np.asarray(uvd_pred, np.float64), np.asarray(uvd_gt, np.float64)
+    err3 = np.linalg.norm(uvd_to_world(to_world, pred) - uvd_to_world(to_world, gt), axis=-1)
+    return {"mae_uv": float(np.linalg.norm(pred[..., :2] - gt[..., :2], axis=-1).mean()),
+            "mae_disp": float(np.abs(pred[..., 2] - gt[..., 2]).mean()),
+            "mae_world": float(err3.mean()),
+            "mae_2cm": float((100.0 * (err3 < 0.02).sum(-1) / err3.shape[-1]).mean())}

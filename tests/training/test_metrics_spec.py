@@ -110,3 +110,20 @@ def test_sources(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither dataset_info.json"):
         spec.load_source(str(tmp_path))
     assert KEYPOINTNET_TEST.name == "keypointnet"
+
+
+def test_keypose_metrics_against_stereo_geometry():
+    f, cx, cy, b = 400.0, 378.0, 212.0, 0.12
+    # rectified stereo: [u, v, d, 1] -> [(u - cx), (v - cy), f, d / b] ~ (X, Y, Z)
+    q = np.array([[1, 0, 0, -cx], [0, 1, 0, -cy], [0, 0, 0, f], [0, 0, 1 / b, 0]])
+    xyz = np.array([[[0.1, -0.05, 0.6], [-0.2, 0.1, 0.8]]])
+    z = xyz[..., 2]
+    uvd = np.stack([f * xyz[..., 0] / z + cx, f * xyz[..., 1] / z + cy, f * b / z], -1)
+    np.testing.assert_allclose(metrics.uvd_to_world(q[None], uvd), xyz, atol=1e-12)
+    moved = xyz + [[[0.0, 0.0, 0.01], [0.0, 0.03, 0.0]]]  # 1 cm and 3 cm off
+    mz = moved[..., 2]
+    pred = np.stack([f * moved[..., 0] / mz + cx, f * moved[..., 1] / mz + cy, f * b / mz], -1)
+    m = metrics.keypose_metrics(pred, uvd, q[None])
+    assert m["mae_world"] == pytest.approx(0.02, abs=1e-9) and m["mae_2cm"] == 50.0
+    assert m["mae_disp"] == pytest.approx(np.abs(pred[..., 2] - uvd[..., 2]).mean())
+    assert m["mae_uv"] == pytest.approx(np.linalg.norm(pred[..., :2] - uvd[..., :2], axis=-1).mean())

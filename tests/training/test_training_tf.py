@@ -33,7 +33,8 @@ def _json(path):
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
     root = tmp_path_factory.mktemp("training")
-    return write_view_dataset(str(root / "views")), write_keypointnet_folder(str(root / "kn"))
+    return (write_view_dataset(str(root / "views")), write_keypointnet_folder(str(root / "kn")),
+            write_view_dataset(str(root / "lmdb"), fmt="lmdb"))
 
 
 READERS = r"""
@@ -44,7 +45,7 @@ from schemas.view import VIEW, decode_view
 from training import data, layouts, spec, tasks
 from training_synthetic import KEYPOINTNET_TEST, SIZE
 
-views, kn = sys.argv[1], sys.argv[2]
+views, kn, lm = sys.argv[1], sys.argv[2], sys.argv[3]
 out = {}
 src = spec.load_source(views)
 # 1. the parser generated from the schema equals the schema's own (protobuf) decoder, field by field
@@ -122,6 +123,18 @@ pk = next(iter(data.build(ksrc, kt, "test", batch_size=1, training=False)))
 for name in ("K0", "T0", "K1", "T1", "mask0"):
     assert np.allclose(pv[1][name].numpy(), pk[1][name].numpy(), atol=1e-4), name
 out["pairs_ok"] = True
+# 4b. the same records from LMDB: identical batches in a pass; a training stream is seeded and shuffled
+lsrc = spec.load_source(lm)
+assert lsrc.format == "lmdb"
+a = next(iter(data.build(src, task, "test", batch_size=100, training=False)))
+b = next(iter(data.build(lsrc, task, "test", batch_size=100, training=False)))
+assert np.array_equal(a[0]["image"].numpy(), b[0]["image"].numpy()) and np.array_equal(a[1]["uv"].numpy(), b[1]["uv"].numpy())
+def keys_of(source, seed):
+    ds = data.records(source, "train", shuffle=True, seed=seed, repeat=True).take(40)
+    return [VIEW.decode(r.numpy(), ["key"])["key"] for r in ds]
+k1, k2, k3 = keys_of(lsrc, 5), keys_of(lsrc, 5), keys_of(lsrc, 6)
+assert k1 == k2 and k1 != k3 and k1 != sorted(k1) and len(set(k1)) > 12
+out["lmdb_ok"] = True
 # 5. a training batch: shuffled, whole, deterministic for a seed
 b1 = next(iter(data.build(src, task, "train", batch_size=4, training=True, seed=3)))
 b2 = next(iter(data.build(src, task, "train", batch_size=4, training=True, seed=3)))
@@ -131,14 +144,14 @@ print(json.dumps(out))
 
 
 def test_readers_parse_like_the_schema_and_prepare_tasks(datasets):
-    views, kn = datasets
-    out = json.loads(_py(["-c", READERS, views, kn]).strip().splitlines()[-1])
-    assert out["parsed"] == 24 and out["keypoint_examples"] == 12 and out["pairs_ok"]
+    views, kn, lm = datasets
+    out = json.loads(_py(["-c", READERS, views, kn, lm]).strip().splitlines()[-1])
+    assert out["parsed"] == 24 and out["keypoint_examples"] == 12 and out["pairs_ok"] and out["lmdb_ok"]
     assert out["classes"] == [f"02958343/c{i}" for i in range(8)]
 
 
 def test_train_resume_evaluate_export(datasets, tmp_path):
-    views, _ = datasets
+    views = datasets[0]
     m = str(tmp_path / "kp")
     common = ["--data", views, "--model_dir", m, "--batch_size", "4", "--image_size", "32"]
     # an interrupted run checkpoints at the step it reached ...
@@ -182,7 +195,7 @@ def test_train_resume_evaluate_export(datasets, tmp_path):
     ("keypointnet", [], [], {"angular_error_mean", "angular_error_median"}),
 ])
 def test_other_tasks_train_evaluate_export(datasets, tmp_path, task, train_flags, extra, keys):
-    views, _ = datasets
+    views = datasets[0]
     m = str(tmp_path / task)
     _py(["-m", "training.train", "--task", task, "--data", views, "--model_dir", m, "--steps", "2", "--batch_size", "4",
          "--image_size", "32", *train_flags])

@@ -61,15 +61,31 @@ def _write_records(path, blobs):
         return tfrecord.write_records(f, blobs)
 
 
-def write_view_dataset(root: str, models: int = 6, views: int = 6, test_models: int = 2) -> str:
-    """A ``view`` dataset (train / test split by model) in ``root``; returns ``root``."""
+def _write_lmdb(path, blobs):
+    import lmdb
+
+    env = lmdb.open(path, map_size=1 << 30, subdir=True, lock=False)
+    with env.begin(write=True) as txn:
+        for key, value in blobs:
+            txn.put(key.encode(), value)
+    env.close()
+    return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
+
+
+def write_view_dataset(root: str, models: int = 6, views: int = 6, test_models: int = 2, fmt: str = "tfrecord") -> str:
+    """A ``view`` dataset (train / test split by model) in ``root`` as TFRecord shards or one
+    LMDB environment per split (the layout of ``pipelines.sinks``); returns ``root``."""
     os.makedirs(root, exist_ok=True)
     splits = {}
     for split, ms in (("train", range(test_models, models)), ("test", range(test_models))):
         blobs = sorted((r["key"], VIEW.encode(r)) for m in ms for r in (_view(m, v) for v in range(views)))
-        name = f"syn-{split}.tfrecord-00000-of-00001"
-        size = _write_records(os.path.join(root, name), [b for _, b in blobs])
-        splits[split] = {"format": "tfrecord", "num_examples": len(blobs), "num_bytes": size,
+        if fmt == "lmdb":
+            name = f"syn-{split}.lmdb"
+            size = _write_lmdb(os.path.join(root, name), blobs)
+        else:
+            name = f"syn-{split}.tfrecord-00000-of-00001"
+            size = _write_records(os.path.join(root, name), [b for _, b in blobs])
+        splits[split] = {"format": fmt, "num_examples": len(blobs), "num_bytes": size,
                          "shards": [{"file": name, "examples": len(blobs), "bytes": size}]}
     with open(os.path.join(root, "dataset_info.json"), "w") as f:
         json.dump({"name": "syn", "record": "view", "splits": splits}, f)
