@@ -13,6 +13,7 @@ batched and prefetched. Everything random takes the seed.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 
@@ -66,22 +67,27 @@ def decode_png(entry: spec.ParseEntry, raw):
     return tf.io.decode_png(raw, channels=channels, dtype=tf.uint16 if dtype == "uint16" else tf.uint8)
 
 
-def _lmdb_values(path: str, seed: int, shuffle: bool):
+@functools.cache
+def _lmdb_env(path: str):
+    """One read-only environment per path and process (LMDB refuses to open an environment
+    twice in one process, which successive epochs' generators would do)."""
     import lmdb
 
-    env = lmdb.open(path, readonly=True, lock=False, subdir=True)
-    try:
+    return lmdb.open(path, readonly=True, lock=False, subdir=True, max_readers=512)
+
+
+def _lmdb_values(path: str, seed: int, shuffle: bool):
+    """The values of an LMDB environment: in key order, or in a seeded permutation. Each value is
+    read in its own short transaction: a generator suspended between values holds none (a
+    thread may hold only one read transaction, and the next epoch's generator runs beside it)."""
+    env = _lmdb_env(path)
+    with env.begin() as txn:
+        keys = [bytes(k) for k in txn.cursor().iternext(keys=True, values=False)]
+    order = np.random.default_rng(seed).permutation(len(keys)) if shuffle else range(len(keys))
+    for i in order:
         with env.begin() as txn:
-            keys = [k for k, _ in txn.cursor()] if shuffle else None
-            if shuffle:
-                order = np.random.default_rng(seed).permutation(len(keys))
-                for i in order:
-                    yield txn.get(keys[i])
-            else:
-                for _, v in txn.cursor():
-                    yield bytes(v)
-    finally:
-        env.close()
+            value = txn.get(keys[i])
+        yield value
 
 
 def records(source: spec.Source, split: str, *, shuffle: bool, seed: int, repeat: bool,
