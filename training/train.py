@@ -118,8 +118,10 @@ def run(argv=None) -> int:
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss, logs
 
+    stop = []  # SIGTERM sets it; the loop stops at the next step boundary
+
     def on_signal(signum, frame):
-        raise _Stop()
+        stop.append(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     bar = Progress(args.steps, start_step)
@@ -132,6 +134,8 @@ def run(argv=None) -> int:
     loss_value = float("nan")
     try:
         while int(step.numpy()) < args.steps:
+            if stop:
+                raise _Stop()
             if args.time_limit and time.perf_counter() - t_start > args.time_limit:
                 print(f"\ntime limit of {args.time_limit:g} s reached at step {int(step.numpy())}", flush=True)
                 break
