@@ -46,6 +46,8 @@ import tempfile
 import cv2
 import numpy as np
 
+from kpdata.seeding import rng_for
+
 __all__ = [
     "DEMO_MODELS",
     "DEMO_KEYPOINT_NAMES",
@@ -56,6 +58,7 @@ __all__ = [
     "write_demo_set",
     "demo_shapenet_dir",
     "demo_files",
+    "demo_models",
     "default_cache_dir",
 ]
 
@@ -678,9 +681,14 @@ def _normalise(builder: _Builder):
     return tf, perm, sign
 
 
-def _model_files(name: str) -> dict[str, bytes]:
-    """{relative path: bytes} of one model folder."""
-    builder, textures = _BUILDERS[name]()
+def _model_files(name: str, variant: dict | None = None) -> dict[str, bytes]:
+    """{relative path: bytes} of one model folder; ``variant`` (see :func:`_variant_params`)
+    stretches the design and recolours its textures (None = the base model, unchanged)."""
+    base = variant["base"] if variant else name
+    builder, textures = _BUILDERS[base]()
+    if variant:
+        builder = _stretch(builder, variant["scale"])
+        textures = {k: _recolour(v, variant["mix"]) for k, v in textures.items()}
     tf, perm, sign = _normalise(builder)
 
     # Materials in first-use order; parts grouped by material.
@@ -748,7 +756,7 @@ def _model_files(name: str) -> dict[str, bytes]:
             raise RuntimeError(f"could not encode {tex_name}")
         files[f"images/{tex_name}"] = png.tobytes()
 
-    synset = next(m[0] for m in DEMO_MODELS if m[1] == name)
+    synset = next(m[0] for m in DEMO_MODELS if m[1] == base)
     expected = DEMO_KEYPOINT_NAMES[synset]
     if sorted(builder.keypoints) != sorted(expected):
         raise AssertionError(f"{name}: keypoints {sorted(builder.keypoints)} != {sorted(expected)}")
@@ -760,24 +768,80 @@ def _model_files(name: str) -> dict[str, bytes]:
     return files
 
 
-def demo_files() -> dict[str, bytes]:
+# --------------------------------------------------------------------------------------------
+# Seeded variants (``count`` > 4): more models for held-out evaluation
+# --------------------------------------------------------------------------------------------
+
+def _stretch(builder: _Builder, scale) -> _Builder:
+    """The builder's parts and keypoints scaled per design axis by ``scale`` (3,). An axis
+    scaling maps planes to planes, so every keypoint stays on its face and every convex part
+    stays convex and watertight; normals transform by the inverse scale and are renormalised."""
+    s = np.asarray(scale, dtype=np.float64)
+    out = _Builder()
+    out.materials = dict(builder.materials)
+    for name, verts, faces, uvs, normals in builder.parts:
+        n = np.asarray(normals, dtype=np.float64) / s
+        n = n / np.linalg.norm(n, axis=-1, keepdims=True)
+        out.parts.append((name, np.asarray(verts, dtype=np.float64) * s, faces, uvs, n))
+    out.keypoints = {k: tuple(float(c) for c in np.asarray(v) * s) for k, v in builder.keypoints.items()}
+    return out
+
+
+def _recolour(rgb: np.ndarray, mix: np.ndarray) -> np.ndarray:
+    """Texture colours mixed by the 3x3 matrix ``mix`` (rows: output R, G, B)."""
+    return _finish(rgb.astype(np.float64) @ np.asarray(mix, dtype=np.float64).T)
+
+
+def _variant_params(index: int, seed: int) -> dict:
+    """Variant ``index`` (>= 4) of the demo set: base model ``DEMO_MODELS[index % 4]``, stretched
+    by U(0.8, 1.25) in length, U(0.85, 1.15) in width, U(0.85, 1.2) in height, textures recoloured
+    by a random channel permutation blended with the original. Seeded per index."""
+    rng = rng_for(seed, f"demo-variant/{index}")
+    base = DEMO_MODELS[index % len(DEMO_MODELS)][1]
+    # Design frame: x = width (left -X), y = height, z = length (front -Z).
+    scale = (rng.uniform(0.85, 1.15), rng.uniform(0.85, 1.2), rng.uniform(0.8, 1.25))
+    perm = np.eye(3)[rng.permutation(3)]
+    t = rng.uniform(0.3, 1.0)
+    mix = t * perm + (1 - t) * np.eye(3)
+    return {"base": base, "scale": scale, "mix": mix,
+            "model_id": hashlib.md5(f"kpdata-demo-{base}-variant-{seed}-{index}".encode("ascii")).hexdigest()}
+
+
+def demo_models(count: int = 4, seed: int = 0) -> list[tuple[str, str, str]]:
+    """(synset, name, model_id) of a demo set of ``count`` models: the 4 base models, then
+    seeded variants ``<base>-v<index>`` of them, sorted by (synset, model_id)."""
+    if count < len(DEMO_MODELS):
+        raise ValueError(f"demo set: count must be >= {len(DEMO_MODELS)}, got {count}")
+    out = list(DEMO_MODELS)
+    for i in range(len(DEMO_MODELS), count):
+        v = _variant_params(i, seed)
+        synset = next(m[0] for m in DEMO_MODELS if m[1] == v["base"])
+        out.append((synset, f"{v['base']}-v{i}", v["model_id"]))
+    return sorted(out, key=lambda m: (m[0], m[2]))
+
+
+def demo_files(count: int = 4, seed: int = 0) -> dict[str, bytes]:
     """Every file of the demo set: {relative path with '/' separators: bytes}, sorted by path.
-    Relative paths look like ``02958343/<model_id>/model.obj``."""
+    Relative paths look like ``02958343/<model_id>/model.obj``. ``count`` > 4 adds seeded
+    variants (``seed``) of the 4 base models; the 4 base models' files never change."""
     out = {}
-    for synset, name, model_id in DEMO_MODELS:
-        for rel, data in _model_files(name).items():
+    for synset, name, model_id in demo_models(count, seed):
+        variant = None
+        if "-v" in name:
+            variant = _variant_params(int(name.rsplit("-v", 1)[1]), seed)
+        for rel, data in _model_files(name, variant).items():
             out[f"{synset}/{model_id}/{rel}"] = data
     return dict(sorted(out.items()))
 
 
-def write_demo_set(root: str) -> list[str]:
+def write_demo_set(root: str, count: int = 4, seed: int = 0) -> list[str]:
     """Write the demo set under ``root`` (created if needed; existing files are overwritten).
 
     Returns the model directories ``<root>/<synset>/<model_id>``, sorted. The files are
     byte-identical on every call; coordinates are in the OBJ's Y-up model frame (module
-    docstring)."""
+    docstring). ``count`` > 4 adds seeded variants (:func:`demo_models`)."""
     model_dirs = set()
-    for rel, data in demo_files().items():
+    for rel, data in demo_files(count, seed).items():
         path = os.path.join(root, *rel.split("/"))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
