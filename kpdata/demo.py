@@ -40,12 +40,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 
 import cv2
 import numpy as np
 
+from kpdata import cache
+from kpdata.cache import default_cache_dir
 from kpdata.seeding import rng_for
 
 __all__ = [
@@ -851,27 +851,6 @@ def write_demo_set(root: str, count: int = 4, seed: int = 0) -> list[str]:
     return sorted(model_dirs)
 
 
-def _is_complete(path: str, files: dict[str, bytes]) -> bool:
-    """True when ``path`` holds exactly the expected bytes for every demo file."""
-    for rel, data in files.items():
-        fp = os.path.join(path, *rel.split("/"))
-        try:
-            if os.path.getsize(fp) != len(data):
-                return False
-            with open(fp, "rb") as f:
-                if f.read() != data:
-                    return False
-        except OSError:
-            return False
-    return True
-
-
-def default_cache_dir() -> str:
-    """``$KPDATA_CACHE`` if set and non-empty, else ``~/.cache/kpdata``."""
-    return os.environ.get("KPDATA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                          "kpdata")
-
-
 def demo_shapenet_dir(cache_dir: str | None = None) -> str:
     """A ShapeNetCore-v1-layout directory holding the demo set, generated on first use.
 
@@ -880,38 +859,4 @@ def demo_shapenet_dir(cache_dir: str | None = None) -> str:
     what this code generates (e.g. a half-deleted or older set) is regenerated. Generation
     goes to a temporary sibling folder that is renamed into place, so a concurrent process sees
     either no set or a complete one; if another process wins the rename, ours is discarded."""
-    cache_dir = cache_dir or default_cache_dir()
-    target = os.path.join(cache_dir, DEMO_DIR_NAME)
-    files = demo_files()
-    if _is_complete(target, files):
-        return target
-    os.makedirs(cache_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{DEMO_DIR_NAME}.tmp-", dir=cache_dir)
-    try:
-        for rel, data in files.items():
-            fp = os.path.join(tmp, *rel.split("/"))
-            os.makedirs(os.path.dirname(fp), exist_ok=True)
-            with open(fp, "wb") as f:
-                f.write(data)
-        for _ in range(3):
-            if os.path.isdir(target) and not _is_complete(target, files):
-                # Move the stale set out of the way (atomically), then delete it.
-                stale = tempfile.mkdtemp(prefix=f".{DEMO_DIR_NAME}.stale-", dir=cache_dir)
-                try:
-                    os.rename(target, os.path.join(stale, "old"))
-                except FileNotFoundError:
-                    pass  # someone else moved it first
-                except OSError:
-                    pass  # replaced meanwhile by another process; re-checked below
-                shutil.rmtree(stale, ignore_errors=True)
-            try:
-                os.rename(tmp, target)
-                return target
-            except OSError:
-                # The target exists again: another process finished first.
-                if _is_complete(target, files):
-                    return target
-        raise OSError(f"could not install the demo set at {target}")
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+    return cache.materialize(cache_dir, DEMO_DIR_NAME, demo_files())

@@ -7,12 +7,11 @@ Images come back as ``(H, W, 3) uint8`` RGB. A file that cannot be decoded raise
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 import cv2
 import numpy as np
 
+from kpdata import cache
 from kpdata.errors import InputError
 
 __all__ = ["DEMO_DIR_NAME", "IMAGE_EXTENSIONS", "demo_photo_dir", "demo_photos", "list_images",
@@ -141,50 +140,8 @@ def demo_photos() -> dict[str, bytes]:
     return out
 
 
-def _is_complete(path: str, files: dict[str, bytes]) -> bool:
-    for rel, data in files.items():
-        fp = os.path.join(path, *rel.split("/"))
-        try:
-            with open(fp, "rb") as f:
-                if f.read() != data:
-                    return False
-        except OSError:
-            return False
-    return True
-
-
 def demo_photo_dir(cache_dir: str | None = None) -> str:
     """A folder of the demo photos, generated on first use in ``<cache>/demo_photos-v1``
     (``cache_dir`` or ``$KPDATA_CACHE`` or ``~/.cache/kpdata``); a folder whose files differ from
     what this code generates is replaced. Written to a temporary sibling, then renamed."""
-    # kpdata.demo builds the demo meshes; import it only when the cache folder is needed
-    from kpdata.demo import default_cache_dir
-    cache_dir = cache_dir or default_cache_dir()
-    target = os.path.join(cache_dir, DEMO_DIR_NAME)
-    files = demo_photos()
-    if _is_complete(target, files):
-        return target
-    os.makedirs(cache_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{DEMO_DIR_NAME}.tmp-", dir=cache_dir)
-    try:
-        for rel, data in files.items():
-            fp = os.path.join(tmp, *rel.split("/"))
-            os.makedirs(os.path.dirname(fp), exist_ok=True)
-            with open(fp, "wb") as f:
-                f.write(data)
-        if os.path.isdir(target):
-            stale = tempfile.mkdtemp(prefix=f".{DEMO_DIR_NAME}.stale-", dir=cache_dir)
-            try:
-                os.rename(target, os.path.join(stale, "old"))
-            except OSError:
-                pass
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not _is_complete(target, files):
-                raise
-        return target
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+    return cache.materialize(cache_dir, DEMO_DIR_NAME, demo_photos())
