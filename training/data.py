@@ -52,7 +52,9 @@ def make_parser(schema, fields=None):
             v = parsed[name]
             if e.shape is None:
                 v = tf.sparse.to_dense(v)
-                if e.stride > 1:
+                if e.reshape:
+                    v = tf.reshape(v, e.reshape)
+                elif e.stride > 1:
                     v = tf.reshape(v, [-1, e.stride])
             out[name] = v
         return out
@@ -129,12 +131,10 @@ def build(source: spec.Source, task, split: str, *, batch_size: int, training: b
     from training import layouts
 
     layout = layouts.get(source.record)
-    parse = make_parser(layout.schema, layout.fields(task.name))
-    ds = records(source, split, shuffle=training, seed=seed, repeat=training)
-    if limit:
-        ds = ds.take(limit)
+    ds = layout.read(source, split, task.name, shuffle=training, seed=seed, repeat=training, limit=limit,
+                     task_obj=task)
     adapt = layout.adapter(task.name, source)
-    ds = ds.map(plain(lambda r: adapt(parse(r))), num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.map(plain(adapt), num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = layout.group(task.name, ds, training=training, seed=seed)
     ds = ds.map(plain(lambda s: task.prepare(s, training)), num_parallel_calls=AUTOTUNE, deterministic=True)
     if training:
