@@ -100,7 +100,7 @@ def _conv(x, filters, stride=1, name=None):
     return keras.layers.ReLU()(x)
 
 
-def encoder_decoder(inputs, out_channels: int, width: int = 32):
+def encoder_decoder(inputs, out_channels: int, width: int = 32, name: str = "heatmaps"):
     """A small U-Net: 3 stride-2 stages down to 1/8, back up to 1/2 with skips; returns
     (1/2-resolution logits with ``out_channels`` channels, the 1/8 bottleneck)."""
     c1 = _conv(inputs, width)
@@ -109,7 +109,7 @@ def encoder_decoder(inputs, out_channels: int, width: int = 32):
     c4 = _conv(_conv(c3, width * 4, 2), width * 4)          # 1/8
     u3 = _conv(keras.layers.Concatenate()([keras.layers.UpSampling2D()(c4), c3]), width * 2)
     u2 = _conv(keras.layers.Concatenate()([keras.layers.UpSampling2D()(u3), c2]), width)
-    return keras.layers.Conv2D(out_channels, 1, name="heatmaps")(u2), c4
+    return keras.layers.Conv2D(out_channels, 1, name=name)(u2), c4
 
 
 @dataclasses.dataclass
@@ -214,7 +214,7 @@ class KeypointsTask(Task):
         if not self.stereo:
             logits, _ = encoder_decoder(image, c, self.width)
             return keras.Model(image, {"heatmaps": logits}, name="keypoints")
-        maps, _ = encoder_decoder(image, 2 * c, self.width)
+        maps, _ = encoder_decoder(image, 2 * c, self.width, name="maps")
         logits = keras.layers.Identity(name="heatmaps")(maps[..., :c])
         hm = n // self.stride
         flat = keras.ops.reshape(keras.ops.transpose(logits, (0, 3, 1, 2)), (-1, c, hm * hm))
