@@ -1,6 +1,6 @@
 """tf.data readers built from ``schemas``: serialized records of a split -> parsed feature dicts.
 
-    python -m training.data [--data DIR] [--task keypoints] [--batches 50] [--batch_size 32]
+    python -m training.data [--data DIR] [--task keypoints] [--batches 50] [--batch_size 32] [--keypoint_map]
 
 (the command measures the input pipeline alone: examples/s of the task's training batches.)
 
@@ -169,9 +169,11 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=50, help="batches to time (default: %(default)s)")
     p.add_argument("--batch_size", type=int, default=32, help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    p.add_argument("--keypoint_map", action="store_true", help="viewpoint: with Click-Here's keypoint inputs")
     a = p.parse_args(argv)
     source = common.open_data(a.data)
-    task = tasks.TASKS[a.task].from_source(source, seed=a.seed)
+    extra = {"keypoint_map": True} if a.keypoint_map else {}
+    task = tasks.TASKS[a.task].from_source(source, seed=a.seed, **extra)
     ds = build(source, task, a.split, batch_size=a.batch_size, training=True, seed=a.seed)
     rate = throughput(ds, a.batches)
     print(f"input pipeline ({a.task}, {source.record} records, {a.split}): {rate:.1f} examples/s")
