@@ -147,8 +147,8 @@ class Task:
 class KeypointsTask(Task):
     """With ``stereo`` (KeyPose records, set from the data) the input is the left crop and the
     same window of the right image stacked (6 channels), and a second map per keypoint gives its
-    disparity: ``image_size * sum(softmax(heatmap) * map)`` crop pixels (the stereo shift inside
-    the crop), trained with a Huber loss in units of the crop side; evaluation adds KeyPose's
+    disparity: ``disparity_bias + image_size * sum(softmax(heatmap) * map)`` crop pixels (the
+    stereo shift inside the crop; the bias = the training split's mean), trained with a Huber loss in units of the crop side; evaluation adds KeyPose's
     metrics (formats §2.8) in the original image, the baseline adding each keypoint's mean
     disparity of the training split."""
 
@@ -160,17 +160,24 @@ class KeypointsTask(Task):
     width: int = 32
     stereo: bool = False
     disparity_weight: float = 10.0
+    disparity_bias: float = 0.0
 
     @classmethod
     def from_source(cls, source, seed=0, **kw):
-        classes, cats, stereo = set(), set(), False
+        classes, cats, stereo, disp = set(), set(), False, []
+        size = kw.get("image_size", cls.image_size)
         for s in _scan(source, cls.name):
             classes.update(c.decode() for c in s["classes"])
             cats.add(s["category"].decode())
-            stereo = stereo or "image_r" in s
+            if "image_r" in s:
+                stereo = True
+                rows, cols = np.nonzero(s["mask"].any(1))[0], np.nonzero(s["mask"].any(0))[0]
+                box = max(np.ptp(rows) + 1, np.ptp(cols) + 1) if len(rows) else max(s["mask"].shape)
+                disp.append(s["disparity"].mean() * size / (box * 1.3))  # crop pixels (15% margin)
         if not classes:
             raise ValueError(f"{source.data_dir}: no keypoints in the training split")
-        return cls(classes=sorted(classes), categories=sorted(cats), seed=seed, stereo=stereo, **kw)
+        return cls(classes=sorted(classes), categories=sorted(cats), seed=seed, stereo=stereo,
+                   disparity_bias=float(np.mean(disp)) if disp else 0.0, **kw)
 
     def __post_init__(self):
         self._class_table = lookup_table(self.classes)
@@ -220,7 +227,7 @@ class KeypointsTask(Task):
         flat = keras.ops.reshape(keras.ops.transpose(logits, (0, 3, 1, 2)), (-1, c, hm * hm))
         prob = keras.ops.softmax(flat, axis=-1)
         dmap = keras.ops.reshape(keras.ops.transpose(maps[..., c:], (0, 3, 1, 2)), (-1, c, hm * hm))
-        disparity = keras.layers.Identity(name="disparity")(n * keras.ops.sum(prob * dmap, axis=-1))
+        disparity = keras.layers.Identity(name="disparity")(self.disparity_bias + n * keras.ops.sum(prob * dmap, axis=-1))
         return keras.Model(image, {"heatmaps": logits, "disparity": disparity}, name="keypoints_stereo")
 
     def loss(self, model, inputs, labels, training):
