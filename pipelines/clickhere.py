@@ -44,7 +44,6 @@ from pipelines.render_shapenet import (
 )
 from pipelines.workers import RendererDoFn
 from renderers import RenderRequest
-from schemas import caffe
 from schemas import clickhere as chs
 
 CAFFE_FORMAT = "clickhere_lmdb"
@@ -444,13 +443,8 @@ def read_caffe_split(split_dir: str):
     try:
         txns = {f: e.begin() for f, e in envs.items()}
         for key, _ in txns["image"].cursor():
-            arrs = {f: caffe.datum_to_array(txns[f].get(key)) for f in chs.CAFFE_FIELDS}
-            yield {"key": key.decode("ascii"), "image": np.ascontiguousarray(arrs["image"].transpose(1, 2, 0)[..., ::-1]),
-                   "keypoint_loc": arrs["keypoint_loc"][0], "gaussian_keypoint_map": arrs["gaussian_keypoint_map"][0],
-                   "chessboard_dt_map": arrs["chessboard_dt_map"][0], "euclidean_dt_map": arrs["euclidean_dt_map"][0],
-                   "manhattan_dt_map": arrs["manhattan_dt_map"][0], "keypoint_class": arrs["keypoint_class"].reshape(-1),
-                   "viewpoint_label": arrs["viewpoint_label"].reshape(-1).astype(np.int64),
-                   "keypoint_pixel": np.argwhere(arrs["keypoint_loc"][0] == 255)[0][::-1].astype(np.int64)}
+            yield {"key": key.decode("ascii"),
+                   **chs.instance_from_datums({f: txns[f].get(key) for f in chs.CAFFE_FIELDS})}
     finally:
         for e in envs.values():
             e.close()

@@ -178,6 +178,32 @@ def caffe_datums(inst: dict) -> dict[str, bytes]:
     }
 
 
+def instance_from_datums(datums: dict) -> dict:
+    """The inverse of :func:`caffe_datums` for any subset of its fields: {field: serialized
+    Datum} -> the instance arrays (``image`` (227, 227, 3) RGB, maps (227, 227), ``keypoint_class``
+    (C,) uint8, ``viewpoint_label`` (4,) int64), plus ``keypoint_pixel`` (x, y) when
+    ``keypoint_loc`` is given."""
+    out = {}
+    for field, data in datums.items():
+        a = caffe.datum_to_array(data)
+        if field == "image":
+            out[field] = np.ascontiguousarray(a.transpose(1, 2, 0)[..., ::-1])
+        elif field == "keypoint_class":
+            out[field] = a.reshape(-1)
+        elif field == "viewpoint_label":
+            out[field] = a.reshape(-1).astype(np.int64)
+        elif field in CAFFE_FIELDS:
+            out[field] = a[0]
+        else:
+            raise KeyError(f"{field!r} is not a Click-Here LMDB field ({CAFFE_FIELDS})")
+    if "keypoint_loc" in out:
+        hits = np.argwhere(out["keypoint_loc"] == 255)
+        if len(hits) != 1:
+            raise ValueError(f"keypoint_loc holds {len(hits)} keypoints, expected 1")
+        out["keypoint_pixel"] = hits[0][::-1].astype(np.int64)
+    return out
+
+
 def encode_instance(inst: dict) -> bytes:
     """One instance as a ``clickhere_instance`` Example."""
     return CLICKHERE_INSTANCE.encode({

@@ -1,6 +1,6 @@
 """tf.data readers built from ``schemas``: serialized records of a split -> parsed feature dicts.
 
-    python -m training.data [--data DIR] [--task keypoints] [--batches 50] [--batch_size 32]
+    python -m training.data [--data DIR] [--task keypoints] [--batches 50] [--batch_size 32] [--keypoint_map]
 
 (the command measures the input pipeline alone: examples/s of the task's training batches.)
 
@@ -52,7 +52,9 @@ def make_parser(schema, fields=None):
             v = parsed[name]
             if e.shape is None:
                 v = tf.sparse.to_dense(v)
-                if e.stride > 1:
+                if e.reshape:
+                    v = tf.reshape(v, e.reshape)
+                elif e.stride > 1:
                     v = tf.reshape(v, [-1, e.stride])
             out[name] = v
         return out
@@ -129,12 +131,10 @@ def build(source: spec.Source, task, split: str, *, batch_size: int, training: b
     from training import layouts
 
     layout = layouts.get(source.record)
-    parse = make_parser(layout.schema, layout.fields(task.name))
-    ds = records(source, split, shuffle=training, seed=seed, repeat=training)
-    if limit:
-        ds = ds.take(limit)
+    ds = layout.read(source, split, task.name, shuffle=training, seed=seed, repeat=training, limit=limit,
+                     task_obj=task)
     adapt = layout.adapter(task.name, source)
-    ds = ds.map(plain(lambda r: adapt(parse(r))), num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.map(plain(adapt), num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = layout.group(task.name, ds, training=training, seed=seed)
     ds = ds.map(plain(lambda s: task.prepare(s, training)), num_parallel_calls=AUTOTUNE, deterministic=True)
     if training:
@@ -169,9 +169,11 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=50, help="batches to time (default: %(default)s)")
     p.add_argument("--batch_size", type=int, default=32, help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    p.add_argument("--keypoint_map", action="store_true", help="viewpoint: with Click-Here's keypoint inputs")
     a = p.parse_args(argv)
     source = common.open_data(a.data)
-    task = tasks.TASKS[a.task].from_source(source, seed=a.seed)
+    extra = {"keypoint_map": True} if a.keypoint_map else {}
+    task = tasks.TASKS[a.task].from_source(source, seed=a.seed, **extra)
     ds = build(source, task, a.split, batch_size=a.batch_size, training=True, seed=a.seed)
     rate = throughput(ds, a.batches)
     print(f"input pipeline ({a.task}, {source.record} records, {a.split}): {rate:.1f} examples/s")

@@ -24,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="", help="dataset folder (default: the one the model was trained on, "
                                               f"else {common.DEFAULT_DATA})")
     p.add_argument("--model_dir", default=common.DEFAULT_MODEL_DIR, help="(default: %(default)s)")
-    p.add_argument("--split", default="test", help="split to evaluate; a dataset without it falls back to "
-                                                   "its only split, saying so (default: %(default)s)")
+    p.add_argument("--split", default="test", help="split to evaluate; without a test split: val (KeyPose) or "
+                                                   "dev, else the only split, saying so (default: %(default)s)")
     p.add_argument("--batch_size", type=int, default=64, help="(default: %(default)s)")
     p.add_argument("--limit", type=int, default=0, help="evaluate at most this many records; 0 = all (default: %(default)s)")
     p.add_argument("--r4cnn_distance", action="store_true",
@@ -81,10 +81,15 @@ def run(argv=None) -> int:
     source = common.open_data(data_dir, args.record or cfg.get("data", {}).get("record"))
     split = args.split
     if split not in source.splits:
-        if len(source.splits) != 1:
+        held_out = [s for s in ("val", "dev") if s in source.splits]
+        if split == "test" and held_out:  # KeyPose sets have train / val, KeypointNet folders dev
+            split = held_out[0]
+            print(f"note: {data_dir} has no 'test' split; evaluating {split!r}")
+        elif len(source.splits) != 1:
             raise SystemExit(f"error: {data_dir} has no split {split!r} (splits: {sorted(source.splits)})")
-        split = next(iter(source.splits))
-        print(f"note: {data_dir} has no {args.split!r} split; evaluating {split!r} (the training data)")
+        else:
+            split = next(iter(source.splits))
+            print(f"note: {data_dir} has no {args.split!r} split; evaluating {split!r} (the training data)")
     result = evaluate(source, task, model, split, args.batch_size, args.limit, args.r4cnn_distance)
     report = {"task": task.name, "data": os.path.abspath(data_dir), "split": split, "step": step, **result}
     path = os.path.join(args.model_dir, "metrics.json")

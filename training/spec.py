@@ -2,10 +2,11 @@
 ``schemas.Schema`` (the one place that turns field declarations into parse entries; ``data.py``
 maps them onto ``tf.io`` features).
 
-A dataset is either a kpdata dataset (``dataset_info.json`` beside the shards: record type, splits
-with their TFRecord shards or LMDB environments) or a KeypointNet folder (``*.tfrecord`` with
-``dev.txt`` / ``test.txt`` and ``projection.txt``, formats §1.1: training = every file in neither
-list).
+A dataset is a kpdata dataset (``dataset_info.json`` beside the shards: record type, splits
+with their TFRecord shards, LMDB environments or Click-Here LMDB folders), a KeypointNet folder
+(``*.tfrecord`` with ``dev.txt`` / ``test.txt`` and ``projection.txt``, formats §1.1: training =
+every file in neither list), or a KeyPose set (``tfset.pbtxt`` listing the train / val files, in
+the folder or its ``tfrecords/``).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from schemas.features import Field, PNGImage, Schema, Tensor, Text
 
 DATASET_INFO = "dataset_info.json"
 KEYPOINTNET_RECORD = "keypointnet"
+KEYPOSE_RECORD = "keypose"
+KEYPOSE_TFSET = "tfset.pbtxt"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +34,8 @@ class ParseEntry:
     ``dtype``: 'string' | 'int64' | 'float32' (what the Example stores); ``shape``: the fixed
     shape, or None for a variable-length list (parsed as a VarLen feature and densified);
     ``stride``: values per element of a variable list (reshaped to (-1, stride) when > 1);
-    ``image``: (channels, 'uint8' | 'uint16') for a PNG field, else None.
+    ``image``: (channels, 'uint8' | 'uint16') for a PNG field, else None; ``reshape``: the shape of a
+    variable list with fixed trailing dims (the variable one -1), e.g. (-1, 4).
     """
 
     name: str
@@ -39,6 +43,7 @@ class ParseEntry:
     shape: tuple | None
     stride: int = 1
     image: tuple | None = None
+    reshape: tuple | None = None
 
 
 def parse_plan(schema: Schema, fields=None) -> dict[str, ParseEntry]:
@@ -60,9 +65,11 @@ def _entry(f: Field) -> ParseEntry:
     if isinstance(f, Tensor):
         dtype = "int64" if f.kind == "int64" else "float32"
         if any(s is None for s in f.shape):
-            if len(f.shape) != 1:
-                raise ValueError(f"{f.name}: only 1-D variable-length tensors can be parsed, got {f.shape}")
-            return ParseEntry(f.name, dtype, None, stride=f.stride)
+            if len(f.shape) == 1:
+                return ParseEntry(f.name, dtype, None, stride=f.stride)
+            if sum(s is None for s in f.shape) != 1:
+                raise ValueError(f"{f.name}: only one variable dimension can be parsed, got {f.shape}")
+            return ParseEntry(f.name, dtype, None, reshape=tuple(-1 if s is None else int(s) for s in f.shape))
         return ParseEntry(f.name, dtype, tuple(f.shape))
     raise TypeError(f"{f.name}: no parse rule for field type {type(f).__name__}")
 
@@ -95,7 +102,7 @@ class Source:
 
     data_dir: str
     record: str
-    format: str                      # 'tfrecord' | 'lmdb'
+    format: str                      # 'tfrecord' | 'lmdb' | 'clickhere_lmdb' (a folder of LMDBs per split)
     splits: dict                     # {split: [paths]}
     num_examples: dict               # {split: int or None}
     info: dict                       # dataset_info.json (or {} for a KeypointNet folder)
@@ -132,8 +139,31 @@ def load_source(data_dir: str, record: str | None = None) -> Source:
         return Source(data_dir, record or info.get("record", "view"), formats.pop(), splits, counts, info, projection)
     if os.path.exists(os.path.join(data_dir, "test.txt")) and projection is not None:
         return _keypointnet_source(data_dir, record or KEYPOINTNET_RECORD, projection)
-    raise FileNotFoundError(f"{data_dir}: neither {DATASET_INFO} (a kpdata dataset) nor test.txt + "
-                            f"projection.txt (a KeypointNet folder)")
+    for tfset in (os.path.join(data_dir, KEYPOSE_TFSET), os.path.join(data_dir, "tfrecords", KEYPOSE_TFSET)):
+        if os.path.exists(tfset):
+            return _keypose_source(data_dir, tfset, record or KEYPOSE_RECORD)
+    raise FileNotFoundError(f"{data_dir}: neither {DATASET_INFO} (a kpdata dataset), test.txt + "
+                            f"projection.txt (a KeypointNet folder) nor {KEYPOSE_TFSET} (a KeyPose set)")
+
+
+def _keypose_source(data_dir: str, tfset_path: str, record: str) -> Source:
+    """A KeyPose TFRecord set (KeyPose's ``dset_dir``): ``tfset.pbtxt`` lists the train and val
+    record files, relative to its folder."""
+    from kpdata import keypose
+
+    tfset = keypose.read_tfset(tfset_path)
+    folder = os.path.dirname(tfset_path)
+    splits = {}
+    for name, files in (("train", tfset.train), ("val", tfset.val)):
+        paths = [os.path.join(folder, f) for f in files]
+        missing = [p for p in paths if not os.path.exists(p)]
+        if missing:
+            raise FileNotFoundError(f"{tfset_path}: lists files that do not exist: {missing[:5]}")
+        if paths:
+            splits[name] = paths
+    if not splits:
+        raise ValueError(f"{tfset_path}: lists no train or val files")
+    return Source(data_dir, record, "tfrecord", splits, {k: None for k in splits}, {}, None)
 
 
 def _read_lines(path: str) -> list[str]:

@@ -3,11 +3,13 @@
 Each task takes the layout's common sample (``training/layouts.py``), so any layout that fills it
 trains every model it can.
 
-- ``keypoints``: an object-centred crop (the mask's tight box, squared, 15% margin) resized to
+- ``keypoints``: an object-centred crop (the mask's tight box, squared, 15% margin, or the
+  sample's ``crop_margin``: 0 for Click-Here crops, which are the object box already) resized to
   ``image_size``; a small encoder-decoder predicts one heatmap per keypoint class
   (``<category>/<name>``, every class seen in the training split) at half resolution, trained
   with a spatial softmax cross-entropy against a Gaussian (sigma ``sigma`` cells) on the visible
-  keypoints. Baseline: each class's mean crop position over the training split.
+  keypoints. Baseline: each class's mean crop position over the training split. On KeyPose
+  records (stereo) the right image's window joins the input and a disparity head is added.
 - ``viewpoint``: the same crop; a CNN with Click-Here's heads: 360 one-degree bins per object
   category for azimuth, elevation and tilt; Render for CNN's soft-label loss (azimuth bandwidth
   15 sigma 5; elevation, tilt bandwidth 5 sigma 3; period 360); the prediction is the argmax of
@@ -40,10 +42,9 @@ def _scan(source, task_name: str, limit: int = SCAN_LIMIT):
     from training import data, layouts
 
     layout = layouts.get(source.record)
-    parse = data.make_parser(layout.schema, layout.fields(task_name))
     adapt = layout.adapter(task_name, source)
-    ds = data.records(source, "train", shuffle=False, seed=0, repeat=False).take(limit)
-    ds = ds.map(data.plain(lambda r: adapt(parse(r))), num_parallel_calls=data.AUTOTUNE)
+    ds = layout.read(source, "train", task_name, shuffle=False, seed=0, repeat=False, limit=limit)
+    ds = ds.map(data.plain(adapt), num_parallel_calls=data.AUTOTUNE)
     ds = layout.group(task_name, ds, training=False, seed=0)
     return ds.prefetch(data.AUTOTUNE).as_numpy_iterator()
 
@@ -52,7 +53,7 @@ def _scan(source, task_name: str, limit: int = SCAN_LIMIT):
 # shared pieces
 # ------------------------------------------------------------------------------------------
 
-def crop_to_object(image, mask, size: int, margin: float = 0.15):
+def crop_to_object(image, mask, size: int, margin=0.15):
     """Square crop around the mask's tight box (longer side * (1 + 2 margin)), resized to
     ``size`` x ``size``; returns (float32 crop in [0, 1], origin (2,) and side of the crop in
     image pixels, tight box size in image pixels). Output pixel i samples image coordinate
@@ -67,15 +68,23 @@ def crop_to_object(image, mask, size: int, margin: float = 0.15):
     x0 = tf.where(empty, 0.0, tf.cast(tf.reduce_min(cols), tf.float32))
     x1 = tf.where(empty, w - 1, tf.cast(tf.reduce_max(cols), tf.float32))
     box = tf.maximum(x1 - x0 + 1, y1 - y0 + 1)
-    side = box * (1 + 2 * margin)
+    side = box * (1 + 2 * tf.cast(margin, tf.float32))
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    ox, oy = cx + 0.5 - side / 2, cy + 0.5 - side / 2  # pixel edges: centre c spans [c-.5, c+.5]
+    origin = tf.stack([cx + 0.5 - side / 2, cy + 0.5 - side / 2])  # pixel edges: centre c spans [c-.5, c+.5]
+    return crop_window(image, origin, side, size), origin, side, box
+
+
+def crop_window(image, origin, side, size: int):
+    """The square window of ``side`` image pixels whose top-left pixel edge is at ``origin``,
+    resampled to ``size`` x ``size`` float32 in [0, 1] (zeros outside the image)."""
+    shape = tf.shape(image)
+    h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    ox, oy = origin[0], origin[1]
     half = side / (2 * size)
     ys, ye = oy + half - 0.5, oy + side - half - 0.5
     xs, xe = ox + half - 0.5, ox + side - half - 0.5
     boxes = tf.reshape(tf.stack([ys / (h - 1), xs / (w - 1), ye / (h - 1), xe / (w - 1)]), [1, 4])
-    crop = tf.image.crop_and_resize(tf.cast(image, tf.float32)[None] / 255.0, boxes, [0], [size, size])[0]
-    return crop, tf.stack([ox, oy]), side, box
+    return tf.image.crop_and_resize(tf.cast(image, tf.float32)[None] / 255.0, boxes, [0], [size, size])[0]
 
 
 def lookup_table(keys):
@@ -91,7 +100,7 @@ def _conv(x, filters, stride=1, name=None):
     return keras.layers.ReLU()(x)
 
 
-def encoder_decoder(inputs, out_channels: int, width: int = 32):
+def encoder_decoder(inputs, out_channels: int, width: int = 32, name: str = "heatmaps"):
     """A small U-Net: 3 stride-2 stages down to 1/8, back up to 1/2 with skips; returns
     (1/2-resolution logits with ``out_channels`` channels, the 1/8 bottleneck)."""
     c1 = _conv(inputs, width)
@@ -100,7 +109,7 @@ def encoder_decoder(inputs, out_channels: int, width: int = 32):
     c4 = _conv(_conv(c3, width * 4, 2), width * 4)          # 1/8
     u3 = _conv(keras.layers.Concatenate()([keras.layers.UpSampling2D()(c4), c3]), width * 2)
     u2 = _conv(keras.layers.Concatenate()([keras.layers.UpSampling2D()(u3), c2]), width)
-    return keras.layers.Conv2D(out_channels, 1, name="heatmaps")(u2), c4
+    return keras.layers.Conv2D(out_channels, 1, name=name)(u2), c4
 
 
 @dataclasses.dataclass
@@ -136,29 +145,46 @@ class Task:
 
 @dataclasses.dataclass
 class KeypointsTask(Task):
+    """With ``stereo`` (KeyPose records, set from the data) the input is the left crop and the
+    same window of the right image stacked (6 channels), and a second map per keypoint gives its
+    disparity: ``disparity_bias + image_size * sum(softmax(heatmap) * map)`` crop pixels (the
+    stereo shift inside the crop; the bias = the training split's mean), trained with a Huber loss in units of the crop side; evaluation adds KeyPose's
+    metrics (formats §2.8) in the original image, the baseline adding each keypoint's mean
+    disparity of the training split."""
+
     name = "keypoints"
     classes: list = dataclasses.field(default_factory=list)
     categories: list = dataclasses.field(default_factory=list)
     sigma: float = 1.0
     stride: int = 2
     width: int = 32
+    stereo: bool = False
+    disparity_weight: float = 10.0
+    disparity_bias: float = 0.0
 
     @classmethod
     def from_source(cls, source, seed=0, **kw):
-        classes, cats = set(), set()
+        classes, cats, stereo, disp = set(), set(), False, []
+        size = kw.get("image_size", cls.image_size)
         for s in _scan(source, cls.name):
             classes.update(c.decode() for c in s["classes"])
             cats.add(s["category"].decode())
+            if "image_r" in s:
+                stereo = True
+                rows, cols = np.nonzero(s["mask"].any(1))[0], np.nonzero(s["mask"].any(0))[0]
+                box = max(np.ptp(rows) + 1, np.ptp(cols) + 1) if len(rows) else max(s["mask"].shape)
+                disp.append(s["disparity"].mean() * size / (box * 1.3))  # crop pixels (15% margin)
         if not classes:
             raise ValueError(f"{source.data_dir}: no keypoints in the training split")
-        return cls(classes=sorted(classes), categories=sorted(cats), seed=seed, **kw)
+        return cls(classes=sorted(classes), categories=sorted(cats), seed=seed, stereo=stereo,
+                   disparity_bias=float(np.mean(disp)) if disp else 0.0, **kw)
 
     def __post_init__(self):
         self._class_table = lookup_table(self.classes)
         self._cat_table = lookup_table(self.categories)
 
     def prepare(self, s, training):
-        crop, origin, side, box = crop_to_object(s["image"], s["mask"], self.image_size)
+        crop, origin, side, box = crop_to_object(s["image"], s["mask"], self.image_size, s.get("crop_margin", 0.15))
         px = self.image_size / side
         uv = (s["uv"] - origin + 0.5) * px - 0.5
         idx = self._class_table.lookup(s["classes"])
@@ -171,18 +197,42 @@ class KeypointsTask(Task):
         valid = tf.scatter_nd(at, tf.ones_like(sel, tf.float32), [n])
         labels = {"uv": uv_c, "valid": valid, "box": box * px, "pixel_scale": 1.0 / px,
                   "category": self._cat_table.lookup(s["category"])}
-        return {"image": crop}, labels
+        if not self.stereo:
+            return {"image": crop}, labels
+        right = crop_window(s["image_r"], origin, side, self.image_size)
+        # KeyPose's metrics take every keypoint, in the original image
+        sel = tf.where(idx >= 0)[:, 0]
+        at = tf.gather(idx, sel)[:, None]
+        uvd = tf.concat([s["uv"], s["disparity"][:, None]], -1)
+        labels.update({"uvd_image": tf.scatter_nd(at, tf.gather(uvd, sel), [n, 3]),
+                       "present": tf.scatter_nd(at, tf.ones_like(sel, tf.float32), [n]),
+                       "origin": origin, "to_world": tf.cast(s["to_world"], tf.float32)})
+        return {"image": tf.concat([crop, right], -1)}, labels
 
     def usable(self, inputs, labels):
         return tf.reduce_sum(labels["valid"]) > 0
 
+    def input_specs(self) -> dict:
+        return {"image": (self.image_size, self.image_size, 6 if self.stereo else 3)}
+
     def build_model(self) -> keras.Model:
-        image = keras.Input((self.image_size, self.image_size, 3), name="image")
-        logits, _ = encoder_decoder(image, len(self.classes), self.width)
-        return keras.Model(image, {"heatmaps": logits}, name="keypoints")
+        n, c = self.image_size, len(self.classes)
+        image = keras.Input(self.input_specs()["image"], name="image")
+        if not self.stereo:
+            logits, _ = encoder_decoder(image, c, self.width)
+            return keras.Model(image, {"heatmaps": logits}, name="keypoints")
+        maps, _ = encoder_decoder(image, 2 * c, self.width, name="maps")
+        logits = keras.layers.Identity(name="heatmaps")(maps[..., :c])
+        hm = n // self.stride
+        flat = keras.ops.reshape(keras.ops.transpose(logits, (0, 3, 1, 2)), (-1, c, hm * hm))
+        prob = keras.ops.softmax(flat, axis=-1)
+        dmap = keras.ops.reshape(keras.ops.transpose(maps[..., c:], (0, 3, 1, 2)), (-1, c, hm * hm))
+        disparity = keras.layers.Identity(name="disparity")(self.disparity_bias + n * keras.ops.sum(prob * dmap, axis=-1))
+        return keras.Model(image, {"heatmaps": logits, "disparity": disparity}, name="keypoints_stereo")
 
     def loss(self, model, inputs, labels, training):
-        logits = model(inputs["image"], training=training)["heatmaps"]  # (B, h, w, C)
+        out = model(inputs["image"], training=training)
+        logits = out["heatmaps"]  # (B, h, w, C)
         hm = self.image_size // self.stride
         grid = (tf.range(hm, dtype=tf.float32) + 0.5) * self.stride - 0.5  # cell centres, input px
         u, v = labels["uv"][..., 0], labels["uv"][..., 1]  # (B, C)
@@ -194,7 +244,14 @@ class KeypointsTask(Task):
         ce = -tf.reduce_sum(tf.reshape(g, tf.shape(logp)) * logp, axis=-1)  # (B, C)
         valid = labels["valid"]
         loss = tf.reduce_sum(ce * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
-        return loss, {"heatmap_ce": loss}
+        if not self.stereo:
+            return loss, {"heatmap_ce": loss}
+        d_true = labels["uvd_image"][..., 2] / labels["pixel_scale"][:, None]  # crop pixels
+        err = tf.keras.losses.Huber(delta=0.05, reduction="none")(
+            (d_true / self.image_size)[..., None], (out["disparity"] / self.image_size)[..., None])
+        present = labels["present"]
+        d_loss = tf.reduce_sum(err * present) / tf.maximum(tf.reduce_sum(present), 1.0)
+        return loss + self.disparity_weight * d_loss, {"heatmap_ce": loss, "disparity_huber": d_loss}
 
     # -- evaluation (numpy) -------------------------------------------------------------
     def predict(self, outputs) -> np.ndarray:
@@ -205,12 +262,31 @@ class KeypointsTask(Task):
         m = metrics.keypoint_metrics(pred, labels["uv"], labels["valid"] > 0, labels["box"], labels["pixel_scale"])
         mean = np.asarray(baseline["mean_uv"])[None].repeat(len(pred), 0)
         b = metrics.keypoint_metrics(mean, labels["uv"], labels["valid"] > 0, labels["box"], labels["pixel_scale"])
-        return {"model": m, "baseline": {"name": "mean keypoint position per class (training split)", **b}}
+        name = "mean keypoint position per class (training split)"
+        if self.stereo:
+            m.update(self._keypose(pred, np.asarray(outputs["disparity"]) * labels["pixel_scale"][:, None], labels))
+            d_mean = np.asarray(baseline["mean_disparity"])[None].repeat(len(pred), 0)
+            b.update(self._keypose(mean, d_mean, labels))
+            name = "mean keypoint position (crop) and disparity per keypoint (training split)"
+        return {"model": m, "baseline": {"name": name, **b}}
+
+    @staticmethod
+    def _keypose(uv_crop, disparity, labels) -> dict:
+        """KeyPose's metrics of crop-pixel keypoints and image-pixel disparities."""
+        scale = labels["pixel_scale"][:, None, None]
+        uv = (uv_crop + 0.5) * scale - 0.5 + labels["origin"][:, None, :]
+        return metrics.keypose_metrics(np.concatenate([uv, disparity[..., None]], -1), labels["uvd_image"],
+                                       labels["to_world"])
 
     def baseline_stats(self, labels) -> dict:
         valid = labels["valid"][..., None]
         mean = (labels["uv"] * valid).sum(0) / np.maximum(valid.sum(0), 1)
-        return {"mean_uv": mean.tolist()}
+        out = {"mean_uv": mean.tolist()}
+        if self.stereo:
+            present = labels["present"]
+            out["mean_disparity"] = ((labels["uvd_image"][..., 2] * present).sum(0)
+                                     / np.maximum(present.sum(0), 1)).tolist()
+        return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -262,12 +338,22 @@ class ViewpointTask(Task):
         self._class_table = lookup_table(self.classes)
 
     def prepare(self, s, training):
-        crop, origin, side, _ = crop_to_object(s["image"], s["mask"], self.image_size)
+        crop, origin, side, _ = crop_to_object(s["image"], s["mask"], self.image_size, s.get("crop_margin", 0.15))
         angles = tf.cast(s["angles"], tf.float32)
         bins = tf.math.floormod(tf.cast(angles, tf.int32), 360)  # int() truncation, as view2label
         labels = {"angles": angles, "bins": bins, "category": self._cat_table.lookup(s["category"])}
         inputs = {"image": crop}
-        if self.keypoint_map:
+        if self.keypoint_map and "keypoint_map" in s:
+            # Click-Here records carry the map itself (chessboard distances in the record's
+            # crop, which is the whole image here): resized to the input, in units of its side
+            n = self.image_size
+            size = tf.cast(tf.shape(s["keypoint_map"])[0], tf.float32)
+            kmap = tf.image.resize(tf.cast(s["keypoint_map"], tf.float32)[..., None], [n, n], antialias=True)
+            idx = self._class_table.lookup(s["classes"][0])
+            inputs["keypoint_map"] = kmap / size
+            inputs["keypoint_class"] = tf.one_hot(idx, len(self.classes))
+            labels["has_keypoint"] = idx >= 0
+        elif self.keypoint_map:
             n = self.image_size
             uv = (s["uv"] - origin + 0.5) * (n / side) - 0.5
             idx = self._class_table.lookup(s["classes"])

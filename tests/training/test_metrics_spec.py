@@ -11,11 +11,7 @@ from schemas.view import VIEW
 from training import metrics, spec
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from training_synthetic import (
-    KEYPOINTNET_TEST,
-    write_keypointnet_folder,
-    write_view_dataset,
-)
+from training_synthetic import write_keypointnet_folder, write_view_dataset
 
 
 def test_angle2dcm_is_matlab_zyx_passive():
@@ -109,7 +105,29 @@ def test_sources(tmp_path):
         spec.load_source(str(tmp_path / "v"))
     with pytest.raises(FileNotFoundError, match="neither dataset_info.json"):
         spec.load_source(str(tmp_path))
-    assert KEYPOINTNET_TEST.name == "keypointnet"
+
+
+def test_keypose_set_and_plans_of_lists_with_fixed_trailing_dims(tmp_path):
+    from schemas.keypose import KEYPOSE
+
+    plan = spec.parse_plan(KEYPOSE, ["keys_uvd_L", "targets_keys_uvd_R", "to_world_L", "img_R"])
+    assert plan["keys_uvd_L"] == spec.ParseEntry("keys_uvd_L", "float32", None, reshape=(-1, 4))
+    assert plan["targets_keys_uvd_R"].reshape == (5, -1, 4) and plan["to_world_L"].shape == (4, 4)
+    assert plan["img_R"].image == (4, "uint8")
+    # KeyPose's dset_dir: tfset.pbtxt lists the record files (the folder itself or its tfrecords/)
+    rec = tmp_path / "set" / "tfrecords"
+    rec.mkdir(parents=True)
+    for name in ("0000.tfrecord", "0001.tfrecord", "0002.tfrecord"):
+        (rec / name).write_bytes(b"")
+    (rec / "tfset.pbtxt").write_text('name: "s"\ntrain: "0000.tfrecord"\ntrain: "0001.tfrecord"\nval: "0002.tfrecord"\n')
+    for d in (tmp_path / "set", rec):
+        src = spec.load_source(str(d))
+        assert src.record == "keypose" and src.format == "tfrecord"
+        assert {k: [os.path.basename(p) for p in v] for k, v in src.splits.items()} == {
+            "train": ["0000.tfrecord", "0001.tfrecord"], "val": ["0002.tfrecord"]}
+    (rec / "0002.tfrecord").unlink()
+    with pytest.raises(FileNotFoundError, match="tfset.pbtxt: lists files that do not exist"):
+        spec.load_source(str(rec))
 
 
 def test_keypose_metrics_against_stereo_geometry():

@@ -43,7 +43,8 @@ import numpy as np, tensorflow as tf
 from schemas import tfrecord
 from schemas.view import VIEW, decode_view
 from training import data, layouts, spec, tasks
-from training_synthetic import KEYPOINTNET_TEST, SIZE
+from schemas.keypointnet import KEYPOINTNET_PAIR_CORE
+from training_synthetic import SIZE
 
 views, kn, lm = sys.argv[1], sys.argv[2], sys.argv[3]
 out = {}
@@ -104,11 +105,11 @@ for i in range(len(recs)):
     onehot = kin["keypoint_class"].numpy()[i]
     c = int(onehot.argmax())
     assert onehot.sum() == 1 and np.allclose(uv[i, c], [u, v], atol=0.5)  # the class of the keypoint at the map's zero
-# 4. the KeypointNet layout plug-in (schema registered as the keypointnet issue will) against the views
-layouts.LAYOUTS["keypointnet"].schema_override = KEYPOINTNET_TEST
+# 4. the KeypointNet folder layout against the views it was made from
 ksrc = spec.load_source(kn)
+assert ksrc.record == "keypointnet"
 kt = tasks.KeypointNetTask(image_size=SIZE, z_bias=2.5)
-adapt, kparse = layouts.get("keypointnet").adapter("keypointnet", ksrc), data.make_parser(KEYPOINTNET_TEST, ["img0", "img1", "mv0", "mv1"])
+adapt, kparse = layouts.get("keypointnet").adapter("keypointnet", ksrc), data.make_parser(KEYPOINTNET_PAIR_CORE, ["img0", "img1", "mv0", "mv1"])
 from training_synthetic import _view
 raw = next(iter(tf.data.TFRecordDataset(ksrc.files("test"))))
 pair = adapt(kparse(raw))

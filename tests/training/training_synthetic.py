@@ -3,7 +3,8 @@
 Each "model" is a box of its own size and colour; a view projects its 8 corners (the keypoints)
 with a real camera (``kpdata.geometry`` / ``kpdata.camera``), fills their convex hull as the
 object (image and mask), and stores the record with ``schemas.view``. A KeypointNet-layout
-folder holds the same views as pairs (``img0``, ``mv0`` ..., formats §1.2) with the OpenGL
+folder (no dataset_info.json, as KeypointNet's own tools write it) holds the same views as pairs
+(``schemas.keypointnet``'s six original features, formats §1.2) with the OpenGL
 model-view from ``geometry.cv_to_gl`` and ``projection.txt`` from the focal length.
 """
 from __future__ import annotations
@@ -17,20 +18,11 @@ import numpy as np
 from kpdata import camera, geometry
 from kpdata.seeding import rng_for
 from schemas import tfrecord
-from schemas.features import PNGImage, Schema, Tensor, Text
+from schemas.keypointnet import KEYPOINTNET_PAIR_CORE, make_pair_record
 from schemas.view import VIEW, make_view_record
 
 SIZE, FOCAL = 64, 90.0
 SYNSET = "02958343"
-
-# The KeypointNet record of formats §1.2 (declared here for the plug-in test; the layout's own
-# schema arrives with the keypointnet issue).
-KEYPOINTNET_TEST = Schema("keypointnet", "test", (
-    PNGImage("img0", shape=(SIZE, SIZE, 4)), PNGImage("img1", shape=(SIZE, SIZE, 4)),
-    Tensor("mv0", shape=(16,)), Tensor("mvi0", shape=(16,)), Tensor("mv1", shape=(16,)), Tensor("mvi1", shape=(16,)),
-    Text("key"),
-))
-
 
 def _view(model: int, index: int, seed: int = 0):
     rng = rng_for(seed, f"model{model}")
@@ -100,13 +92,9 @@ def write_keypointnet_folder(root: str, models: int = 4, pairs: int = 3) -> str:
         blobs = []
         for p in range(pairs):
             r0, r1 = _view(m, 2 * p), _view(m, 2 * p + 1)
-            rec = {"key": f"m{m:03d}/p{p}"}
-            for i, r in enumerate((r0, r1)):
-                mv = geometry.cv_to_gl(r["camera/cam_T_obj"].reshape(4, 4))
-                rec[f"img{i}"] = r["image/encoded"]
-                rec[f"mv{i}"] = mv.reshape(16).astype(np.float32)
-                rec[f"mvi{i}"] = np.linalg.inv(mv).reshape(16).astype(np.float32)
-            blobs.append(KEYPOINTNET_TEST.encode(rec))
+            mv = [geometry.cv_to_gl(r["camera/cam_T_obj"].reshape(4, 4)) for r in (r0, r1)]
+            rec = make_pair_record(img0=r0["image/encoded"], img1=r1["image/encoded"], mv0=mv[0], mv1=mv[1])
+            blobs.append(KEYPOINTNET_PAIR_CORE.encode(rec))
         _write_records(os.path.join(root, f"m{m:03d}.tfrecord"), blobs)
     f_ndc = 2 * FOCAL / SIZE
     proj = np.diag([f_ndc, f_ndc, 1.0, 0.0])
