@@ -127,20 +127,24 @@ def decode_view(data: bytes, fields=None) -> dict:
     return rec
 
 
-def instance_arrays(image, xy, kp_class: int, num_classes: int, label) -> dict:
-    """The arrays of one instance. image: (227, 227, 3) uint8 RGB; xy: (x, y) keypoint pixel."""
-    return {
-        "image": image, "keypoint_pixel": np.asarray(xy, np.int64),
-        "keypoint_loc": km.keypoint_loc(xy), "gaussian_keypoint_map": km.gaussian_map_uint8(xy),
-        "chessboard_dt_map": km.chessboard_map(xy), "euclidean_dt_map": km.euclidean_map(xy),
-        "manhattan_dt_map": km.manhattan_map(xy), "keypoint_class": km.one_hot(int(kp_class), int(num_classes)),
-        "viewpoint_label": np.asarray(label, np.int64),
+def instance_arrays(image, xy, kp_class: int, num_classes: int, label, fields=None) -> dict:
+    """The arrays of one instance. image: (227, 227, 3) uint8 RGB; xy: (x, y) keypoint pixel.
+    ``fields``: build only these (a reader that needs no maps skips their cost); default all."""
+    builders = {
+        "image": lambda: image, "keypoint_pixel": lambda: np.asarray(xy, np.int64),
+        "keypoint_loc": lambda: km.keypoint_loc(xy), "gaussian_keypoint_map": lambda: km.gaussian_map_uint8(xy),
+        "chessboard_dt_map": lambda: km.chessboard_map(xy), "euclidean_dt_map": lambda: km.euclidean_map(xy),
+        "manhattan_dt_map": lambda: km.manhattan_map(xy),
+        "keypoint_class": lambda: km.one_hot(int(kp_class), int(num_classes)),
+        "viewpoint_label": lambda: np.asarray(label, np.int64),
     }
+    return {f: build() for f, build in builders.items() if fields is None or f in fields}
 
 
-def expand(rec: dict) -> list[dict]:
+def expand(rec: dict, fields=None) -> list[dict]:
     """A decoded compact record -> its instances (``key``, ``view_key``, ``flipped`` and the
-    arrays of :func:`instance_arrays`), originals first, in keypoint order, then the ``_r`` copies.
+    arrays of :func:`instance_arrays`, all or only ``fields``), originals first, in keypoint
+    order, then the ``_r`` copies.
     The image is the JPEG decoded (OpenCV) and resized to 227x227 (:func:`imageops.resize`);
     a flipped copy mirrors it (``fliplr``), its keypoint ``x -> 226 - x``, its class is the
     left/right-swapped name's and its label's azimuth and tilt are mirrored."""
@@ -154,13 +158,14 @@ def expand(rec: dict) -> list[dict]:
     out = []
     for i, key in enumerate(rec["instances/key"]):
         out.append({"key": key, "view_key": rec["key"], "flipped": 0,
-                    **instance_arrays(image, pixel[i], rec["keypoints/class"][i], n_cls, label)})
+                    **instance_arrays(image, pixel[i], rec["keypoints/class"][i], n_cls, label, fields)})
     if rec["instances/flip_key"]:
         mirrored = np.ascontiguousarray(image[:, ::-1])
         for i, key in enumerate(rec["instances/flip_key"]):
             xy = (S - 1 - int(pixel[i][0]), int(pixel[i][1]))
             out.append({"key": key, "view_key": rec["key"], "flipped": 1,
-                        **instance_arrays(mirrored, xy, rec["keypoints/flip_class"][i], n_cls, flipped_label)})
+                        **instance_arrays(mirrored, xy, rec["keypoints/flip_class"][i], n_cls, flipped_label,
+                                          fields)})
     return out
 
 

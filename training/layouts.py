@@ -332,7 +332,7 @@ def _read_caffe(layout, source, split, fields, shuffle, seed, repeat, limit):
 def _expand_compact(raw, fields):
     """A compact clickhere_view record -> its instances stacked (numpy), rebuilt by
     ``schemas.clickhere.expand`` (the maps of the full layouts, bit for bit)."""
-    insts = clickhere_schema.expand(clickhere_schema.decode_view(bytes(raw)))
+    insts = clickhere_schema.expand(clickhere_schema.decode_view(bytes(raw)), fields)
     out = []
     for f in fields:
         if f == "key":
