@@ -38,10 +38,10 @@ def truncated_box(box, truncation, width: int, height: int) -> tuple[int, int, i
     y1 + h b)``, clamped to the image; if it is inverted, the tight box; then rounded.
     """
     x0, y0, x1, y1 = (float(v) for v in box)
-    l, r, t, b = (float(v) for v in truncation)
+    left, right, top, bottom = (float(v) for v in truncation)
     w, h = x1 - x0, y1 - y0
-    nx0, nx1 = max(0.0, x0 + w * l), min(width - 1.0, x1 + w * r)
-    ny0, ny1 = max(0.0, y0 + h * t), min(height - 1.0, y1 + h * b)
+    nx0, nx1 = max(0.0, x0 + w * left), min(width - 1.0, x1 + w * right)
+    ny0, ny1 = max(0.0, y0 + h * top), min(height - 1.0, y1 + h * bottom)
     if nx0 > nx1 or ny0 > ny1:
         nx0, ny0, nx1, ny1 = x0, y0, x1, y1
     out = [int(np.round(v)) for v in (nx0, ny0, nx1, ny1)]

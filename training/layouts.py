@@ -284,7 +284,8 @@ def _caffe_instances(split_dir: str, fields: tuple, seed: int, shuffle: bool):
     needed only (key order, or a seeded permutation)."""
     from training.data import _lmdb_env
 
-    lmdb_fields = [f for f in clickhere_schema.CAFFE_FIELDS if f in fields or (f == "keypoint_loc" and "keypoint_pixel" in fields)]
+    lmdb_fields = [f for f in clickhere_schema.CAFFE_FIELDS
+                   if f in fields or (f == "keypoint_loc" and "keypoint_pixel" in fields)]
     envs = {f: _lmdb_env(os.path.join(split_dir, clickhere_schema.lmdb_name(f))) for f in lmdb_fields}
     with envs["image"].begin() as txn:
         keys = [bytes(k) for k in txn.cursor().iternext(keys=True, values=False)]

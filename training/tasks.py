@@ -148,7 +148,8 @@ class KeypointsTask(Task):
     """With ``stereo`` (KeyPose records, set from the data) the input is the left crop and the
     same window of the right image stacked (6 channels), and a second map per keypoint gives its
     disparity: ``disparity_bias + image_size * sum(softmax(heatmap) * map)`` crop pixels (the
-    stereo shift inside the crop; the bias = the training split's mean), trained with a Huber loss in units of the crop side; evaluation adds KeyPose's
+    stereo shift inside the crop; the bias = the training split's mean), trained with a Huber loss in
+    units of the crop side; evaluation adds KeyPose's
     metrics (formats §2.8) in the original image, the baseline adding each keypoint's mean
     disparity of the training split."""
 

@@ -85,7 +85,8 @@ for name in ("caffe", "instances", "compact_lmdb", "compact_tfrecord"):
 # KeyPose: the adapter's sample per record of the val split, and the stereo task's labels
 src = spec.load_source(paths["keypose"])
 layout = layouts.get("keypose")
-ks = list(layout.read(src, "val", "keypoints", shuffle=False, seed=0, repeat=False).map(layout.adapter("keypoints", src)).as_numpy_iterator())
+ks = list(layout.read(src, "val", "keypoints", shuffle=False, seed=0, repeat=False)
+          .map(layout.adapter("keypoints", src)).as_numpy_iterator())
 for j, s in enumerate(ks):
     for f in ("image", "image_r", "mask", "uv", "disparity", "visible", "to_world"):
         arrays[f"keypose|{j}|{f}"] = s[f]

@@ -20,7 +20,8 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT + os.pathse
 
 
 def _py(args, timeout=240, **kw):
-    r = subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout, check=False, **kw)
+    r = subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout,
+                       check=False, **kw)
     assert r.returncode == 0, f"{args}\nSTDOUT:\n{r.stdout[-3000:]}\nSTDERR:\n{r.stderr[-3000:]}"
     return r.stdout
 
@@ -66,7 +67,8 @@ for path in src.files("train"):
                 r = ref[name]
                 if name in ("camera/K", "camera/cam_T_obj", "keypoints/xyz", "keypoints/uv"):
                     r = np.asarray(r).reshape(np.shape(v))
-                assert np.array_equal(np.asarray(v, dtype=object if e.dtype == "string" else None), np.asarray(r, dtype=object if e.dtype == "string" else None)), name
+                dt = object if e.dtype == "string" else None
+                assert np.array_equal(np.asarray(v, dtype=dt), np.asarray(r, dtype=dt)), name
             n += 1
 out["parsed"] = n
 # 2. keypoint task inputs: crop pixels map back to the record's keypoints
@@ -109,7 +111,8 @@ for i in range(len(recs)):
 ksrc = spec.load_source(kn)
 assert ksrc.record == "keypointnet"
 kt = tasks.KeypointNetTask(image_size=SIZE, z_bias=2.5)
-adapt, kparse = layouts.get("keypointnet").adapter("keypointnet", ksrc), data.make_parser(KEYPOINTNET_PAIR_CORE, ["img0", "img1", "mv0", "mv1"])
+adapt = layouts.get("keypointnet").adapter("keypointnet", ksrc)
+kparse = data.make_parser(KEYPOINTNET_PAIR_CORE, ["img0", "img1", "mv0", "mv1"])
 from training_synthetic import _view
 raw = next(iter(tf.data.TFRecordDataset(ksrc.files("test"))))
 pair = adapt(kparse(raw))
@@ -215,7 +218,8 @@ def test_other_tasks_train_evaluate_export(datasets, tmp_path, task, train_flags
 FLAGS = r"""
 import json
 from training import train
-print(json.dumps({f: a.default for a in train.build_parser()._actions for f in a.option_strings if f.startswith("--") and f != "--help"}))
+print(json.dumps({f: a.default for a in train.build_parser()._actions
+                  for f in a.option_strings if f.startswith("--") and f != "--help"}))
 """
 
 
