@@ -32,3 +32,18 @@ def bucket(key: str, n: int) -> int:
     if n <= 0:
         raise ValueError(f"need n > 0 buckets, got {n}")
     return stable_hash(key, 2)[1] % n
+
+
+def split_of(seed: int, splits, group: str) -> str:
+    """The split of ``group`` (a model, a photo: everything drawn from it shares a split) in a
+    run seeded ``seed``: one uniform draw from ``rng_for(seed, "split/" + group)`` against the
+    cumulative fractions of ``splits`` ((name, fraction), ...)."""
+    if len(splits) == 1:
+        return splits[0][0]
+    u = rng_for(seed, "split/" + group).random()
+    acc = 0.0
+    for name, frac in splits:
+        acc += frac
+        if u < acc:
+            return name
+    return splits[-1][0]

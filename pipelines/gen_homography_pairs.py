@@ -24,7 +24,7 @@ from kpdata import augment, hpatches, photos
 from kpdata import homography as hg
 from kpdata.errors import InputError
 from kpdata.pair_preview import write_pair_sheet
-from kpdata.seeding import rng_for
+from kpdata.seeding import rng_for, split_of
 from pipelines import dataset, report, sinks
 from pipelines import options as opts
 from schemas.kp2d import KP2D_PAIR, decode_pair, make_pair_record
@@ -81,15 +81,7 @@ def pair_key(rel: str, index: int) -> str:
 
 def assign_split(config: PairsConfig, rel: str) -> str:
     """Seeded split by photo (all pairs of a photo share a split)."""
-    if len(config.splits) == 1:
-        return config.splits[0][0]
-    u = rng_for(config.seed, "split/" + rel).random()
-    acc = 0.0
-    for name, frac in config.splits:
-        acc += frac
-        if u < acc:
-            return name
-    return config.splits[-1][0]
+    return split_of(config.seed, config.splits, rel)
 
 
 def sequence_names(rels: list[str]) -> dict[str, str]:

@@ -22,7 +22,7 @@ from kpdata.camera import Intrinsics
 from kpdata.errors import InputError
 from kpdata.keypoints import KeypointSource
 from kpdata.mesh import load_mesh
-from kpdata.seeding import rng_for
+from kpdata.seeding import rng_for, split_of
 from kpdata.viewpoints import UniformPrior, ViewpointTable
 from pipelines import keypointnet, report, sinks
 from pipelines import options as opts
@@ -81,15 +81,7 @@ def view_key(model: shapenet.ShapeNetModel, index: int) -> str:
 
 def assign_split(config: RenderConfig, model: shapenet.ShapeNetModel) -> str:
     """Seeded split by model (all views of a model share a split)."""
-    if len(config.splits) == 1:
-        return config.splits[0][0]
-    u = rng_for(config.seed, "split/" + model.key).random()
-    acc = 0.0
-    for name, frac in config.splits:
-        acc += frac
-        if u < acc:
-            return name
-    return config.splits[-1][0]
+    return split_of(config.seed, config.splits, model.key)
 
 
 def plan_views(task: ModelTask, config: RenderConfig, table: ViewpointTable | None) -> list[ViewSpec]:

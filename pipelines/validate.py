@@ -32,7 +32,7 @@ import numpy as np
 
 from kpdata import keypointnet, keypose, record_checks
 from kpdata.errors import InputError
-from kpdata.seeding import bucket, rng_for
+from kpdata.seeding import bucket, split_of
 from schemas import caffe, example_proto, tfrecord
 from schemas import clickhere as chs
 from schemas.features import PNGImage, SchemaError, Tensor, Text
@@ -167,21 +167,6 @@ def _read_lines(path: str, check: Check, rel: str) -> list[str] | None:
     except (OSError, UnicodeDecodeError) as e:
         check.defect(rel, f"unreadable ({e})")
         return None
-
-
-def seeded_split(seed: int, splits, group: str) -> str:
-    """The split of a model / photo ``group`` as the pipelines draw it (render_shapenet and
-    gen_homography_pairs ``assign_split``): one uniform draw from ``rng_for(seed, "split/" +
-    group)`` against the cumulative fractions."""
-    if len(splits) == 1:
-        return splits[0][0]
-    u = rng_for(seed, "split/" + group).random()
-    acc = 0.0
-    for name, frac in splits:
-        acc += frac
-        if u < acc:
-            return name
-    return splits[-1][0]
 
 
 def _dir_bytes(path: str) -> int:
@@ -367,6 +352,16 @@ class RecordKind:
     def invariants(self, rec: dict, split: str) -> list[str]:
         return []
 
+    def placement_problem(self, key, what, group, splits, split, shard_index, num_shards, lmdb) -> str | None:
+        """``key`` of ``group`` (a model, a photo) in the split the seed gives the group and, for
+        TFRecords, in the shard its key hashes to."""
+        want = split_of(int(self.info.get("seed", 0)), splits, group)
+        if want != split:
+            return f"{what} {group} belongs in split {want!r} (seed, --splits), found in {split!r}"
+        if not lmdb and bucket(key, num_shards) != shard_index:
+            return f"key hashes to shard {bucket(key, num_shards)} of {num_shards}, found in shard {shard_index}"
+        return None
+
     def finish(self) -> None:
         pass
 
@@ -382,12 +377,8 @@ class ViewKind(RecordKind):
         m = record_checks.VIEW_KEY.match(key)
         if not m:
             return f"key {key!r} is not <synset>/<model_id>/v<index:06d>"
-        want = seeded_split(int(self.info.get("seed", 0)), _config_splits(self.config), f"{m['synset']}/{m['model_id']}")
-        if want != split:
-            return f"model {m['synset']}/{m['model_id']} belongs in split {want!r} (seed, --splits), found in {split!r}"
-        if not lmdb and bucket(key, num_shards) != shard_index:
-            return f"key hashes to shard {bucket(key, num_shards)} of {num_shards}, found in shard {shard_index}"
-        return None
+        return self.placement_problem(key, "model", f"{m['synset']}/{m['model_id']}", _config_splits(self.config),
+                                      split, shard_index, num_shards, lmdb)
 
     def invariants(self, rec, split):
         out = record_checks.check_view(rec, float(self.config.get("visibility_tolerance", 0.01)))
@@ -410,12 +401,8 @@ class KP2DKind(RecordKind):
         m = record_checks.KP2D_KEY.match(key)
         if not m:
             return f"key {key!r} is not <image path>/p<index:04d>"
-        want = seeded_split(int(self.info.get("seed", 0)), _config_splits(self.config), m["image_path"])
-        if want != split:
-            return f"photo {m['image_path']} belongs in split {want!r} (seed, --splits), found in {split!r}"
-        if not lmdb and bucket(key, num_shards) != shard_index:
-            return f"key hashes to shard {bucket(key, num_shards)} of {num_shards}, found in shard {shard_index}"
-        return None
+        return self.placement_problem(key, "photo", m["image_path"], _config_splits(self.config),
+                                      split, shard_index, num_shards, lmdb)
 
     def invariants(self, rec, split):
         out = record_checks.check_kp2d_pair(rec, self.config.get("image_size"))
@@ -471,12 +458,8 @@ class ClickHereViewKind(RecordKind):
         m = record_checks.VIEW_KEY.match(key)
         if not m:
             return f"key {key!r} is not <synset>/<model_id>/v<index:06d>"
-        want = seeded_split(int(self.info.get("seed", 0)), _config_splits(self.render), f"{m['synset']}/{m['model_id']}")
-        if want != split:
-            return f"model {m['synset']}/{m['model_id']} belongs in split {want!r} (seed, --splits), found in {split!r}"
-        if not lmdb and bucket(key, num_shards) != shard_index:
-            return f"key hashes to shard {bucket(key, num_shards)} of {num_shards}, found in shard {shard_index}"
-        return None
+        return self.placement_problem(key, "model", f"{m['synset']}/{m['model_id']}", _config_splits(self.render),
+                                      split, shard_index, num_shards, lmdb)
 
     def invariants(self, rec, split):
         out = record_checks.check_clickhere_view(rec, split in self.flip_splits, self.num_classes)
@@ -519,7 +502,7 @@ def _instance_key_problem(key, split, render_cfg, flip_splits, seed, shard_index
     m = record_checks.CLICKHERE_KEY.match(key)
     if not m:
         return f"key {key!r} is not <8 digits>_<synset>_<model>_v<i>_a_e_t_d_obj0_objc<c>_kp<k>[_r]"
-    want = seeded_split(seed, _config_splits(render_cfg), f"{m['synset']}/{m['model_id']}")
+    want = split_of(seed, _config_splits(render_cfg), f"{m['synset']}/{m['model_id']}")
     if want != split:
         return f"model {m['synset']}/{m['model_id']} belongs in split {want!r} (seed, --splits), found in {split!r}"
     if m["r"] and split not in flip_splits:

@@ -10,7 +10,7 @@ import lmdb
 import numpy as np
 import pytest
 
-from kpdata import keypose
+from kpdata import keypose, seeding
 from kpdata import keypose_proto as kpp
 from pipelines import (
     gen_homography_pairs,
@@ -577,9 +577,9 @@ def test_split_rule_and_file_names_match_the_pipelines():
     cfg = render_shapenet.RenderConfig(splits=(("train", 0.5), ("dev", 0.2), ("test", 0.3)), seed=7)
     for i in range(40):
         m = ShapeNetModel("02958343", f"{i:032x}", "/nowhere", "", 1)
-        assert validate.seeded_split(7, cfg.splits, m.key) == render_shapenet.assign_split(cfg, m)
+        assert seeding.split_of(7, cfg.splits, m.key) == render_shapenet.assign_split(cfg, m)
         pcfg = gen_homography_pairs.PairsConfig(splits=cfg.splits, seed=7)
-        assert validate.seeded_split(7, cfg.splits, f"dir/{i}.jpg") == gen_homography_pairs.assign_split(pcfg, f"dir/{i}.jpg")
+        assert seeding.split_of(7, cfg.splits, f"dir/{i}.jpg") == gen_homography_pairs.assign_split(pcfg, f"dir/{i}.jpg")
 
 
 def test_readme_documents_every_flag_with_its_default():
