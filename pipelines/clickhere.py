@@ -504,25 +504,6 @@ def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
     return write_contact_sheet(path or os.path.join(output_dir, report.PREVIEW_FILE), preview_views(output_dir, n))
 
 
-def finish(output_dir: str, max_failure_rate: float, preview: int, start: float) -> int:
-    info = dataset.load_info(output_dir)
-    stats = sinks.read_json(os.path.join(output_dir, sinks.STATS))
-    wall = time.time() - start
-    stats["timings"]["wall"] = round(wall, 3)
-    sinks.write_json(os.path.join(output_dir, sinks.STATS), stats)
-    print(report.summary(output_dir, info, stats, wall))
-    c = stats["counts"]
-    print(f"   instances {c['instances_written']}  views dropped (no keypoint left) "
-          f"{c.get('views_dropped_no_keypoint', 0)}  backgrounds photo {c.get('backgrounds_photo', 0)} "
-          f"gray {c.get('backgrounds_gray', 0)} skipped {c.get('backgrounds_skipped', 0)}")
-    if preview > 0:
-        print(f"   preview  {write_preview(output_dir, preview)}")
-    if stats["failure_rate"] > max_failure_rate:
-        print(f"   exit 1: failure rate {stats['failure_rate']:.3f} exceeds --max_failure_rate {max_failure_rate}")
-        return 1
-    return 0
-
-
 # ----------------------------------------------------------------------------------------------
 # The run
 # ----------------------------------------------------------------------------------------------
@@ -581,4 +562,7 @@ def run_layout(args, pipeline_options, argv, render: RenderConfig) -> int:
              write_metadata, config, argv, beam.pvalue.AsList(infos), beam.pvalue.AsList(rendered.failed),
              beam.pvalue.AsList(rendered.counts), beam.pvalue.AsList(rendered.timing), planned))
     p.run().wait_until_finish()
-    return finish(render.output_dir, render.max_failure_rate, render.preview, start)
+    return report.finish(render.output_dir, render.max_failure_rate, render.preview, start, extra=lambda c: [
+        f"   instances {c['instances_written']}  views dropped (no keypoint left) "
+        f"{c.get('views_dropped_no_keypoint', 0)}  backgrounds photo {c.get('backgrounds_photo', 0)} "
+        f"gray {c.get('backgrounds_gray', 0)} skipped {c.get('backgrounds_skipped', 0)}"])

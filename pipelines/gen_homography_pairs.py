@@ -183,43 +183,6 @@ def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
     return write_pair_sheet(path or os.path.join(output_dir, PREVIEW_FILE), pairs)
 
 
-def summary(output_dir: str, info: dict, stats: dict, wall: float, hpatches_out: str) -> str:
-    lines = [f"== {info['name']} in {output_dir} ({wall:.1f} s)"]
-    for split, s in sorted(info["splits"].items()):
-        lines.append(f"   {split:<8} {s['num_examples']:>8} pairs  {len(s['shards']):>4} {s['format']} shard(s)  "
-                     f"{s['num_bytes'] / 1e6:,.1f} MB")
-    c = stats["counts"]
-    lines.append(f"   photos {c['images']}  pairs planned {c['pairs_planned']}  written {c['records_written']}")
-    if hpatches_out:
-        lines.append(f"   hpatches {c['hpatches_sequences']} sequences in {hpatches_out}")
-    f = stats["failures"]
-    if f["total"]:
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(f["by_error"].items()))
-        lines.append(f"   FAILURES {f['total']} ({kinds}): see "
-                     f"{os.path.join(output_dir, sinks.ERRORS_DIR, sinks.ERRORS_FILE)}")
-    else:
-        lines.append("   failures 0")
-    lines.append(f"   failure rate {stats['failure_rate']:.3f}")
-    return "\n".join(lines)
-
-
-def finish(config: PairsConfig, start: float) -> int:
-    """Print the summary, write the preview, and return the exit status."""
-    out = config.output_dir
-    info = dataset.load_info(out)
-    stats = sinks.read_json(os.path.join(out, sinks.STATS))
-    wall = time.time() - start
-    stats["timings"]["wall"] = round(wall, 3)
-    sinks.write_json(os.path.join(out, sinks.STATS), stats)
-    print(summary(out, info, stats, wall, config.hpatches_out))
-    if config.preview > 0 and stats["counts"]["records_written"]:
-        print(f"   preview  {write_preview(out, config.preview)}")
-    if stats["failure_rate"] > config.max_failure_rate:
-        print(f"   exit 1: failure rate {stats['failure_rate']:.3f} exceeds --max_failure_rate {config.max_failure_rate}")
-        return 1
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipelines.gen_homography_pairs", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -317,7 +280,11 @@ def run(argv=None) -> int:
              write_metadata, config, argv, beam.pvalue.AsList(shard_infos), beam.pvalue.AsList(made.failed),
              beam.pvalue.AsList(made.timing), beam.pvalue.AsList(made.exported), planned))
     p.run().wait_until_finish()
-    return finish(config, start)
+    return report.finish(
+        config.output_dir, config.max_failure_rate, config.preview, start,
+        counts=lambda c: f"   photos {c['images']}  pairs planned {c['pairs_planned']}  written {c['records_written']}",
+        extra=lambda c: [f"   hpatches {c['hpatches_sequences']} sequences in {config.hpatches_out}"]
+        if config.hpatches_out else [])
 
 
 if __name__ == "__main__":

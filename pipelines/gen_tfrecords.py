@@ -222,10 +222,7 @@ def write_metadata(_, config: GenConfig, argv, shard_infos, failures, timings, p
     stats = {
         "counts": {"folders": len(planned["folders"]["train"]) + len(planned["folders"]["val"]),
                    "folders_failed": planned["folders_failed"], "frames_planned": frames,
-                   "frames_in_failed_folders": lost, "records_written": written,
-                   # the names report.summary prints
-                   "models": len(planned["folders"]["train"]) + len(planned["folders"]["val"]),
-                   "views_planned": frames},
+                   "frames_in_failed_folders": lost, "records_written": written},
         "failures": sinks.failure_summary(failures),
         "failure_rate": (frames + lost - written) / (frames + lost) if frames + lost else 0.0,
         "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
@@ -367,27 +364,12 @@ def run(argv=None) -> int:
              beam.pvalue.AsList(converted.timing), planned, kpp.to_text(tfset_def),
              kpp.to_text(data_params)))
     p.run().wait_until_finish()
-    return finish(config, start)
-
-
-def finish(config: GenConfig, start: float) -> int:
-    """Summary, preview sheet, exit status."""
-    from pipelines import dataset
-    out = config.output_dir
-    info = dataset.load_info(out)
-    stats = sinks.read_json(os.path.join(out, sinks.STATS))
-    stats["timings"]["wall"] = round(time.time() - start, 3)
-    sinks.write_json(os.path.join(out, sinks.STATS), stats)
-    print(report.summary(out, info, stats, time.time() - start).replace("models", "folders", 1)
-          .replace("views planned", "frames planned", 1))
-    print(f"   KeyPose set {os.path.join(out, RECORDS_DIR)} ({TFSET}, {keypose.DATA_PARAMS})")
-    if config.preview > 0:
-        from pipelines import keypose_preview
-        print(f"   preview  {keypose_preview.write_records_preview(out, config.preview)}")
-    if stats["failure_rate"] > config.max_failure_rate:
-        print(f"   exit 1: failure rate {stats['failure_rate']:.3f} exceeds --max_failure_rate {config.max_failure_rate}")
-        return 1
-    return 0
+    from pipelines import keypose_preview
+    return report.finish(
+        config.output_dir, config.max_failure_rate, config.preview, start,
+        counts=lambda c: f"   folders {c['folders']}  frames planned {c['frames_planned']}  written {c['records_written']}",
+        extra=lambda c: [f"   KeyPose set {os.path.join(config.output_dir, RECORDS_DIR)} ({TFSET}, {keypose.DATA_PARAMS})"],
+        draw=keypose_preview.write_records_preview)
 
 
 if __name__ == "__main__":

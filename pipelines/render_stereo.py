@@ -409,31 +409,12 @@ def run(argv=None) -> int:
              write_metadata, config, argv, beam.pvalue.AsList(rendered.sequences),
              beam.pvalue.AsList(rendered.failed), beam.pvalue.AsList(rendered.timing), planned))
     p.run().wait_until_finish()
-    return finish(config, start)
-
-
-def finish(config: StereoConfig, start: float) -> int:
-    out = config.output_dir
-    stats = sinks.read_json(os.path.join(out, sinks.STATS))
-    wall = time.time() - start
-    stats["timings"]["wall"] = round(wall, 3)
-    sinks.write_json(os.path.join(out, sinks.STATS), stats)
-    c, f = stats["counts"], stats["failures"]
-    print(f"== {config.name} in {out} ({wall:.1f} s)")
-    print(f"   objects {c['objects']}  sequences {c['sequences_written']}/{c['sequences_planned']}  "
-          f"frames {c['frames_written']}")
-    if f["total"]:
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(f["by_error"].items()))
-        print(f"   FAILURES {f['total']} ({kinds}): see {os.path.join(out, sinks.ERRORS_DIR, sinks.ERRORS_FILE)}")
-    else:
-        print("   failures 0")
-    if config.preview > 0 and c["frames_written"]:
-        from pipelines import keypose_preview
-        print(f"   preview  {keypose_preview.write_folder_preview(out, config.preview)}")
-    if stats["failure_rate"] > config.max_failure_rate:
-        print(f"   exit 1: failure rate {stats['failure_rate']:.3f} exceeds --max_failure_rate {config.max_failure_rate}")
-        return 1
-    return 0
+    from pipelines import keypose_preview
+    return report.finish(
+        config.output_dir, config.max_failure_rate, config.preview, start, written="frames_written",
+        counts=lambda c: (f"   objects {c['objects']}  sequences {c['sequences_written']}/{c['sequences_planned']}  "
+                          f"frames {c['frames_written']}"),
+        draw=keypose_preview.write_folder_preview)
 
 
 # gen_tfrecords' built-in input: the two demo cars (one KeyPose set has one keypoint count).

@@ -71,13 +71,17 @@ def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
     return write_contact_sheet(path or os.path.join(output_dir, PREVIEW_FILE), views)
 
 
-def summary(output_dir: str, info: dict, stats: dict, wall: float) -> str:
+def summary(output_dir: str, info: dict, stats: dict, wall: float, counts=None, extra=None) -> str:
+    """The one-screen summary: splits, the counts line (``counts(stats["counts"])``, default
+    models / views), ``extra(stats["counts"])`` lines, failures and the failure rate."""
     lines = [f"== {info['name']} in {output_dir} ({wall:.1f} s)"]
     for split, s in sorted(info["splits"].items()):
         lines.append(f"   {split:<8} {s['num_examples']:>8} records  {len(s['shards']):>4} {s['format']} shard(s)  "
                      f"{s['num_bytes'] / 1e6:,.1f} MB")
     c = stats["counts"]
-    lines.append(f"   models {c['models']}  views planned {c['views_planned']}  written {c['records_written']}")
+    lines.append(counts(c) if counts else
+                 f"   models {c['models']}  views planned {c['views_planned']}  written {c['records_written']}")
+    lines.extend(extra(c) if extra else [])
     f = stats["failures"]
     if f["total"]:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(f["by_error"].items()))
@@ -88,16 +92,19 @@ def summary(output_dir: str, info: dict, stats: dict, wall: float) -> str:
     return "\n".join(lines)
 
 
-def finish(output_dir: str, max_failure_rate: float, preview: int, start: float) -> int:
-    """Print the summary, write the preview, and return the exit status."""
+def finish(output_dir: str, max_failure_rate: float, preview: int, start: float, *, counts=None, extra=None,
+           draw=None, written: str = "records_written") -> int:
+    """Record the wall time in stats.json, print the summary (``counts``, ``extra``: see
+    :func:`summary`), draw the preview (``draw(output_dir, n)``, default :func:`write_preview`;
+    skipped when ``stats["counts"][written]`` is 0) and return the exit status."""
     info = dataset.load_info(output_dir)
     stats = sinks.read_json(os.path.join(output_dir, sinks.STATS))
     wall = time.time() - start
     stats["timings"]["wall"] = round(wall, 3)
     sinks.write_json(os.path.join(output_dir, sinks.STATS), stats)
-    print(summary(output_dir, info, stats, wall))
-    if preview > 0:
-        print(f"   preview  {write_preview(output_dir, preview)}")
+    print(summary(output_dir, info, stats, wall, counts, extra))
+    if preview > 0 and stats["counts"].get(written):
+        print(f"   preview  {(draw or write_preview)(output_dir, preview)}")
     if stats["failure_rate"] > max_failure_rate:
         print(f"   exit 1: failure rate {stats['failure_rate']:.3f} exceeds --max_failure_rate {max_failure_rate}")
         return 1
