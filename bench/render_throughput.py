@@ -17,7 +17,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from kpdata import demo, geometry, mesh, shapenet  # noqa: E402
+from kpdata import demo, geometry, mesh  # noqa: E402
+
+from kpdata.sources import shapenet
 from kpdata.camera import Intrinsics  # noqa: E402
 from kpdata.seeding import rng_for  # noqa: E402
 from kpdata.viewpoints import UniformPrior  # noqa: E402

@@ -15,9 +15,7 @@ writers, so every layout holds the same instances with the same arrays.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
 import sys
 import time
 
@@ -25,11 +23,14 @@ import apache_beam as beam
 import numpy as np
 
 from kpdata import clickhere as ch
-from kpdata import demo, geometry, imageops, kde, shapenet
-from kpdata import keypoint_maps as km
+from kpdata import demo, geometry
+from kpdata.clickhere import imageops
+from kpdata.clickhere import kde
+from kpdata.sources import shapenet
+from kpdata.clickhere import keypoint_maps as km
 from kpdata.errors import InputError
 from kpdata.keypoints import KeypointSource
-from kpdata.lighting import R4CNNLighting
+from kpdata.clickhere.lighting import R4CNNLighting
 from kpdata.mesh import load_mesh
 from kpdata.seeding import bucket, rng_for
 from kpdata.viewpoints import ViewpointTable, read_viewpoint_file
@@ -45,10 +46,9 @@ from pipelines.render_shapenet import (
 from pipelines.workers import RendererDoFn
 from renderers import RenderRequest
 from schemas import clickhere as chs
+from schemas.dataset import caffe_lmdb
 
 CAFFE_FORMAT = "clickhere_lmdb"
-KEYS_FILE = "keys.txt"
-VIEWS_FILE = "views.jsonl"
 TRUNCATION_DEFAULT = "default"
 LAYOUT = "clickhere"
 # Views Render for CNN's chain drops by design (no keypoint left after the crop): one line each,
@@ -269,60 +269,6 @@ class RenderClickHereViews(RendererDoFn):
 # Writers of the full layouts
 # ----------------------------------------------------------------------------------------------
 
-def view_summary(rec: dict) -> dict:
-    """One line of views.jsonl: where a view's instances came from."""
-    return {"key": rec["key"], "viewpoint": [round(float(v), 6) for v in rec["viewpoint"]],
-            "crop_box": [int(v) for v in rec["render/crop_box"]],
-            "truncation": [round(float(v), 6) for v in rec["render/truncation"]],
-            "environment_energy": round(float(rec["render/environment_energy"]), 6),
-            "lights": [[round(float(v), 6) for v in row] for row in rec["render/lights"]],
-            "background": rec["render/background"], "keypoints": list(rec["keypoints/names"]),
-            "instances": list(rec["instances/key"]) + list(rec["instances/flip_key"])}
-
-
-def write_caffe_lmdbs(split_dir: str, views) -> dict:
-    """Expand compact records [(key, bytes)] into Click-Here's LMDBs under ``split_dir``
-    (``<field>_lmdb`` each, the same keys in every one), ``keys.txt`` and ``views.jsonl``.
-    Written aside and renamed. Returns {"file", "examples", "bytes"}."""
-    import lmdb
-    tmp = sinks._tmp_name(split_dir)
-    os.makedirs(tmp)
-    envs = {f: lmdb.open(os.path.join(tmp, chs.lmdb_name(f)), map_size=1 << 40, subdir=True, lock=False,
-                         sync=False, metasync=False) for f in chs.CAFFE_FIELDS}
-    keys, lines = [], []
-    try:
-        txns = {f: e.begin(write=True) for f, e in envs.items()}
-        for n, (_, raw) in enumerate(sorted(views, key=lambda kv: kv[0])):
-            rec = chs.decode_view(raw)
-            lines.append(json.dumps(view_summary(rec), sort_keys=True))
-            for inst in chs.expand(rec):
-                k = inst["key"].encode("ascii")
-                for field, datum in chs.caffe_datums(inst).items():
-                    if not txns[field].put(k, datum, overwrite=False):
-                        raise ValueError(f"duplicate instance key {inst['key']!r} in {split_dir}")
-                keys.append(inst["key"])
-            if n % 20 == 19:  # commit every ~100-200 instances, as Click-Here commits every 100
-                for f, txn in list(txns.items()):
-                    txn.commit()
-                    txns[f] = envs[f].begin(write=True)
-        for t in txns.values():
-            t.commit()
-        for e in envs.values():
-            e.sync(True)
-    finally:
-        for e in envs.values():
-            e.close()
-    with open(os.path.join(tmp, KEYS_FILE), "w", encoding="ascii") as f:
-        f.write("".join(k + "\n" for k in sorted(keys)))
-    with open(os.path.join(tmp, VIEWS_FILE), "w", encoding="utf-8") as f:
-        f.write("".join(ln + "\n" for ln in lines))
-    if os.path.exists(split_dir):
-        shutil.rmtree(split_dir)
-    os.replace(tmp, split_dir)
-    size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(split_dir) for f in fs)
-    return {"file": os.path.basename(split_dir), "examples": len(keys), "bytes": size}
-
-
 def write_instance_shard(path: str, views) -> dict:
     """Expand compact records into ``clickhere_instance`` Examples, one TFRecord shard sorted by key."""
     records = [(inst["key"], chs.encode_instance(inst)) for _, raw in views for inst in chs.expand(chs.decode_view(raw))]
@@ -349,7 +295,7 @@ class WriteFullLayout(beam.PTransform):
     def _write(self, item):
         (split, index), groups = item
         if self.fmt == "lmdb":
-            info = write_caffe_lmdbs(os.path.join(self.output_dir, split), groups["records"])
+            info = caffe_lmdb.write_caffe_lmdbs(os.path.join(self.output_dir, split), groups["records"])
         else:
             n = self.shards[split]
             info = write_instance_shard(os.path.join(self.output_dir, sinks.shard_name(self.name, split, index, n)),
@@ -430,24 +376,9 @@ def iter_instances(output_dir: str, split: str | None = None):
     elif kind == "caffe_datum":
         for name in sorted(info["splits"]):
             if split is None or name == split:
-                yield from read_caffe_split(os.path.join(output_dir, name))
+                yield from caffe_lmdb.read_caffe_split(os.path.join(output_dir, name))
     else:
         raise ValueError(f"{output_dir}: not a clickhere dataset (record {kind!r})")
-
-
-def read_caffe_split(split_dir: str):
-    """Instances of one split of the Caffe LMDB layout, in key order, decoded from the Datums."""
-    import lmdb
-    envs = {f: lmdb.open(os.path.join(split_dir, chs.lmdb_name(f)), readonly=True, lock=False, subdir=True)
-            for f in chs.CAFFE_FIELDS}
-    try:
-        txns = {f: e.begin() for f, e in envs.items()}
-        for key, _ in txns["image"].cursor():
-            yield {"key": key.decode("ascii"),
-                   **chs.instance_from_datums({f: txns[f].get(key) for f in chs.CAFFE_FIELDS})}
-    finally:
-        for e in envs.values():
-            e.close()
 
 
 def _stem(key: str) -> str:

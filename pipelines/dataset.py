@@ -8,6 +8,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import sinks
 from schemas import tfrecord
+from schemas.dataset import lmdb
 
 
 def load_info(output_dir: str) -> dict:
@@ -27,14 +28,8 @@ def iter_records(output_dir: str, split: str | None = None, info: dict | None = 
         for shard in s["shards"]:
             path = os.path.join(output_dir, shard["file"])
             if s.get("format", "tfrecord") == "lmdb":
-                import lmdb  # noqa: PLC0415
-                env = lmdb.open(path, readonly=True, lock=False, subdir=True)
-                try:
-                    with env.begin() as txn:
-                        for _, value in txn.cursor():
-                            yield name, bytes(value)
-                finally:
-                    env.close()
+                for value in lmdb.values(path):
+                    yield name, value
             else:
                 with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
                     for raw in tfrecord.read_records(f, path):

@@ -29,9 +29,12 @@ import time
 
 import numpy as np
 
-from kpdata import kde, pascal3d
+from kpdata.clickhere import kde
+
+from kpdata.sources import pascal3d
 from kpdata.errors import InputError
 from kpdata.seeding import rng_for
+from kpdata.demo import pascal3d as demo_pascal3d
 
 DEMO = "demo"
 
@@ -150,7 +153,7 @@ def run(argv=None) -> int:
             root = args.pascal3d
             if root == DEMO:
                 with tempfile.TemporaryDirectory(prefix="kpdata-pascal3d-demo-") as tmp:
-                    pascal3d.write_demo_annotations(tmp)
+                    demo_pascal3d.write_demo_annotations(tmp)
                     views, truncs, counts = read_pascal3d(tmp, args.image_set, classes)
             else:
                 views, truncs, counts = read_pascal3d(root, args.image_set, classes)

@@ -20,11 +20,16 @@ import time
 import apache_beam as beam
 import numpy as np
 
-from kpdata import augment, hpatches, photos
-from kpdata import homography as hg
+from kpdata.kp2d import augment
+
+from kpdata.kp2d import hpatches
+
+from kpdata.sources import photos
+from kpdata.kp2d import homography as hg
 from kpdata.errors import InputError
-from kpdata.pair_preview import write_pair_sheet
+from kpdata.preview.pairs import write_pair_sheet
 from kpdata.seeding import rng_for, split_of
+from kpdata.demo import photos as demo_photos
 from pipelines import dataset, report, sinks
 from pipelines import options as opts
 from schemas.kp2d import KP2D_PAIR, decode_pair, make_pair_record
@@ -243,7 +248,7 @@ def run(argv=None) -> int:
     args, pipeline_options = opts.parse(build_parser(), argv)
     config = config_from_args(args)
     start = time.time()
-    root = photos.demo_photo_dir() if config.input_dir == DEMO else config.input_dir
+    root = demo_photos.demo_photo_dir() if config.input_dir == DEMO else config.input_dir
     try:
         rels = photos.list_images(root, config.recursive)
     except InputError as e:

@@ -25,7 +25,7 @@ import time
 import apache_beam as beam
 
 from kpdata import keypose
-from kpdata import keypose_proto as kpp
+from kpdata.keypose import proto as kpp
 from kpdata.errors import InputError
 from pipelines import options as opts
 from pipelines import report, sinks

@@ -21,11 +21,13 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from kpdata import demo, geometry, shapenet
+from kpdata import demo, geometry
+
+from kpdata.sources import shapenet
 from kpdata import keypointnet as kpn
 from kpdata.camera import Intrinsics
 from kpdata.errors import InputError
-from kpdata.keypointnet_preview import write_pair_sheet
+from kpdata.preview.keypointnet import write_pair_sheet
 from kpdata.keypoints import KeypointSource, label_keypoints
 from kpdata.mesh import LoadedMesh, load_mesh
 from kpdata.seeding import rng_for
@@ -344,7 +346,7 @@ def write_metadata(_, config: PairConfig, argv, file_infos, failures, timings, p
 
 
 def preview_pairs(output_dir: str, n: int) -> list[dict]:
-    """Up to ``n`` decoded pairs spread over models, as :func:`kpdata.keypointnet_preview.pair_tile`
+    """Up to ``n`` decoded pairs spread over models, as :func:`kpdata.preview.keypointnet.pair_tile`
     takes them."""
     recs = ({**decode_pair(raw), "_i": i} for i, (_, raw) in enumerate(dataset.iter_records(output_dir)))
     chosen = report.select_preview(({"key": r.get("key", f"record/{r['_i']:06d}"), **r} for r in recs), n)

@@ -13,7 +13,7 @@ import numpy as np
 from kpdata import keypose
 from kpdata.errors import InputError
 from kpdata.preview import write_contact_sheet
-from kpdata.stereo_preview import pair_view
+from kpdata.preview.stereo import pair_view
 from pipelines import dataset
 from schemas.keypose import decode_keypose
 

@@ -17,7 +17,9 @@ import time
 
 import apache_beam as beam
 
-from kpdata import demo, geometry, shapenet
+from kpdata import demo, geometry
+
+from kpdata.sources import shapenet
 from kpdata.camera import Intrinsics
 from kpdata.errors import InputError
 from kpdata.keypoints import KeypointSource

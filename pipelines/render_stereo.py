@@ -28,8 +28,14 @@ import apache_beam as beam
 import cv2
 import numpy as np
 
-from kpdata import demo, exr, geometry, keypose, shapenet, stereo_scene
-from kpdata import keypose_proto as kpp
+from kpdata import demo, geometry, keypose
+
+from kpdata.keypose import exr
+
+from kpdata.sources import shapenet
+
+from kpdata.keypose import scene as stereo_scene
+from kpdata.keypose import proto as kpp
 from kpdata.camera import Intrinsics
 from kpdata.errors import InputError
 from kpdata.keypoints import Keypoints3D, KeypointSource

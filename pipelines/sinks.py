@@ -12,7 +12,6 @@ import collections
 import json
 import os
 import shutil
-import uuid
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -20,32 +19,17 @@ from apache_beam.io.filesystems import FileSystems
 
 from kpdata.seeding import bucket
 from schemas import tfrecord
+from schemas.dataset import lmdb
 
-DATASET_INFO = "dataset_info.json"
-FEATURES = "features.json"
-STATS = "stats.json"
-ERRORS_DIR = "errors"
-ERRORS_FILE = "failures.jsonl"
+from schemas.dataset.names import DATASET_INFO, ERRORS_DIR, FEATURES, STATS, lmdb_name, shard_name, tmp_name  # noqa: F401
+from schemas.dataset.names import FAILURES_FILE as ERRORS_FILE
 
 # Target size of one TFRecord shard when --num_shards is 0 (automatic).
 TARGET_SHARD_BYTES = 256 << 20
 
 
-def shard_name(name: str, split: str, index: int, count: int) -> str:
-    return f"{name}-{split}.tfrecord-{index:05d}-of-{count:05d}"
-
-
-def lmdb_name(name: str, split: str) -> str:
-    return f"{name}-{split}.lmdb"
-
-
 def auto_num_shards(num_records: int, bytes_per_record: float) -> int:
     return max(1, -(-int(num_records * bytes_per_record) // TARGET_SHARD_BYTES))
-
-
-def _tmp_name(path: str) -> str:
-    d, b = os.path.split(path)
-    return os.path.join(d, f".{b}.incomplete-{uuid.uuid4().hex[:12]}")
 
 
 def write_tfrecord_shard(path: str, records) -> dict:
@@ -55,7 +39,7 @@ def write_tfrecord_shard(path: str, records) -> dict:
     for (a, _), (b, _) in zip(records, records[1:]):
         if a == b:
             raise ValueError(f"duplicate record key {a!r} in {os.path.basename(path)}")
-    tmp = _tmp_name(path)
+    tmp = tmp_name(path)
     with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         size = tfrecord.write_records(f, (value for _, value in records))
     _replace(tmp, path)
@@ -72,10 +56,9 @@ def write_lmdb(path: str, records) -> dict:
     """Write ``records`` [(key, bytes)] into a new LMDB environment (a folder) at ``path``,
     atomically (written aside, then renamed). Keys are the record keys, UTF-8; LMDB keeps them
     sorted. A duplicate key is an error."""
-    import lmdb  # noqa: PLC0415
-    tmp = _tmp_name(path)
+    tmp = tmp_name(path)
     os.makedirs(tmp)
-    env = lmdb.open(tmp, map_size=1 << 40, subdir=True, lock=False, sync=False, metasync=False)
+    env = lmdb.open_write(tmp)
     n = 0
     try:
         txn = env.begin(write=True)
@@ -177,7 +160,7 @@ def write_text(path: str, text: str) -> None:
     parent = os.path.dirname(path)
     if parent and not FileSystems.exists(parent):
         FileSystems.mkdirs(parent)
-    tmp = _tmp_name(path)
+    tmp = tmp_name(path)
     with FileSystems.create(tmp, mime_type="text/plain", compression_type=CompressionTypes.UNCOMPRESSED) as f:
         f.write(text.encode("utf-8"))
     _replace(tmp, path)

@@ -11,7 +11,7 @@ dataset_info lists exists with its example count and bytes, no stray or temporar
 shard is left; TFRecord framing and CRCs; every record decodes with its schema (fields, kinds,
 shapes, shared dimensions, finite floats); keys unique, sorted within a shard, of the documented
 format, in the shard and split their key and the seed put them in; cheap per-record invariants
-(:mod:`kpdata.record_checks`); the layout's own files (KeypointNet's lists and projection, KeyPose's
+(:mod:`schemas.dataset.checks`); the layout's own files (KeypointNet's lists and projection, KeyPose's
 pbtxt, Click-Here's per-field LMDBs); the dead-letter files. Exit 0 clean, 1 on any defect, 2 on a
 usage error (no such folder, not a kpdata dataset).
 
@@ -30,7 +30,9 @@ import sys
 
 import numpy as np
 
-from kpdata import keypointnet, keypose, record_checks
+from kpdata import keypointnet, keypose
+
+from schemas.dataset import checks as record_checks
 from kpdata.errors import InputError
 from kpdata.seeding import bucket, split_of
 from schemas import caffe, example_proto, tfrecord
@@ -41,19 +43,11 @@ from schemas.keypose import KEYPOSE
 from schemas.kp2d import KP2D_PAIR
 from schemas.view import VIEW
 
-# The names pipelines/sinks.py writes (kept here so validation does not import Beam; a test
-# checks they agree).
-DATASET_INFO = "dataset_info.json"
-FEATURES = "features.json"
-STATS = "stats.json"
-ERRORS_DIR = "errors"
-ERRORS_FILE = "failures.jsonl"
-DROPPED_FILE = "dropped.jsonl"  # clickhere's dropped views
-PREVIEW_FILE = "preview.png"
+from schemas.dataset.names import (DATASET_INFO, DROPPED_FILE, ERRORS_DIR, FEATURES, STATS,  # noqa: E402
+                                   TEMP_NAME)
+from schemas.dataset.names import FAILURES_FILE as ERRORS_FILE  # noqa: E402
 
 EXIT_OK, EXIT_DEFECTS, EXIT_USAGE = 0, 1, 2
-TEMP_NAME = re.compile(r"\.incomplete-|\.tmp-|\.tmp$|^\.tmp")
-SHARD_NAME = re.compile(r"^(?P<name>.+)-(?P<split>[A-Za-z0-9_]+)\.tfrecord-(?P<i>\d{5})-of-(?P<n>\d{5})$")
 DEAD_LETTER_KEYS = ("key", "stage", "error", "message", "path")
 KEYPOINTNET_SPLITS = ("train", "dev", "test")  # pipelines/keypointnet.py SPLIT_NAMES
 SHOW_DEFECTS = 50  # defects printed per check in the text report (--json lists all)
@@ -846,7 +840,7 @@ def validate_keypointnet(root, report, info, stats, max_records):
 
 
 def validate_keypose(root, report, info, stats, max_records):
-    from kpdata import keypose_proto as kpp
+    from kpdata.keypose import proto as kpp
     c = report.check("keypose")
     rec_dir = os.path.join(root, "tfrecords")
     dp = None
@@ -1070,7 +1064,7 @@ def validate_sequences(root, report, info, stats, max_records):
     finite with the mask inside Do > 0; the objects' CAD files."""
     import cv2
 
-    from kpdata import exr
+    from kpdata.keypose import exr
     c, inv_c = report.check("sequences"), report.check("invariants")
     cfg = info.get("config") or {}
     seqs = info.get("sequences")

@@ -1,4 +1,4 @@
-"""Render for CNN's Blender lights as pyrender lights (:class:`kpdata.lighting.R4CNNLighting`).
+"""Render for CNN's Blender lights as pyrender lights (:class:`kpdata.clickhere.lighting.R4CNNLighting`).
 
 The mapping, chosen so that a Lambertian surface gets the light Blender Internal gives it:
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from kpdata import geometry
-from kpdata.lighting import R4CNNLighting
+from kpdata.clickhere.lighting import R4CNNLighting
 from renderers.base import Light
 
 BLENDER_LAMP_DISTANCE = 25.0

@@ -19,8 +19,8 @@ import dataclasses
 
 import numpy as np
 
-from kpdata import imageops
-from kpdata import keypoint_maps as km
+from kpdata.clickhere import imageops
+from kpdata.clickhere import keypoint_maps as km
 from schemas import caffe
 from schemas.features import Field, PNGImage, Schema, SchemaError, Tensor, Text
 

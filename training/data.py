@@ -13,13 +13,13 @@ batched and prefetched. Everything random takes the seed.
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 
+from schemas.dataset import lmdb
 from training import spec
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -69,13 +69,7 @@ def decode_png(entry: spec.ParseEntry, raw):
     return tf.io.decode_png(raw, channels=channels, dtype=tf.uint16 if dtype == "uint16" else tf.uint8)
 
 
-@functools.cache
-def _lmdb_env(path: str):
-    """One read-only environment per path and process (LMDB refuses to open an environment
-    twice in one process, which successive epochs' generators would do)."""
-    import lmdb
-
-    return lmdb.open(path, readonly=True, lock=False, subdir=True, max_readers=512)
+_lmdb_env = lmdb.shared_reader
 
 
 def _lmdb_values(path: str, seed: int, shuffle: bool):

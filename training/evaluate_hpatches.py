@@ -5,7 +5,7 @@
 For every sequence and k = 2..6, images 1 and k are resized to ``--image_size`` (the homography
 scaled to match, as KP2D's ``PatchesDataset``), the detector runs on both, detections with score
 ``> --conf_threshold`` are kept, and repeatability, localisation error, homography correctness
-C1/C3/C5 and matching score (``kpdata.kp_metrics``, formats §4.4) are averaged over the pairs.
+C1/C3/C5 and matching score (``kpdata.kp2d.metrics``, formats §4.4) are averaged over the pairs.
 The table has a row for all pairs and one per sequence kind (i_ illumination, v_ viewpoint).
 
 Detectors: ``sift`` and ``orb`` (OpenCV; score = the keypoint's response; ORB descriptors are
@@ -34,9 +34,14 @@ import time
 import cv2
 import numpy as np
 
-from kpdata import hpatches, kp_metrics, photos
+from kpdata.kp2d import hpatches
+
+from kpdata.kp2d import metrics as kp_metrics
+
+from kpdata.sources import photos
 from kpdata.errors import InputError
 from kpdata.seeding import rng_for
+from kpdata.demo import photos as demo_photos
 
 COLUMNS = (("repeatability", "Repeatability"), ("localization_error", "Localization"), ("c1", "C1"),
            ("c3", "C3"), ("c5", "C5"), ("matching_score", "MScore"))
@@ -201,7 +206,7 @@ def format_table(label: str, result: dict) -> str:
 
 def make_demo_layout(root: str, size=(320, 240), seed: int = 0) -> list[str]:
     """The built-in demo photos exported into ``root`` as an HPatches-layout set."""
-    src = photos.demo_photo_dir()
+    src = demo_photos.demo_photo_dir()
     names = []
     for rel in photos.list_images(src):
         stem = os.path.splitext(rel)[0]

@@ -378,7 +378,7 @@ def _clickhere_sample(inst, source):
     """A Click-Here instance -> the common sample: the whole 227x227 crop is the object box
     (``crop_margin`` 0), one keypoint (its pixel, class ``<class>_<keypoint>`` of the one-hot),
     the category and angles from the viewpoint label; plus the distance map when read."""
-    from kpdata.kde import R4CNN_CLASSES
+    from kpdata.clickhere.kde import R4CNN_CLASSES
 
     table = source.info.get("config", {}).get("keypoint_classes", "clickhere34")
     class_names = list(_class_names(source.data_dir, table))

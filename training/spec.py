@@ -21,7 +21,7 @@ import pkgutil
 import schemas
 from schemas.features import Field, PNGImage, Schema, Tensor, Text
 
-DATASET_INFO = "dataset_info.json"
+from schemas.dataset.names import DATASET_INFO  # noqa: E402
 KEYPOINTNET_RECORD = "keypointnet"
 KEYPOSE_RECORD = "keypose"
 KEYPOSE_TFSET = "tfset.pbtxt"

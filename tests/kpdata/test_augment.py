@@ -3,9 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kpdata import augment
-
-
+from kpdata.kp2d import augment
 def _img(seed=0, h=60, w=80):
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 256, (h // 10, w // 10, 3)).astype(np.uint8)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from kpdata import keypoints, mesh, shapenet
+from kpdata import keypoints, mesh
+
+from kpdata.sources import shapenet
 from kpdata.errors import InputError
 
 V1_CHAIR = "shapenet_core_v1/03001627/21bfb150cfc23accb01c58badc8bbc39"

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import trimesh
 
-from kpdata import demo, shapenet
+from kpdata import demo
 
 
+
+from kpdata.sources import shapenet
 def test_default_set_unchanged_and_variants_deterministic(tmp_path):
     base = demo.demo_files()
     grown = demo.demo_files(10)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from kpdata import homography as hg
-from kpdata import photos
-
+from kpdata.kp2d import homography as hg
+from kpdata.sources import photos
+from kpdata.demo import photos as demo_photos
 W, H = 320, 240
 
 
@@ -111,7 +111,7 @@ def ncc(a, b, mask):
 def test_warping_back_gives_the_source(tmp_path):
     """Acceptance (kpdata side): the warped photo warped back by the pixel H matches the photo
     inside the patch with NCC > 0.95."""
-    d = photos.demo_photo_dir(str(tmp_path))
+    d = demo_photos.demo_photo_dir(str(tmp_path))
     img = photos.resize(photos.read_image(f"{d}/demo_00.jpg"), (W, H))
     for hn in hg.sample_homographies(np.random.default_rng(4), 5, (H, W)):
         warped = hg.warp_image(img, hn)

@@ -5,8 +5,11 @@ import cv2
 import numpy as np
 import pytest
 
-from kpdata import hpatches, photos
+from kpdata.kp2d import hpatches
+
+from kpdata.sources import photos
 from kpdata.errors import InputError
+from kpdata.demo import photos as demo_photos
 
 
 def _photo(w=400, h=300, seed=0):
@@ -51,7 +54,7 @@ def test_read_layout_names_the_bad_file(tmp_path):
 
 
 def test_export_photo_homographies_map_image_1_onto_image_k(tmp_path):
-    d = photos.demo_photo_dir(str(tmp_path / "cache"))
+    d = demo_photos.demo_photo_dir(str(tmp_path / "cache"))
     photo = photos.read_image(os.path.join(d, "demo_01.png"))
     names = hpatches.export_photo(photo, str(tmp_path / "hp"), "demo 01", np.random.default_rng(0), (320, 240))
     assert names == ("v_demo_01", "i_demo_01")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kpdata import clickhere as ch
-from kpdata import imageops
+from kpdata.clickhere import imageops
 from kpdata.errors import InputError
 
 

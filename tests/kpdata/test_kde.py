@@ -8,15 +8,18 @@ import pytest
 from scipy import stats
 from scipy.io import loadmat
 
-from kpdata import kde, pascal3d
+from kpdata.clickhere import kde
+
+from kpdata.sources import pascal3d
 from kpdata.viewpoints import read_viewpoint_file
+from kpdata.demo import pascal3d as demo_pascal3d
 from pipelines import fit_viewpoints
 
 
 @pytest.fixture(scope="module")
 def p3d(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("pascal3d"))
-    ids = pascal3d.write_demo_annotations(root, images_per_class=350, seed=1)
+    ids = demo_pascal3d.write_demo_annotations(root, images_per_class=350, seed=1)
     return root, ids
 
 
@@ -119,7 +122,7 @@ def test_fit_viewpoints_command_writes_r4cnn_files(p3d, tmp_path):
     root, ids = p3d
     out = tmp_path / "dist"
     assert fit_viewpoints.run(["--pascal3d", root, "--num_samples", "2000", "--output_dir", str(out)]) == 0
-    for cls in pascal3d.DEMO_CLASSES:
+    for cls in demo_pascal3d.DEMO_CLASSES:
         rows = read_viewpoint_file(str(out / "view_distribution" / f"{cls}.txt"))
         assert rows.shape == (2000, 4)
         lines = (out / "view_distribution" / f"{cls}.txt").read_text().splitlines()

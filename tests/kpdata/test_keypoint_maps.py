@@ -4,7 +4,7 @@ import pytest
 from scipy import ndimage
 
 from kpdata import clickhere as ch
-from kpdata import keypoint_maps as km
+from kpdata.clickhere import keypoint_maps as km
 from kpdata.errors import InputError
 
 POINTS = [(0, 0), (226, 226), (0, 226), (226, 0), (113, 113), (5, 200), (150, 3), (91, 92), (92, 91)]

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from kpdata import camera
+from kpdata import camera, geometry
 from kpdata import keypointnet as kpn
 from kpdata.seeding import rng_for
 
@@ -61,12 +61,12 @@ def test_pair_sampling_follows_render_py():
         for v in (v0, v1):
             c = v.mvi[:3, 3]  # camera centre in the object frame
             dist.append(np.linalg.norm(c))
-            assert np.all(np.abs(v.eye - kpn.geometry.camera_center(
+            assert np.all(np.abs(v.eye - geometry.camera_center(
                 v.viewpoint.azimuth, v.viewpoint.elevation, 30.0)) <= 0.2 + 1e-9)
             assert v.eye[2] >= 0
             rolls.append(v.roll_deg)
-        views0.append(kpn.geometry.camera_center(v0.viewpoint.azimuth, v0.viewpoint.elevation, 1.0))
-        views1.append(kpn.geometry.camera_center(v1.viewpoint.azimuth, v1.viewpoint.elevation, 1.0))
+        views0.append(geometry.camera_center(v0.viewpoint.azimuth, v0.viewpoint.elevation, 1.0))
+        views1.append(geometry.camera_center(v1.viewpoint.azimuth, v1.viewpoint.elevation, 1.0))
     dist, views0, views1, rolls = map(np.asarray, (dist, views0, views1, rolls))
     assert np.all(np.abs(dist - 30) <= 0.2 * math.sqrt(3) + 1e-9)
     for v in (views0, views1):
@@ -184,7 +184,7 @@ def test_silhouette_rgba():
 
 
 def test_pair_preview_draws_both_views_and_the_relative_rotation():
-    from kpdata import keypointnet_preview as kp
+    from kpdata.preview import keypointnet as kp
     from kpdata.preview import CAPTION_HEIGHT, GAP
 
     mv0 = kpn.make_view([0.0, -1.0, 0.0], 30.0, 0.0, [0.0, -30.0, 0.0]).mv

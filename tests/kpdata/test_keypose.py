@@ -7,8 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from kpdata import exr, keypose
-from kpdata import keypose_proto as kpp
+from kpdata import keypose
+
+from kpdata.keypose import exr
+from kpdata.keypose import proto as kpp
 from kpdata.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,7 +27,7 @@ def _strip(text):
 
 
 def test_proto_file_matches_the_descriptor():
-    with open(os.path.join(ROOT, "kpdata", "keypose_data.proto"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "kpdata", "keypose", "data.proto"), encoding="utf-8") as f:
         source = f.read()
     assert _strip(source) == _strip(kpp.proto_source())
 

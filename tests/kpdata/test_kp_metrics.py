@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from kpdata import kp_metrics as km
-
+from kpdata.kp2d import metrics as km
 SHAPE = (100, 80)  # W, H
 SHIFT = np.array([[1.0, 0, 10], [0, 1, 0], [0, 0, 1]])
 

@@ -5,8 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from kpdata import photos
+from kpdata.sources import photos
 from kpdata.errors import InputError
+from kpdata.demo import photos as demo_photos
 
 
 def test_listing_and_decoding(tmp_path):
@@ -42,11 +43,11 @@ def test_bad_files_name_the_file(tmp_path):
 
 
 def test_demo_photos_are_deterministic_and_regenerated(tmp_path):
-    d = photos.demo_photo_dir(str(tmp_path))
+    d = demo_photos.demo_photo_dir(str(tmp_path))
     assert photos.list_images(d) == [f"demo_0{i}.{e}" for i, e in enumerate(["jpg", "png"] * 3)]
     assert photos.list_images(d, recursive=True)[-1] == "more/demo_06.jpg"
     assert photos.read_image(os.path.join(d, "demo_02.jpg")).shape == (600, 800, 3)
     with open(os.path.join(d, "demo_00.jpg"), "wb") as f:
         f.write(b"broken")
-    assert photos.demo_photo_dir(str(tmp_path)) == d
+    assert demo_photos.demo_photo_dir(str(tmp_path)) == d
     assert photos.read_image(os.path.join(d, "demo_00.jpg")).shape == (480, 640, 3)

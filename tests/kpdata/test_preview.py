@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kpdata import preview
+from kpdata.preview import sheet as preview
 from kpdata.preview import (
     CAPTION_HEIGHT,
     CHECKER_COLORS,

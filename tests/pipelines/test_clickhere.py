@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from kpdata import imageops
+from kpdata.clickhere import imageops
 from pipelines import clickhere, dataset, render_shapenet, sinks
 from schemas import clickhere as chs
 

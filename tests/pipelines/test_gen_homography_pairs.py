@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kpdata import hpatches
+from kpdata.kp2d import hpatches
 from pipelines import dataset, gen_homography_pairs, sinks
 from schemas.kp2d import KP2D_PAIR, decode_pair
 

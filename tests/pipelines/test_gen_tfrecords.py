@@ -10,8 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from kpdata import exr, keypose
-from kpdata import keypose_proto as kpp
+from kpdata import keypose
+
+from kpdata.keypose import exr
+from kpdata.keypose import proto as kpp
 from pipelines import dataset, gen_tfrecords
 from schemas.keypose import decode_keypose
 

@@ -255,9 +255,10 @@ def test_preview_command(v2_run, tmp_path):
     assert img is not None and img.shape[1] > 600  # two columns of 320 px tiles for 3 views
 
 
-def test_kpdata_imports_without_beam_tensorflow_or_opengl():
-    code = ("import pkgutil, importlib, sys, kpdata\n"
-            "for m in pkgutil.iter_modules(kpdata.__path__): importlib.import_module('kpdata.' + m.name)\n"
+def test_kpdata_and_schemas_import_without_beam_tensorflow_or_opengl():
+    code = ("import pkgutil, importlib, sys, kpdata, schemas\n"
+            "for p in (kpdata, schemas):\n"
+            "    for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.'): importlib.import_module(m.name)\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('apache_beam', 'tensorflow', 'pyrender', 'OpenGL')]\n"
             "print(bad); sys.exit(1 if bad else 0)\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

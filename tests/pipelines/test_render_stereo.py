@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from kpdata import exr, geometry, keypose
+from kpdata import geometry, keypose
+
+from kpdata.keypose import exr
 from kpdata.mesh import load_mesh
 from pipelines import dataset, gen_tfrecords, keypose_preview, render_stereo
 from schemas.keypose import decode_keypose

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kpdata import keypose, seeding
-from kpdata import keypose_proto as kpp
+from kpdata.keypose import proto as kpp
 from pipelines import (
     gen_homography_pairs,
     gen_tfrecords,
@@ -573,7 +573,7 @@ def test_split_rule_and_file_names_match_the_pipelines():
     from pipelines import clickhere, keypointnet
     assert validate.DROPPED_FILE == clickhere.DROPPED_FILE
     assert validate.KEYPOINTNET_SPLITS == keypointnet.SPLIT_NAMES
-    from kpdata.shapenet import ShapeNetModel
+    from kpdata.sources.shapenet import ShapeNetModel
     cfg = render_shapenet.RenderConfig(splits=(("train", 0.5), ("dev", 0.2), ("test", 0.3)), seed=7)
     for i in range(40):
         m = ShapeNetModel("02958343", f"{i:032x}", "/nowhere", "", 1)

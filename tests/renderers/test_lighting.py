@@ -5,7 +5,7 @@ import trimesh
 
 from kpdata import geometry
 from kpdata.camera import Intrinsics
-from kpdata.lighting import PointLamp, R4CNNLighting
+from kpdata.clickhere.lighting import PointLamp, R4CNNLighting
 from kpdata.mesh import load_mesh
 from renderers import RenderRequest
 from renderers.lighting import lamp_irradiance, to_render_lights

@@ -11,8 +11,7 @@ import os
 import cv2
 import numpy as np
 
-from kpdata import homography
-
+from kpdata.kp2d import homography
 __all__ = ["pair_sheet", "pair_tile", "write_pair_sheet"]
 
 _GAP = 8

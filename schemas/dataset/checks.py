@@ -13,10 +13,11 @@ import re
 import cv2
 import numpy as np
 
-from kpdata import camera, geometry, keypoint_maps
-from kpdata import clickhere as ch
-from kpdata import homography as hg
+from kpdata import camera, geometry
 
+from kpdata.clickhere import keypoint_maps
+from kpdata import clickhere as ch
+from kpdata.kp2d import homography as hg
 PIXEL_TOLERANCE = 0.02  # px: stored float32 pixels against their recomputation
 MAX_LISTED = 3  # problems of one kind named per record before "and N more"
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from kpdata import keypointnet
-from kpdata.preview import BACKGROUND_COLOR, GAP, render_tile
+from kpdata.preview.sheet import BACKGROUND_COLOR, GAP, render_tile
 
 BAND_HEIGHT = 22
 _FONT = cv2.FONT_HERSHEY_SIMPLEX

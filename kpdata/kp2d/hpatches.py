@@ -20,8 +20,10 @@ import tempfile
 import cv2
 import numpy as np
 
-from kpdata import augment, photos
-from kpdata import homography as hg
+from kpdata.kp2d import augment
+
+from kpdata.sources import photos
+from kpdata.kp2d import homography as hg
 from kpdata.errors import InputError
 
 __all__ = ["NUM_IMAGES", "Sequence", "export_photo", "load_pair", "read_layout", "sequence_name", "write_sequence"]
@@ -90,7 +92,7 @@ def export_photo(photo: np.ndarray, root: str, name: str, rng: np.random.Generat
     shows a patch inside image 1, so no image has empty borders), ``H_1_k`` the inverse of the
     pixel homography: ``image_k(p) = image_1(Hp p)`` puts the point ``q`` of image 1 at
     ``Hp^-1 q`` in image k. ``i_<name>``: images 2..6 are illumination changes of image 1
-    (:func:`kpdata.augment.illumination_change`, strength 0.2, 0.4, ..., 1.0), ``H_1_k`` the
+    (:func:`kpdata.kp2d.augment.illumination_change`, strength 0.2, 0.4, ..., 1.0), ``H_1_k`` the
     identity.
     """
     img1 = photos.resize(photo, size_wh)

@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "crop_to_content",
     "BACKGROUND_COLOR",
     "CAPTION_HEIGHT",
     "CHECKER_COLORS",

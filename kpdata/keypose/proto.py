@@ -1,6 +1,6 @@
 """KeyPose's text protos (``keypose/data.proto``, proto2, package ``keypose``) as protobuf classes.
 
-The message definitions are written out in ``kpdata/keypose_data.proto``; this module builds the
+The message definitions are written out in ``kpdata/keypose/data.proto``; this module builds the
 same descriptor in Python (protoc is not needed) in a private descriptor pool, and
 :func:`proto_source` renders a descriptor back to ``.proto`` syntax, which a test compares with
 that file. Messages: ``Transform``, ``Camera``, ``Target`` (with the nested ``Target.KeyPoint``),

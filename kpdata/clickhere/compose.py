@@ -11,9 +11,11 @@ import dataclasses
 
 import numpy as np
 
-from kpdata import imageops, keypoint_maps
+from kpdata.clickhere import imageops
+
+from kpdata.clickhere import keypoint_maps
 from kpdata.errors import InputError
-from kpdata.kde import R4CNN_CLASSES, R4CNN_SYNSETS
+from kpdata.clickhere.kde import R4CNN_CLASSES, R4CNN_SYNSETS
 from kpdata.keypoints import CLICKHERE_KEYPOINTS
 
 

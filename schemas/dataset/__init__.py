@@ -1,0 +1,2 @@
+"""The written dataset folder: file names, metadata, reading any record kind without TensorFlow,
+per-record checks, the preview registry."""

@@ -1,0 +1,84 @@
+"""Click-Here's Caffe LMDB layout on disk: writing and reading one split folder (formats.md §3.8).
+
+One split folder holds one LMDB per field (``<field>_lmdb``, :data:`schemas.clickhere.CAFFE_FIELDS`),
+all with the same sorted key set and Caffe ``Datum`` values, plus ``keys.txt`` (the sorted keys)
+and ``views.jsonl`` (one line per rendered view: where its instances came from).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from schemas import clickhere as chs
+from schemas.dataset import lmdb, names
+
+__all__ = ["KEYS_FILE", "VIEWS_FILE", "view_summary", "write_caffe_lmdbs", "read_caffe_split"]
+
+KEYS_FILE = "keys.txt"
+VIEWS_FILE = "views.jsonl"
+
+
+def view_summary(rec: dict) -> dict:
+    """One line of views.jsonl: where a view's instances came from."""
+    return {"key": rec["key"], "viewpoint": [round(float(v), 6) for v in rec["viewpoint"]],
+            "crop_box": [int(v) for v in rec["render/crop_box"]],
+            "truncation": [round(float(v), 6) for v in rec["render/truncation"]],
+            "environment_energy": round(float(rec["render/environment_energy"]), 6),
+            "lights": [[round(float(v), 6) for v in row] for row in rec["render/lights"]],
+            "background": rec["render/background"], "keypoints": list(rec["keypoints/names"]),
+            "instances": list(rec["instances/key"]) + list(rec["instances/flip_key"])}
+
+
+def write_caffe_lmdbs(split_dir: str, views) -> dict:
+    """Expand compact records [(key, bytes)] into Click-Here's LMDBs under ``split_dir``
+    (``<field>_lmdb`` each, the same keys in every one), ``keys.txt`` and ``views.jsonl``.
+    Written aside and renamed. Returns {"file", "examples", "bytes"}."""
+    tmp = names.tmp_name(split_dir)
+    os.makedirs(tmp)
+    envs = {f: lmdb.open_write(os.path.join(tmp, chs.lmdb_name(f))) for f in chs.CAFFE_FIELDS}
+    keys, lines = [], []
+    try:
+        txns = {f: e.begin(write=True) for f, e in envs.items()}
+        for n, (_, raw) in enumerate(sorted(views, key=lambda kv: kv[0])):
+            rec = chs.decode_view(raw)
+            lines.append(json.dumps(view_summary(rec), sort_keys=True))
+            for inst in chs.expand(rec):
+                k = inst["key"].encode("ascii")
+                for field, datum in chs.caffe_datums(inst).items():
+                    if not txns[field].put(k, datum, overwrite=False):
+                        raise ValueError(f"duplicate instance key {inst['key']!r} in {split_dir}")
+                keys.append(inst["key"])
+            if n % 20 == 19:  # commit every ~100-200 instances, as Click-Here commits every 100
+                for f, txn in list(txns.items()):
+                    txn.commit()
+                    txns[f] = envs[f].begin(write=True)
+        for t in txns.values():
+            t.commit()
+        for e in envs.values():
+            e.sync(True)
+    finally:
+        for e in envs.values():
+            e.close()
+    with open(os.path.join(tmp, KEYS_FILE), "w", encoding="ascii") as f:
+        f.write("".join(k + "\n" for k in sorted(keys)))
+    with open(os.path.join(tmp, VIEWS_FILE), "w", encoding="utf-8") as f:
+        f.write("".join(ln + "\n" for ln in lines))
+    if os.path.exists(split_dir):
+        shutil.rmtree(split_dir)
+    os.replace(tmp, split_dir)
+    size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(split_dir) for f in fs)
+    return {"file": os.path.basename(split_dir), "examples": len(keys), "bytes": size}
+
+
+def read_caffe_split(split_dir: str):
+    """Instances of one split of the Caffe LMDB layout, in key order, decoded from the Datums."""
+    envs = {f: lmdb.open_read(os.path.join(split_dir, chs.lmdb_name(f))) for f in chs.CAFFE_FIELDS}
+    try:
+        txns = {f: e.begin() for f, e in envs.items()}
+        for key, _ in txns["image"].cursor():
+            yield {"key": key.decode("ascii"),
+                   **chs.instance_from_datums({f: txns[f].get(key) for f in chs.CAFFE_FIELDS})}
+    finally:
+        for e in envs.values():
+            e.close()
