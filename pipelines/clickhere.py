@@ -252,16 +252,17 @@ class RenderClickHereViews(RendererDoFn):
         flip_keys = [ch.instance_key(ch.random_prefix(rng), stem, obj, flip_classes[i], True) for i in keep] if flip else []
         uv = sample.uv[keep]
         counts.append((f"instances/{split}", len(keys) + len(flip_keys)))
-        rec = chs.make_view_record(
-            key=key, synset=model.synset, model_id=model.model_id, seed=cfg.seed, jpeg=sample.jpeg,
-            width=sample.width, height=sample.height, viewpoint=vp.as_array(), object_class=obj,
-            viewpoint_label=km.viewpoint_label(obj, *angles), num_keypoint_classes=len(self.classes),
-            names=[sample.names[i] for i in keep], uv=uv, pixel=ch.crop_pixels(uv, sample.width, sample.height),
-            classes=[classes[i] for i in keep], flip_classes=[flip_classes[i] for i in keep], keys=keys,
-            flip_keys=flip_keys, crop_box=sample.box,
-            truncation=np.zeros(4) if truncation is None else truncation,
-            environment_energy=lighting.environment_energy, lights=lighting.as_array(),
-            background=sample.background)
+        rec = chs.CLICKHERE_VIEW.record({
+            "key": key, "synset": model.synset, "model_id": model.model_id, "seed": cfg.seed,
+            "image/jpeg": sample.jpeg, "image/height": sample.height, "image/width": sample.width,
+            "viewpoint": vp.as_array(), "object_class": obj, "viewpoint_label": km.viewpoint_label(obj, *angles),
+            "num_keypoint_classes": len(self.classes), "keypoints/names": [sample.names[i] for i in keep],
+            "keypoints/uv": uv, "keypoints/pixel": ch.crop_pixels(uv, sample.width, sample.height),
+            "keypoints/class": [classes[i] for i in keep], "keypoints/flip_class": [flip_classes[i] for i in keep],
+            "instances/key": keys, "instances/flip_key": flip_keys, "render/crop_box": sample.box,
+            "render/truncation": np.zeros(4) if truncation is None else truncation,
+            "render/environment_energy": lighting.environment_energy, "render/lights": lighting.as_array(),
+            "render/background": sample.background})
         return counts, rec, None
 
 

@@ -269,8 +269,9 @@ def encode_pair(pair: dict, config: PairConfig) -> tuple[tuple[str, str], tuple[
     if config.extras:
         extras = {"key": pair["key"], "synset": pair["synset"], "model_id": pair["model_id"], "seed": config.seed,
                   "viewpoint0": v0.viewpoint.as_array(), "viewpoint1": v1.viewpoint.as_array(),
-                  "center": pair["center"], "scale": pair["scale"], "names": pair["names"], "xyz": pair["xyz"],
-                  "uv0": r0["uv"], "visible0": r0["visible"], "uv1": r1["uv"], "visible1": r1["visible"]}
+                  "object/center": pair["center"], "object/scale": pair["scale"], "keypoints/names": pair["names"],
+                  "keypoints/xyz": pair["xyz"], "keypoints/uv0": r0["uv"], "keypoints/visible0": r0["visible"],
+                  "keypoints/uv1": r1["uv"], "keypoints/visible1": r1["visible"]}
     rec = make_pair_record(img0=r0["rgba"], img1=r1["rgba"], mv0=v0.mv, mv1=v1.mv, extras=extras)
     return (pair["file"], pair["split"]), (pair["key"], schema(config.extras).encode(rec))
 

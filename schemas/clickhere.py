@@ -33,10 +33,13 @@ class Bytes(Field):
 
     kind = "bytes"
 
-    def values(self, value) -> list:
+    def cast(self, value) -> bytes:
         if not isinstance(value, bytes):
             raise SchemaError(f"{self.name}: expected bytes, got {type(value).__name__}")
-        return [value]
+        return value
+
+    def values(self, value) -> list:
+        return [self.cast(value)]
 
     def decode(self, values):
         return bytes(values[0])
@@ -79,9 +82,9 @@ CLICKHERE_INSTANCE = Schema("clickhere_instance", "1.0.0", (
     Tensor("keypoint_pixel", shape=(2,), dtype="int64", doc="x, y in the 227x227 crop"),
     PNGImage("keypoint_loc", shape=(S, S), doc="255 at the keypoint"),
     PNGImage("gaussian_keypoint_map", shape=(S, S), doc="Gaussian (sigma 23) byte-scaled to 0-255"),
-    Tensor("chessboard_dt_map", shape=(S * S,), doc="Chebyshev distance to the keypoint, 227x227 row-major"),
-    Tensor("euclidean_dt_map", shape=(S * S,), doc="Euclidean distance, 227x227 row-major"),
-    Tensor("manhattan_dt_map", shape=(S * S,), doc="taxicab distance, 227x227 row-major"),
+    Tensor("chessboard_dt_map", shape=(S * S,), array=(S, S), doc="Chebyshev distance to the keypoint, 227x227 row-major"),
+    Tensor("euclidean_dt_map", shape=(S * S,), array=(S, S), doc="Euclidean distance, 227x227 row-major"),
+    Tensor("manhattan_dt_map", shape=(S * S,), array=(S, S), doc="taxicab distance, 227x227 row-major"),
     Tensor("keypoint_class", shape=(None,), dims=("C",), dtype="int64", doc="one-hot keypoint class"),
     Tensor("viewpoint_label", shape=(4,), dtype="int64", doc="[cls, az+360cls, el+360cls, tilt+360cls]"),
 ))
@@ -95,36 +98,10 @@ def lmdb_name(field: str) -> str:
     return f"{field}_lmdb"
 
 
-def make_view_record(*, key, synset, model_id, seed, jpeg, width, height, viewpoint, object_class,
-                     viewpoint_label, num_keypoint_classes, names, uv, pixel, classes, flip_classes,
-                     keys, flip_keys, crop_box, truncation, environment_energy, lights, background) -> dict:
-    return {
-        "key": key, "synset": synset, "model_id": model_id, "seed": np.int64(seed),
-        "image/jpeg": jpeg, "image/height": np.int64(height), "image/width": np.int64(width),
-        "viewpoint": np.asarray(viewpoint, np.float32).reshape(4), "object_class": np.int64(object_class),
-        "viewpoint_label": np.asarray(viewpoint_label, np.int64).reshape(4),
-        "num_keypoint_classes": np.int64(num_keypoint_classes),
-        "keypoints/names": list(names), "keypoints/uv": np.asarray(uv, np.float32).reshape(-1),
-        "keypoints/pixel": np.asarray(pixel, np.int64).reshape(-1),
-        "keypoints/class": np.asarray(classes, np.int64).reshape(-1),
-        "keypoints/flip_class": np.asarray(flip_classes, np.int64).reshape(-1),
-        "instances/key": list(keys), "instances/flip_key": list(flip_keys),
-        "render/crop_box": np.asarray(crop_box, np.int64).reshape(4),
-        "render/truncation": np.asarray(truncation, np.float32).reshape(4),
-        "render/environment_energy": np.float32(environment_energy),
-        "render/lights": np.asarray(lights, np.float32).reshape(-1),
-        "render/background": background,
-    }
-
-
 def decode_view(data: bytes, fields=None) -> dict:
-    """Parse a compact record; reshapes ``keypoints/uv`` (N, 2), ``keypoints/pixel`` (N, 2),
-    ``render/lights`` (L, 4)."""
-    rec = CLICKHERE_VIEW.decode(data, fields)
-    for name, k in (("keypoints/uv", 2), ("keypoints/pixel", 2), ("render/lights", 4)):
-        if name in rec:
-            rec[name] = rec[name].reshape(-1, k)
-    return rec
+    """Parse a compact record in the array shapes: ``keypoints/uv`` (N, 2), ``keypoints/pixel``
+    (N, 2), ``render/lights`` (L, 4)."""
+    return CLICKHERE_VIEW.decode(data, fields, arrays=True)
 
 
 def instance_arrays(image, xy, kp_class: int, num_classes: int, label, fields=None) -> dict:
@@ -210,23 +187,12 @@ def instance_from_datums(datums: dict) -> dict:
 
 
 def encode_instance(inst: dict) -> bytes:
-    """One instance as a ``clickhere_instance`` Example."""
-    return CLICKHERE_INSTANCE.encode({
-        "key": inst["key"], "view_key": inst["view_key"], "flipped": np.int64(inst["flipped"]),
-        "image/encoded": inst["image"], "keypoint_pixel": inst["keypoint_pixel"],
-        "keypoint_loc": inst["keypoint_loc"], "gaussian_keypoint_map": inst["gaussian_keypoint_map"],
-        "chessboard_dt_map": inst["chessboard_dt_map"].astype(np.float32).reshape(-1),
-        "euclidean_dt_map": inst["euclidean_dt_map"].astype(np.float32).reshape(-1),
-        "manhattan_dt_map": inst["manhattan_dt_map"].astype(np.float32).reshape(-1),
-        "keypoint_class": inst["keypoint_class"].astype(np.int64),
-        "viewpoint_label": inst["viewpoint_label"],
-    })
+    """One instance (the arrays of :func:`expand`, whose ``image`` is the Example's
+    ``image/encoded``) as a ``clickhere_instance`` Example."""
+    values = {f.name: inst["image" if f.name == "image/encoded" else f.name] for f in CLICKHERE_INSTANCE.fields}
+    return CLICKHERE_INSTANCE.encode(CLICKHERE_INSTANCE.record(values))
 
 
 def decode_instance(data: bytes, fields=None) -> dict:
     """Parse a ``clickhere_instance`` Example; maps reshaped to (227, 227)."""
-    rec = CLICKHERE_INSTANCE.decode(data, fields)
-    for name in ("chessboard_dt_map", "euclidean_dt_map", "manhattan_dt_map"):
-        if name in rec:
-            rec[name] = rec[name].reshape(S, S)
-    return rec
+    return CLICKHERE_INSTANCE.decode(data, fields, arrays=True)

@@ -1,28 +1,40 @@
 """Feature declarations that encode, decode and validate one field of a record.
 
-A :class:`Schema` is an ordered list of fields. The same declaration gives the writer's
-``encode`` (numpy/python values -> ``tf.train.Example`` bytes, rejecting wrong shapes or dtypes
-with a message naming the field and both shapes), the reader's ``decode`` (bytes -> numpy), the
-``tf.io`` parsing spec ``training/`` uses, and ``features.json``.
+A :class:`Schema` is an ordered list of fields. The same declaration gives the record maker
+``record`` (numpy/python values -> the values the Example stores: each cast to its field's dtype
+and stored shape, a missing, unknown, wrongly shaped or wrongly typed value rejected with a message
+naming the field, the expected and the given shape and dtype), the writer's ``encode`` (a record
+-> deterministic ``tf.train.Example`` bytes), the reader's ``decode`` (bytes -> numpy, in the
+stored shapes or, with ``arrays=True``, the array shapes), the ``tf.io`` parsing spec
+``training/`` uses, and ``features.json``.
 
 Shapes use ``None`` for a dimension that varies per record (e.g. the keypoint count K); fields
-that share the name of a dimension in ``dims`` must agree within one record.
+that share the name of a dimension in ``dims`` must agree within one record. A :class:`Tensor` is
+stored flat or in its declared ``shape``; its *array shape* is the shape the value has in memory:
+``array`` where declared (a row-major 3x3 stored as ``(9,)`` has ``array=(3, 3)``), ``(K, stride)``
+for a flat list of ``stride`` values per element, else ``shape``. The maker takes either shape.
 """
 from __future__ import annotations
 
 import abc
 import dataclasses
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import cv2
 import numpy as np
-
 
 from schemas import example_proto
 
 
 class SchemaError(ValueError):
     """A value does not match its field's declaration."""
+
+
+def _fits(shape: tuple, declared: tuple) -> bool:
+    """Whether ``shape`` matches ``declared`` (``None`` entries match any length)."""
+    return len(shape) == len(declared) and all(d is None or d == s for d, s in zip(declared, shape))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,21 +48,26 @@ class Field(abc.ABC):
     doc: str = ""
     stride: int = 1  # a flat field holding ``stride`` values per element of its dimension
 
-
     kind = ""  # bytes | int64 | float
 
     def _check_shape(self, arr: np.ndarray) -> None:
-        if len(arr.shape) != len(self.shape) or any(
-                s is not None and s != a for s, a in zip(self.shape, arr.shape)):
+        if not _fits(arr.shape, self.shape):
             raise SchemaError(f"{self.name}: expected shape {self._shape_str()}, got {arr.shape}")
 
-    def _shape_str(self) -> str:
-        dims = dict(zip([i for i, s in enumerate(self.shape) if s is None], self.dims))
-        return "(" + ", ".join(str(s) if s is not None else dims.get(i, "?") for i, s in enumerate(self.shape)) + ")"
+    def _shape_str(self, shape: tuple | None = None) -> str:
+        """``shape`` (default: the stored one) with its variable entries named by ``dims``."""
+        shape = self.shape if shape is None else shape
+        names = iter(self.dims)
+        return "(" + ", ".join(str(s) if s is not None else next(names, "?") for s in shape) + ")"
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "shape": [s if s is not None else -1 for s in self.shape],
                 "dims": list(self.dims), "stride": self.stride, "encoding": type(self).__name__, "doc": self.doc}
+
+    @abc.abstractmethod
+    def cast(self, value):
+        """``value`` as this field stores it (the maker's step): cast to the field's dtype and
+        stored shape; SchemaError naming the field, the expected and the given value otherwise."""
 
     @abc.abstractmethod
     def values(self, value) -> list:
@@ -59,6 +76,10 @@ class Field(abc.ABC):
     @abc.abstractmethod
     def decode(self, values: list):
         """Inverse of :meth:`values`."""
+
+    def to_array(self, value):
+        """A decoded value in its in-memory shape (only a :class:`Tensor` may differ)."""
+        return value
 
     def lengths(self, value) -> dict:
         """Lengths of the named variable dimensions of ``value``."""
@@ -84,6 +105,20 @@ class Text(Field):
 
     kind = "bytes"
 
+    def cast(self, value):
+        """A ``str`` for a scalar field, a list of ``str`` for a list field."""
+        if self.shape == ():
+            if not isinstance(value, str):
+                raise SchemaError(f"{self.name}: expected a string, got {type(value).__name__}")
+            return value
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise SchemaError(f"{self.name}: expected {self._shape_str()} strings, got {type(value).__name__}")
+        items = list(value)
+        bad = [type(v).__name__ for v in items if not isinstance(v, str)]
+        if bad:
+            raise SchemaError(f"{self.name}: expected {self._shape_str()} strings, got {bad[0]} items")
+        return items
+
     def values(self, value) -> list:
         items = [value] if self.shape == () else list(value)
         if self.shape == () and not isinstance(value, (str, bytes)):
@@ -97,13 +132,60 @@ class Text(Field):
 
 @dataclasses.dataclass(frozen=True)
 class Tensor(Field):
-    """A numeric array stored flat, row-major, as an int64 or float list."""
+    """A numeric array stored row-major, as an int64 or float list. ``array``: the shape of the
+    value in memory when it differs from the stored ``shape`` (see the module docstring)."""
 
     dtype: str = "float32"
+    array: tuple | None = None
+
+    def __post_init__(self):
+        a, s = self.array_shape, self.shape
+        if a != s and (s.count(None) > 1 or (None in a) != (None in s) or (None not in a and math.prod(a) != math.prod(s))):
+            raise ValueError(f"{self.name}: array shape {a} does not hold the values of stored shape {s}")
 
     @property
     def kind(self):  # type: ignore[override]
         return "int64" if np.dtype(self.dtype).kind in "iub" else "float"
+
+    @property
+    def array_shape(self) -> tuple:
+        """The shape of the value in memory: ``array``, ``(K, stride)`` or ``shape``."""
+        if self.array is not None:
+            return tuple(self.array)
+        if self.stride > 1 and self.shape == (None,):
+            return (None, self.stride)
+        return self.shape
+
+    def _expected(self) -> str:
+        a = self.array_shape
+        flat = "" if a == self.shape else f" (or stored {self._flat_str()})"
+        return f"{self._shape_str(a)} {self.dtype}{flat}"
+
+    def _flat_str(self) -> str:
+        if self.stride > 1 and self.shape == (None,):
+            return f"({self.dims[0] if self.dims else '?'}*{self.stride})"
+        return self._shape_str()
+
+    def cast(self, value) -> np.ndarray:
+        """An array of the field's dtype and stored shape (a 0-d value as a numpy scalar).
+
+        Accepts the stored or the array shape; floats for an int64 field, and anything but
+        numbers, are rejected (an empty list may have any dtype)."""
+        arr = np.asarray(value)
+        kinds = "iub" if self.kind == "int64" else "fiub"
+        dtype_ok = arr.dtype.kind in kinds or (arr.size == 0 and arr.dtype.kind in "fiub")
+        if not dtype_ok or not (_fits(arr.shape, self.shape) or _fits(arr.shape, self.array_shape)):
+            raise SchemaError(f"{self.name}: expected {self._expected()}, got {arr.shape} {arr.dtype}")
+        out = arr.astype(self.dtype, copy=False)
+        if not _fits(out.shape, self.shape):
+            out = out.reshape([-1 if s is None else s for s in self.shape])
+        return out[()] if out.ndim == 0 else out
+
+    def to_array(self, value):
+        """A decoded (stored-shape) value reshaped to :attr:`array_shape`."""
+        if self.array_shape == self.shape:
+            return value
+        return np.asarray(value).reshape([-1 if s is None else s for s in self.array_shape])
 
     def values(self, value) -> list:
         arr = np.asarray(value)
@@ -140,6 +222,16 @@ class PNGImage(Field):
     @property
     def channels(self) -> int:
         return self.shape[2] if len(self.shape) == 3 else 1
+
+    def cast(self, value):
+        """An (H, W[, C]) array of exactly the field's dtype (images are not converted), or
+        ``bytes`` already PNG-encoded."""
+        if isinstance(value, bytes):
+            return value
+        arr = np.asarray(value)
+        if arr.dtype != np.dtype(self.dtype) or not _fits(arr.shape, self.shape):
+            raise SchemaError(f"{self.name}: expected {self._shape_str()} {self.dtype} image, got {arr.shape} {arr.dtype}")
+        return arr
 
     def encode_array(self, value) -> bytes:
         arr = np.asarray(value)
@@ -190,13 +282,34 @@ class Schema:
     def field_map(self) -> dict[str, Field]:
         return {f.name: f for f in self.fields}
 
-    def validate(self, record: dict[str, Any]) -> None:
-        """Raise SchemaError unless ``record`` has exactly the schema's fields with matching
-        shapes and consistent variable dimensions."""
+    def record(self, values: Mapping[str, Any] | None = None, /, **named) -> dict[str, Any]:
+        """The record maker: ``values`` (a mapping by field name; names without a ``/`` may also
+        come as keywords) -> a record for :meth:`encode`, each value cast by its field
+        (:meth:`Field.cast`: the field's dtype, the stored shape from the stored or array shape).
+
+        SchemaError for a missing or unknown field (naming them), a value of the wrong shape or
+        dtype (naming the field, the expected and the given shape and dtype) and variable
+        dimensions that disagree between fields."""
+        given = dict(values or {})
+        twice = sorted(set(given) & set(named))
+        if twice:
+            raise SchemaError(f"{self.name} record: fields given twice {twice}")
+        given.update(named)
+        self._check_names(given)
+        rec = {f.name: f.cast(given[f.name]) for f in self.fields}
+        self.validate(rec)
+        return rec
+
+    def _check_names(self, record: Mapping[str, Any]) -> None:
         missing = [f.name for f in self.fields if f.name not in record]
         extra = sorted(set(record) - {f.name for f in self.fields})
         if missing or extra:
             raise SchemaError(f"{self.name} record: missing fields {missing}, unexpected fields {extra}")
+
+    def validate(self, record: dict[str, Any]) -> None:
+        """Raise SchemaError unless ``record`` has exactly the schema's fields with matching
+        shapes and consistent variable dimensions."""
+        self._check_names(record)
         seen: dict[str, tuple[int, str]] = {}
         for f in self.fields:
             value = record[f.name]
@@ -208,7 +321,8 @@ class Schema:
                 seen.setdefault(dim, (n, f.name))
 
     def encode(self, record: dict[str, Any]) -> bytes:
-        """Validate and serialise ``record`` as a ``tf.train.Example``. Deterministic bytes."""
+        """Validate and serialise ``record`` (values in the stored shapes, as :meth:`record`
+        makes them) as a ``tf.train.Example``. Deterministic bytes."""
         self.validate(record)
         ex = example_proto.Example()
         feats = ex.features.feature
@@ -222,8 +336,10 @@ class Schema:
                 feats[f.name].float_list.value.extend(vals)
         return ex.SerializeToString(deterministic=True)
 
-    def decode(self, data: bytes, fields=None) -> dict[str, Any]:
-        """Parse serialised Example bytes into numpy values (optionally only ``fields``)."""
+    def decode(self, data: bytes, fields=None, *, arrays: bool = False) -> dict[str, Any]:
+        """Parse serialised Example bytes into numpy values (optionally only ``fields``), in the
+        stored shapes (the inverse of :meth:`record`) or, with ``arrays``, in the array shapes
+        (:meth:`Field.to_array`: e.g. a camera matrix (3, 3), keypoints (K, 2))."""
         ex = example_proto.parse_example(data)
         feats = ex.features.feature
         out = {}
@@ -234,7 +350,8 @@ class Schema:
                 raise SchemaError(f"{self.name} record: field {f.name} is missing")
             feat = feats[f.name]
             vals = {"bytes": feat.bytes_list.value, "int64": feat.int64_list.value, "float": feat.float_list.value}[f.kind]
-            out[f.name] = f.decode(list(vals))
+            value = f.decode(list(vals))
+            out[f.name] = f.to_array(value) if arrays else value
         return out
 
     def describe(self) -> dict:

@@ -26,10 +26,10 @@ from schemas.features import PNGImage, Schema, Tensor, Text
 CORE_FIELDS = (
     PNGImage("img0", shape=(None, None, 4), dims=("H", "W"), doc="view 0, RGBA, alpha = silhouette"),
     PNGImage("img1", shape=(None, None, 4), dims=("H", "W"), doc="view 1, RGBA, alpha = silhouette"),
-    Tensor("mv0", shape=(16,), doc="4x4 object -> OpenGL camera 0, row-major"),
-    Tensor("mvi0", shape=(16,), doc="inverse of mv0, row-major"),
-    Tensor("mv1", shape=(16,), doc="4x4 object -> OpenGL camera 1, row-major"),
-    Tensor("mvi1", shape=(16,), doc="inverse of mv1, row-major"),
+    Tensor("mv0", shape=(16,), array=(4, 4), doc="4x4 object -> OpenGL camera 0, row-major"),
+    Tensor("mvi0", shape=(16,), array=(4, 4), doc="inverse of mv0, row-major"),
+    Tensor("mv1", shape=(16,), array=(4, 4), doc="4x4 object -> OpenGL camera 1, row-major"),
+    Tensor("mvi1", shape=(16,), array=(4, 4), doc="inverse of mv1, row-major"),
 )
 
 EXTRA_FIELDS = (
@@ -58,48 +58,25 @@ def schema(extras: bool) -> Schema:
 
 
 def make_pair_record(*, img0, img1, mv0, mv1, extras: dict | None = None) -> dict:
-    """A record for :data:`KEYPOINTNET_PAIR` (``extras`` given) or the core schema.
+    """A record for :data:`KEYPOINTNET_PAIR` (``extras`` given) or the core schema; derives
+    ``mvi0``/``mvi1`` (the inverses, computed in float64).
 
-    img0, img1: (H, W, 4) uint8; mv0, mv1: (4, 4); extras: key, synset, model_id, seed,
-    viewpoint0/1 (4,), center (3,), scale, names (K,), xyz (K, 3), uv0/uv1 (K, 2),
-    visible0/visible1 (K,) bool.
+    img0, img1: (H, W, 4) uint8; mv0, mv1: (4, 4) (or 16 row-major); extras: the values of
+    :data:`EXTRA_FIELDS` by field name (``key``, ``synset``, ``model_id``, ``seed``,
+    ``viewpoint0``/``1`` (4,), ``object/center`` (3,), ``object/scale``, ``keypoints/names`` (K,),
+    ``keypoints/xyz`` (K, 3), ``keypoints/uv0``/``uv1`` (K, 2), ``keypoints/visible0``/``1`` (K,) bool).
     """
     mv0 = np.asarray(mv0, dtype=np.float64).reshape(4, 4)
     mv1 = np.asarray(mv1, dtype=np.float64).reshape(4, 4)
-    rec = {"img0": np.asarray(img0), "img1": np.asarray(img1),
-           "mv0": mv0.astype(np.float32).reshape(16), "mvi0": np.linalg.inv(mv0).astype(np.float32).reshape(16),
-           "mv1": mv1.astype(np.float32).reshape(16), "mvi1": np.linalg.inv(mv1).astype(np.float32).reshape(16)}
-    if extras is None:
-        return rec
-    e = extras
-    rec.update({
-        "key": e["key"], "synset": e["synset"], "model_id": e["model_id"], "seed": np.int64(e["seed"]),
-        "viewpoint0": np.asarray(e["viewpoint0"], dtype=np.float32).reshape(4),
-        "viewpoint1": np.asarray(e["viewpoint1"], dtype=np.float32).reshape(4),
-        "object/center": np.asarray(e["center"], dtype=np.float32).reshape(3),
-        "object/scale": np.float32(e["scale"]),
-        "keypoints/names": list(e["names"]),
-        "keypoints/xyz": np.asarray(e["xyz"], dtype=np.float32).reshape(-1),
-        "keypoints/uv0": np.asarray(e["uv0"], dtype=np.float32).reshape(-1),
-        "keypoints/visible0": np.asarray(e["visible0"], dtype=np.int64).reshape(-1),
-        "keypoints/uv1": np.asarray(e["uv1"], dtype=np.float32).reshape(-1),
-        "keypoints/visible1": np.asarray(e["visible1"], dtype=np.int64).reshape(-1),
-    })
-    return rec
+    core = {"img0": img0, "img1": img1, "mv0": mv0, "mvi0": np.linalg.inv(mv0), "mv1": mv1, "mvi1": np.linalg.inv(mv1)}
+    return schema(extras is not None).record({**core, **(extras or {})})
 
 
 def decode_pair(data: bytes, fields=None) -> dict:
-    """Parse a serialised pair; matrices come back (4, 4), ``xyz`` (K, 3), ``uv0``/``uv1``
+    """Parse a serialised pair in the array shapes: matrices (4, 4), ``xyz`` (K, 3), ``uv0``/``uv1``
     (K, 2). Extras are decoded when present."""
     present = set(example_proto.parse_example(data).features.feature)
     has_extras = all(f.name in present for f in EXTRA_FIELDS)
     if fields is not None:
         fields = [f for f in fields if f in present]
-    rec = schema(has_extras).decode(data, fields)
-    for name in ("mv0", "mvi0", "mv1", "mvi1"):
-        if name in rec:
-            rec[name] = rec[name].reshape(4, 4)
-    for name, n in (("keypoints/xyz", 3), ("keypoints/uv0", 2), ("keypoints/uv1", 2)):
-        if name in rec:
-            rec[name] = rec[name].reshape(-1, n)
-    return rec
+    return schema(has_extras).decode(data, fields, arrays=True)

@@ -51,7 +51,9 @@ def dummy_keys_uvd(num_kp: int) -> np.ndarray:
 
 
 def frame_features(kt, pf: str) -> dict:
-    """The numeric features of one side (``pf`` = ``L`` or ``R``) of a (resized) KeyTargets."""
+    """The numeric features of one side (``pf`` = ``L`` or ``R``) of a (resized) KeyTargets, in
+    float64 / int (:data:`KEYPOSE` casts them): the main target's matrices, camera, keys and
+    visibility, and its proj targets padded to ``T`` with :func:`dummy_to_uvd` / :func:`dummy_keys_uvd`."""
     main = keypose.target_arrays(kt.kp_target)
     num_kp = len(main.keys_uvd)
     projs = [keypose.target_arrays(t) for t in list(kt.proj_targets)[:T]]
@@ -60,24 +62,18 @@ def frame_features(kt, pf: str) -> dict:
             raise ValueError(f"proj_targets[{i}] has {len(p.keys_uvd)} keypoints, kp_target has {num_kp}")
     to_uvd = [p.to_uvd for p in projs] + [dummy_to_uvd()] * (T - len(projs))
     keys = [p.keys_uvd for p in projs] + [dummy_keys_uvd(num_kp)] * (T - len(projs))
-    f32 = np.float32
     return {
-        f"to_world_{pf}": main.to_world.astype(f32), f"to_uvd_{pf}": main.to_uvd.astype(f32),
-        f"camera_{pf}": main.camera.astype(f32), f"keys_uvd_{pf}": main.keys_uvd.astype(f32),
-        f"visible_{pf}": main.visible.astype(f32), f"num_kp_{pf}": np.int64(num_kp),
-        f"num_targets_{pf}": np.int64(len(projs)),
-        f"targets_to_uvd_{pf}": np.stack(to_uvd).astype(f32),
-        f"targets_keys_uvd_{pf}": np.stack(keys).reshape(T, num_kp, 4).astype(f32),
+        f"to_world_{pf}": main.to_world, f"to_uvd_{pf}": main.to_uvd, f"camera_{pf}": main.camera,
+        f"keys_uvd_{pf}": main.keys_uvd, f"visible_{pf}": main.visible, f"num_kp_{pf}": num_kp,
+        f"num_targets_{pf}": len(projs), f"targets_to_uvd_{pf}": np.stack(to_uvd),
+        f"targets_keys_uvd_{pf}": np.stack(keys),
     }
 
 
 def make_keypose_record(img_l, img_r, kt_l, kt_r) -> dict:
     """RGBA uint8 images and resized KeyTargets of both sides -> a KEYPOSE record."""
-    rec = {"img_L": np.asarray(img_l), "img_R": np.asarray(img_r)}
-    rec.update(frame_features(kt_l, "L"))
-    rec.update(frame_features(kt_r, "R"))
-    rec["mirrored"] = np.int64(int(kt_l.mirrored))
-    return rec
+    return KEYPOSE.record({"img_L": img_l, "img_R": img_r, **frame_features(kt_l, "L"), **frame_features(kt_r, "R"),
+                           "mirrored": int(kt_l.mirrored)})
 
 
 def decode_keypose(data: bytes, fields=None) -> dict:

@@ -23,9 +23,9 @@ KP2D_PAIR = Schema("kp2d_pair", "1.0.0", (
              doc="RGB: the warped photo (KP2D 'image_aug', the source), after the non-spatial augmentation"),
     Tensor("image/height", dtype="int64"),
     Tensor("image/width", dtype="int64"),
-    Tensor("homography", shape=(9,),
+    Tensor("homography", shape=(9,), array=(3, 3),
            doc="3x3 row-major, normalised [-1, 1] (align_corners): image_aug point -> image point (KP2D)"),
-    Tensor("homography/pixels", shape=(9,),
+    Tensor("homography/pixels", shape=(9,), array=(3, 3),
            doc="3x3 row-major, the same map in OpenCV pixels: image_aug pixel -> image pixel"),
     Tensor("source/height", dtype="int64", doc="the photo's height before resizing"),
     Tensor("source/width", dtype="int64", doc="the photo's width before resizing"),
@@ -34,27 +34,21 @@ KP2D_PAIR = Schema("kp2d_pair", "1.0.0", (
 
 def make_pair_record(*, key, image_path, seed, pair_index, image, image_aug, homography,
                      homography_pixels, source_size) -> dict:
-    """Arrays of one pair -> a KP2D_PAIR record for ``KP2D_PAIR.encode``.
+    """Arrays of one pair -> a KP2D_PAIR record for ``KP2D_PAIR.encode``; derives the image size
+    fields from ``image`` and ``source/*`` from ``source_size``.
 
     image, image_aug: (H, W, 3) uint8 RGB; homography, homography_pixels: (3, 3);
     source_size: (W, H) of the photo before resizing.
     """
-    image = np.asarray(image)
-    h, w = image.shape[:2]
-    return {
-        "key": key, "image_path": image_path, "seed": np.int64(seed), "pair_index": np.int64(pair_index),
-        "image/encoded": image, "image_aug/encoded": np.asarray(image_aug),
-        "image/height": np.int64(h), "image/width": np.int64(w),
-        "homography": np.asarray(homography, dtype=np.float32).reshape(9),
-        "homography/pixels": np.asarray(homography_pixels, dtype=np.float32).reshape(9),
-        "source/height": np.int64(source_size[1]), "source/width": np.int64(source_size[0]),
-    }
+    h, w = np.shape(image)[:2]
+    return KP2D_PAIR.record({
+        "key": key, "image_path": image_path, "seed": seed, "pair_index": pair_index,
+        "image/encoded": image, "image_aug/encoded": image_aug, "image/height": h, "image/width": w,
+        "homography": homography, "homography/pixels": homography_pixels,
+        "source/height": source_size[1], "source/width": source_size[0],
+    })
 
 
 def decode_pair(data: bytes, fields=None) -> dict:
     """Parse a serialised KP2D_PAIR Example; the homographies come back as (3, 3)."""
-    rec = KP2D_PAIR.decode(data, fields)
-    for name in ("homography", "homography/pixels"):
-        if name in rec:
-            rec[name] = rec[name].reshape(3, 3)
-    return rec
+    return KP2D_PAIR.decode(data, fields, arrays=True)

@@ -21,8 +21,8 @@ VIEW = Schema("view", "1.0.0", (
     PNGImage("depth/encoded", shape=(None, None), dims=("H", "W"), dtype="uint16",
              doc="z-depth = value * depth/scale, 0 = no hit"),
     Tensor("depth/scale", dtype="float32"),
-    Tensor("camera/K", shape=(9,), doc="3x3 intrinsics, row-major, OpenCV pixel convention"),
-    Tensor("camera/cam_T_obj", shape=(16,), doc="4x4 object->camera, row-major, OpenCV camera frame"),
+    Tensor("camera/K", shape=(9,), array=(3, 3), doc="3x3 intrinsics, row-major, OpenCV pixel convention"),
+    Tensor("camera/cam_T_obj", shape=(16,), array=(4, 4), doc="4x4 object->camera, row-major, OpenCV camera frame"),
     Tensor("viewpoint", shape=(4,), doc="azimuth, elevation, tilt (degrees), distance"),
     Text("keypoints/names", shape=(None,), dims=("K",)),
     Tensor("keypoints/uv", shape=(None,), dims=("K",), stride=2, doc="K x (u, v) pixels, flattened"),
@@ -62,42 +62,29 @@ def decode_depth(codes, scale: float) -> np.ndarray:
 
 def make_view_record(*, key, synset, model_id, seed, rgba, depth, K, cam_T_obj, viewpoint,
                      names, uv, z, xyz, visible) -> dict:
-    """Arrays of one rendered view -> a VIEW record ready for ``VIEW.encode``.
+    """Arrays of one rendered view -> a VIEW record ready for ``VIEW.encode``; derives the depth
+    codes and scale (:func:`encode_depth`), the mask (255 where depth > 0) and the image size.
 
-    rgba (H, W, 4) uint8; depth (H, W) float32 z-depth; K (3, 3); cam_T_obj (4, 4);
+    rgba (H, W, 4) uint8; depth (H, W) float z-depth; K (3, 3); cam_T_obj (4, 4);
     viewpoint (4,); names (K,); uv (K, 2); z (K,); xyz (K, 3); visible (K,) bool.
     """
-    rgba = np.asarray(rgba)
     codes, scale = encode_depth(depth)
     h, w = codes.shape
-    return {
-        "key": key, "synset": synset, "model_id": model_id, "seed": np.int64(seed),
-        "image/encoded": rgba, "image/height": np.int64(h), "image/width": np.int64(w),
-        "mask/encoded": np.where(codes > 0, 255, 0).astype(np.uint8),
-        "depth/encoded": codes, "depth/scale": np.float32(scale),
-        "camera/K": np.asarray(K, dtype=np.float32).reshape(9),
-        "camera/cam_T_obj": np.asarray(cam_T_obj, dtype=np.float32).reshape(16),
-        "viewpoint": np.asarray(viewpoint, dtype=np.float32).reshape(4),
-        "keypoints/names": list(names),
-        "keypoints/uv": np.asarray(uv, dtype=np.float32).reshape(-1),
-        "keypoints/z": np.asarray(z, dtype=np.float32).reshape(-1),
-        "keypoints/xyz": np.asarray(xyz, dtype=np.float32).reshape(-1),
-        "keypoints/visible": np.asarray(visible, dtype=np.int64).reshape(-1),
-    }
+    return VIEW.record({
+        "key": key, "synset": synset, "model_id": model_id, "seed": seed,
+        "image/encoded": rgba, "image/height": h, "image/width": w,
+        "mask/encoded": np.where(codes > 0, 255, 0).astype(np.uint8), "depth/encoded": codes, "depth/scale": scale,
+        "camera/K": K, "camera/cam_T_obj": cam_T_obj, "viewpoint": viewpoint,
+        "keypoints/names": names, "keypoints/uv": uv, "keypoints/z": z, "keypoints/xyz": xyz,
+        "keypoints/visible": visible,
+    })
 
 
 def decode_view(data: bytes, fields=None) -> dict:
-    """Parse a serialised VIEW Example; adds ``depth`` (H, W) float32 and reshapes keypoint
-    arrays to ``uv`` (K, 2), ``xyz`` (K, 3) and the 3x3 / 4x4 camera matrices."""
-    rec = VIEW.decode(data, fields)
+    """Parse a serialised VIEW Example in the array shapes (``keypoints/uv`` (K, 2),
+    ``keypoints/xyz`` (K, 3), ``camera/K`` (3, 3), ``camera/cam_T_obj`` (4, 4)); adds ``depth``
+    (H, W) float32 when both depth fields are read."""
+    rec = VIEW.decode(data, fields, arrays=True)
     if "depth/encoded" in rec and "depth/scale" in rec:
         rec["depth"] = decode_depth(rec["depth/encoded"], rec["depth/scale"])
-    if "keypoints/uv" in rec:
-        rec["keypoints/uv"] = rec["keypoints/uv"].reshape(-1, 2)
-    if "keypoints/xyz" in rec:
-        rec["keypoints/xyz"] = rec["keypoints/xyz"].reshape(-1, 3)
-    if "camera/K" in rec:
-        rec["camera/K"] = rec["camera/K"].reshape(3, 3)
-    if "camera/cam_T_obj" in rec:
-        rec["camera/cam_T_obj"] = rec["camera/cam_T_obj"].reshape(4, 4)
     return rec

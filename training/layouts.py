@@ -24,11 +24,14 @@ import numpy as np
 import tensorflow as tf
 
 from kpdata import geometry
+from kpdata.clickhere import KeypointClassTable
+from kpdata.clickhere.kde import R4CNN_CLASSES
 from schemas import clickhere as clickhere_schema
 from schemas import keypointnet as keypointnet_schema
 from schemas import keypose as keypose_schema
-from training import spec
-from training.data import decode_png
+from schemas.dataset import lmdb
+from training import readers, spec
+from training.readers import AUTOTUNE, decode_png, plain
 
 CAFFE_RECORD = "caffe_datum"  # dataset_info.json's record of Click-Here's LMDB layout
 
@@ -83,13 +86,11 @@ class Layout:
 def read_examples(layout, source, split, fields, shuffle, seed, repeat, limit):
     """One serialized ``tf.train.Example`` per record (TFRecord shards or LMDB values), parsed
     with the spec generated from the layout's schema."""
-    from training import data
-
-    parse = data.make_parser(layout.schema, fields)
-    ds = data.records(source, split, shuffle=shuffle, seed=seed, repeat=repeat)
+    parse = readers.make_parser(layout.schema, fields)
+    ds = readers.records(source, split, shuffle=shuffle, seed=seed, repeat=repeat)
     if limit:
         ds = ds.take(limit)
-    return ds.map(data.plain(parse), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.map(plain(parse), num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 LAYOUTS: dict[str, Layout] = {}
@@ -166,7 +167,6 @@ def _view_pairs(task, ds, training, seed):
     def pair(_, window):
         return window.batch(2, drop_remainder=True)
 
-    plain = tf.autograph.experimental.do_not_convert
     ds = ds.group_by_window(plain(key), plain(pair), window_size=2)
 
     def to_pair(b):
@@ -176,7 +176,7 @@ def _view_pairs(task, ds, training, seed):
                 out[f"{name}{i}"] = b[name][i]
         return out
 
-    return ds.map(tf.autograph.experimental.do_not_convert(to_pair), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.map(plain(to_pair), num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 _VIEW_KP_FIELDS = _VIEW_IMAGE + ["key", "synset", "keypoints/names", "keypoints/uv", "keypoints/visible", "viewpoint"]
@@ -275,18 +275,16 @@ def _read_clickhere_instances(layout, source, split, fields, shuffle, seed, repe
             out["chessboard_dt_map"] = tf.reshape(out["chessboard_dt_map"], [_S, _S])
         return out
 
-    return parsed.map(tf.autograph.experimental.do_not_convert(to_instance), num_parallel_calls=tf.data.AUTOTUNE,
+    return parsed.map(plain(to_instance), num_parallel_calls=AUTOTUNE,
                       deterministic=True)
 
 
 def _caffe_instances(split_dir: str, fields: tuple, seed: int, shuffle: bool):
     """Instances of one split folder of Click-Here's LMDBs, read from the LMDBs of the fields
     needed only (key order, or a seeded permutation)."""
-    from training.data import _lmdb_env
-
     lmdb_fields = [f for f in clickhere_schema.CAFFE_FIELDS
                    if f in fields or (f == "keypoint_loc" and "keypoint_pixel" in fields)]
-    envs = {f: _lmdb_env(os.path.join(split_dir, clickhere_schema.lmdb_name(f))) for f in lmdb_fields}
+    envs = {f: lmdb.shared_reader(os.path.join(split_dir, clickhere_schema.lmdb_name(f))) for f in lmdb_fields}
     with envs["image"].begin() as txn:
         keys = [bytes(k) for k in txn.cursor().iternext(keys=True, values=False)]
     order = np.random.default_rng(seed).permutation(len(keys)) if shuffle else range(len(keys))
@@ -326,7 +324,7 @@ def _read_caffe(layout, source, split, fields, shuffle, seed, repeat, limit):
             lambda p, s: _caffe_instances(p.decode(), tuple(fields), int(s), shuffle), args=(path, salt),
             output_signature=sig)
 
-    ds = ds.interleave(split_instances, cycle_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.interleave(split_instances, cycle_length=1, num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.take(limit) if limit else ds
 
 
@@ -344,17 +342,15 @@ def _expand_compact(raw, fields):
 
 
 def _read_compact(layout, source, split, fields, shuffle, seed, repeat, limit):
-    from training import data
-
     sig = _instance_signature(fields)
-    ds = data.records(source, split, shuffle=shuffle, seed=seed, repeat=repeat)
+    ds = readers.records(source, split, shuffle=shuffle, seed=seed, repeat=repeat)
 
     def expand(raw):
         values = tf.numpy_function(lambda r: _expand_compact(r, fields), [raw], [sig[f].dtype for f in fields],
                                    stateful=False)
         return {f: tf.ensure_shape(v, [None, *sig[f].shape]) for f, v in zip(fields, values)}
 
-    ds = ds.map(tf.autograph.experimental.do_not_convert(expand), num_parallel_calls=tf.data.AUTOTUNE,
+    ds = ds.map(plain(expand), num_parallel_calls=AUTOTUNE,
                 deterministic=True).unbatch()
     if shuffle:  # a view's instances come out together; mix them with other views'
         ds = ds.shuffle(256, seed=seed, reshuffle_each_iteration=True)
@@ -363,8 +359,6 @@ def _read_compact(layout, source, split, fields, shuffle, seed, repeat, limit):
 
 @functools.cache
 def _class_names(source_dir: str, table: str) -> tuple:
-    from kpdata.clickhere import KeypointClassTable
-
     if table == "clickhere34":
         return KeypointClassTable.clickhere34().names
     path = table if os.path.isabs(table) or os.path.exists(table) else os.path.join(source_dir, table)
@@ -378,8 +372,6 @@ def _clickhere_sample(inst, source):
     """A Click-Here instance -> the common sample: the whole 227x227 crop is the object box
     (``crop_margin`` 0), one keypoint (its pixel, class ``<class>_<keypoint>`` of the one-hot),
     the category and angles from the viewpoint label; plus the distance map when read."""
-    from kpdata.clickhere.kde import R4CNN_CLASSES
-
     table = source.info.get("config", {}).get("keypoint_classes", "clickhere34")
     class_names = list(_class_names(source.data_dir, table))
     names = tf.constant(class_names)

@@ -32,21 +32,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training import metrics
+from training import layouts, metrics
+from training.readers import AUTOTUNE, plain
 
 SCAN_LIMIT = 5000  # records read from the training split to build a task's vocabulary
 
 
 def _scan(source, task_name: str, limit: int = SCAN_LIMIT):
     """Adapter samples (numpy) of the training split, in record order."""
-    from training import data, layouts
-
     layout = layouts.get(source.record)
     adapt = layout.adapter(task_name, source)
     ds = layout.read(source, "train", task_name, shuffle=False, seed=0, repeat=False, limit=limit)
-    ds = ds.map(data.plain(adapt), num_parallel_calls=data.AUTOTUNE)
+    ds = ds.map(plain(adapt), num_parallel_calls=AUTOTUNE)
     ds = layout.group(task_name, ds, training=False, seed=0)
-    return ds.prefetch(data.AUTOTUNE).as_numpy_iterator()
+    return ds.prefetch(AUTOTUNE).as_numpy_iterator()
 
 
 # ------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import time
 
 import keras
 import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
 
 from training import common, data, tasks
 
@@ -49,8 +50,6 @@ class _Stop(Exception):
 
 
 def _scalar_metadata():
-    from tensorflow.core.framework import summary_pb2
-
     return summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
 
 

@@ -64,9 +64,10 @@ def _record(extras=True, k=3, seed=0):
     ex = None
     if extras:
         ex = {"key": "03001627/abc/p000001", "synset": "03001627", "model_id": "abc", "seed": 4,
-              "viewpoint0": [1, 2, 3, 30], "viewpoint1": [4, 5, 6, 30], "center": [0.1, 0.2, 0.3], "scale": 2.5,
-              "names": [str(i) for i in range(k)], "xyz": rng.normal(size=(k, 3)), "uv0": rng.uniform(0, 128, (k, 2)),
-              "visible0": rng.random(k) > 0.5, "uv1": rng.uniform(0, 128, (k, 2)), "visible1": rng.random(k) > 0.5}
+              "viewpoint0": [1, 2, 3, 30], "viewpoint1": [4, 5, 6, 30], "object/center": [0.1, 0.2, 0.3],
+              "object/scale": 2.5, "keypoints/names": [str(i) for i in range(k)], "keypoints/xyz": rng.normal(size=(k, 3)),
+              "keypoints/uv0": rng.uniform(0, 128, (k, 2)), "keypoints/visible0": rng.random(k) > 0.5,
+              "keypoints/uv1": rng.uniform(0, 128, (k, 2)), "keypoints/visible1": rng.random(k) > 0.5}
     return make_pair_record(img0=img, img1=img[::-1].copy(), mv0=mv, mv1=mv @ np.diag([-1, 1, -1, 1.0]), extras=ex)
 
 

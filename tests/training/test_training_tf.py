@@ -43,7 +43,7 @@ import json, sys
 import numpy as np, tensorflow as tf
 from schemas import tfrecord
 from schemas.view import VIEW, decode_view
-from training import data, layouts, spec, tasks
+from training import data, layouts, readers, spec, tasks
 from schemas.keypointnet import KEYPOINTNET_PAIR_CORE
 from training_synthetic import SIZE
 
@@ -51,7 +51,7 @@ views, kn, lm = sys.argv[1], sys.argv[2], sys.argv[3]
 out = {}
 src = spec.load_source(views)
 # 1. the parser generated from the schema equals the schema's own (protobuf) decoder, field by field
-parse = data.make_parser(VIEW)
+parse = readers.make_parser(VIEW)
 n = 0
 for path in src.files("train"):
     with open(path, "rb") as f:
@@ -60,7 +60,7 @@ for path in src.files("train"):
             for name, e in parse.plan.items():
                 v = got[name].numpy()
                 if e.image:
-                    v = data.decode_png(e, got[name]).numpy()
+                    v = readers.decode_png(e, got[name]).numpy()
                     v = v[..., 0] if ref[name].ndim == 2 else v
                 elif e.dtype == "string":
                     v = [s.decode() for s in v] if e.shape is None else v.decode()
@@ -112,7 +112,7 @@ ksrc = spec.load_source(kn)
 assert ksrc.record == "keypointnet"
 kt = tasks.KeypointNetTask(image_size=SIZE, z_bias=2.5)
 adapt = layouts.get("keypointnet").adapter("keypointnet", ksrc)
-kparse = data.make_parser(KEYPOINTNET_PAIR_CORE, ["img0", "img1", "mv0", "mv1"])
+kparse = readers.make_parser(KEYPOINTNET_PAIR_CORE, ["img0", "img1", "mv0", "mv1"])
 from training_synthetic import _view
 raw = next(iter(tf.data.TFRecordDataset(ksrc.files("test"))))
 pair = adapt(kparse(raw))
@@ -134,7 +134,7 @@ a = next(iter(data.build(src, task, "test", batch_size=100, training=False)))
 b = next(iter(data.build(lsrc, task, "test", batch_size=100, training=False)))
 assert np.array_equal(a[0]["image"].numpy(), b[0]["image"].numpy()) and np.array_equal(a[1]["uv"].numpy(), b[1]["uv"].numpy())
 def keys_of(source, seed):
-    ds = data.records(source, "train", shuffle=True, seed=seed, repeat=True).take(40)
+    ds = readers.records(source, "train", shuffle=True, seed=seed, repeat=True).take(40)
     return [VIEW.decode(r.numpy(), ["key"])["key"] for r in ds]
 k1, k2, k3 = keys_of(lsrc, 5), keys_of(lsrc, 5), keys_of(lsrc, 6)
 assert k1 == k2 and k1 != k3 and k1 != sorted(k1) and len(set(k1)) > 12
