@@ -170,7 +170,8 @@ class RenderClickHereViews(RendererDoFn):
     ``counts`` as (name, n)."""
 
     def __init__(self, config: ClickHereConfig, keypoints: KeypointSource, table, sources: Sources,
-                 classes: ch.KeypointClassTable):
+                 classes: ch.KeypointClassTable, backend: str = "pyrender"):
+        super().__init__(backend)
         self.config, self.keypoints, self.table, self.sources, self.classes = config, keypoints, table, sources, classes
         self.picker = None
 

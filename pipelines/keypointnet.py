@@ -237,7 +237,8 @@ def render_pairs(renderer, handle, task: PairTask, config: PairConfig, center, s
 class RenderPairs(RendererDoFn):
     """PairTask -> rendered pairs; failures to the ``failed`` output, timings to ``timing``."""
 
-    def __init__(self, config: PairConfig, keypoints: KeypointSource):
+    def __init__(self, config: PairConfig, keypoints: KeypointSource, backend: str = "pyrender"):
+        super().__init__(backend)
         self.config, self.keypoints = config, keypoints
 
     def process(self, task: PairTask):

@@ -110,7 +110,9 @@ class RenderViews(RendererDoFn):
     loaded and uploaded once, then rendered from all its views.
     """
 
-    def __init__(self, config: RenderConfig, keypoints: KeypointSource, table: ViewpointTable | None):
+    def __init__(self, config: RenderConfig, keypoints: KeypointSource, table: ViewpointTable | None,
+                 backend: str = "pyrender"):
+        super().__init__(backend)
         self.config, self.keypoints, self.table = config, keypoints, table
 
     def process(self, task: ModelTask):

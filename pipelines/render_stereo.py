@@ -266,7 +266,8 @@ class RenderSequences(RendererDoFn):
     """SequenceTask -> summary dict, after writing the sequence folder (temporary name, then
     renamed); failures to the ``failed`` output. One renderer per worker."""
 
-    def __init__(self, config: StereoConfig, keypoints: KeypointSource):
+    def __init__(self, config: StereoConfig, keypoints: KeypointSource, backend: str = "pyrender"):
+        super().__init__(backend)
         self.config, self.keypoints = config, keypoints
 
     def process(self, task: SequenceTask):
