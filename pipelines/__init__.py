@@ -1,1 +1,23 @@
-"""Beam entry points (``python -m pipelines.<name>``), composite transforms and sinks."""
+"""Beam entry points (``python -m pipelines.<name>``), their composite transforms and sinks.
+
+Commands: ``render_shapenet`` (``--layout`` ``view``: :mod:`~pipelines.view`, ``clickhere``:
+:mod:`~pipelines.clickhere`, ``keypointnet``: :mod:`~pipelines.keypointnet`), ``render_stereo``,
+``gen_tfrecords``, ``gen_homography_pairs``, ``fit_viewpoints``, ``validate``, ``preview``.
+
+What the commands share (these modules import no command module):
+* :mod:`~pipelines.skeleton`: the run every pipeline shares (flags -> config -> plan -> graph ->
+  metadata -> finish), the dataset_info.json / features.json / stats.json writer;
+* :mod:`~pipelines.options`: the output part of every configuration and its flags, flag types,
+  our flags split from Beam's;
+* :mod:`~pipelines.workers`: the render DoFn base (one renderer per worker, ``process`` = load ->
+  dead letter or render -> timing);
+* :mod:`~pipelines.shapenet_views`: what render_shapenet's layouts share (configuration, model
+  tasks, view planning) and the layout registry ``--layout`` dispatches through;
+* :mod:`~pipelines.sinks`: sharded TFRecord / LMDB writers, dead letters, JSON files;
+* :mod:`~pipelines.report`: the end of a run (summary, preview sheet, exit status);
+* :mod:`~pipelines.dataset`: reading a written dataset back.
+
+The package exports nothing itself: modules are imported by name.
+"""
+
+__all__: list[str] = []

@@ -14,40 +14,34 @@ writers, so every layout holds the same instances with the same arrays.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import logging
 import os
-import sys
-import time
 
 import apache_beam as beam
 import numpy as np
 
 from kpdata import clickhere as ch
-from kpdata import demo, geometry
+from kpdata import geometry
 from kpdata.clickhere import imageops
 from kpdata.clickhere import kde
-from kpdata.sources import shapenet
 from kpdata.clickhere import keypoint_maps as km
 from kpdata.errors import InputError
 from kpdata.keypoints import KeypointSource
 from kpdata.clickhere.lighting import R4CNNLighting
-from kpdata.mesh import load_mesh
 from kpdata.seeding import bucket, rng_for
 from kpdata.viewpoints import ViewpointTable, read_viewpoint_file
-from pipelines import dataset, report, sinks
+from pipelines import dataset, report, shapenet_views, skeleton, sinks
 from pipelines import options as opts
-from pipelines.render_shapenet import (
-    DEMO,
-    ModelTask,
-    RenderConfig,
-    assign_split,
-    plan_views,
-)
-from pipelines.workers import RendererDoFn
+from pipelines.shapenet_views import COMMAND, ModelTask, RenderConfig, load_model, plan_views
+from pipelines.workers import RendererDoFn, failure_stage
 from renderers import RenderRequest
+from renderers.lighting import to_render_lights
 from schemas import clickhere as chs
 from schemas.dataset import caffe_lmdb
 
+LOG = logging.getLogger("kpdata.render_shapenet.clickhere")
 CAFFE_FORMAT = "clickhere_lmdb"
 TRUNCATION_DEFAULT = "default"
 LAYOUT = "clickhere"
@@ -90,12 +84,10 @@ class ClickHereConfig:
     flip_splits: tuple = ("train",)
     jpeg_quality: int = imageops.JPEG_QUALITY
 
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return self.render.image_size
 
-
-def config_from_args(args, render: RenderConfig) -> ClickHereConfig:
+def config_from_args(parser: argparse.ArgumentParser, args, argv) -> ClickHereConfig:
+    """The shared flags (:func:`pipelines.shapenet_views.render_config`) and this layout's."""
+    render = shapenet_views.render_config(args)
     flips = () if args.flip_splits.strip() in ("", "none") else tuple(
         s.strip() for s in args.flip_splits.split(",") if s.strip())
     return ClickHereConfig(render=render, backgrounds="" if args.backgrounds == "none" else args.backgrounds,
@@ -166,12 +158,13 @@ def load_class_table(spec: str) -> ch.KeypointClassTable:
 # ----------------------------------------------------------------------------------------------
 
 class RenderClickHereViews(RendererDoFn):
-    """ModelTask -> (split, view key, compact record bytes); failures to ``failed``, counters to
-    ``counts`` as (name, n)."""
+    """ModelTask -> (split, view key, compact record bytes); failures to ``failed`` (stage
+    ``load``, ``label`` or ``compose``), views without a keypoint left to ``dropped``, counters
+    to ``counts`` as (name, n)."""
 
     def __init__(self, config: ClickHereConfig, keypoints: KeypointSource, table, sources: Sources,
                  classes: ch.KeypointClassTable, backend: str = "pyrender"):
-        super().__init__(backend)
+        super().__init__(config.render.image_size, backend)
         self.config, self.keypoints, self.table, self.sources, self.classes = config, keypoints, table, sources, classes
         self.picker = None
 
@@ -179,26 +172,17 @@ class RenderClickHereViews(RendererDoFn):
         super().setup()
         self.picker = imageops.BackgroundPicker(self.config.backgrounds, self.config.background_ratio)
 
-    def process(self, task: ModelTask):
-        model, cfg = task.model, self.config.render
-        t0 = time.perf_counter()
-        try:
-            mesh = load_mesh(shapenet.require_obj(model))
-            kps = self.keypoints.lookup(model.synset, model.model_id, model.model_dir)
-        except InputError as e:
-            yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(
-                model.key, "load", e.error, e.message, e.path or model.model_dir))
-            return
-        try:
-            cls_name = kde.class_of_synset(model.synset)
-        except InputError as e:
-            yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(
-                model.key, "label", e.error, e.message, model.model_dir))
-            return
-        handle = self.renderer.prepare(mesh)
+    def load(self, task: ModelTask):
+        mesh, kps = load_model(task.model, self.keypoints)
+        with failure_stage("label"):
+            cls_name = kde.class_of_synset(task.model.synset)
+        return mesh, kps, cls_name
+
+    def render(self, task: ModelTask, loaded):
+        (mesh, kps, cls_name), model, cfg = loaded, task.model, self.config.render
         intr = cfg.intrinsics
         class_table = self.sources.viewpoint_table(cls_name)
-        try:
+        with self.prepared(mesh) as handle:
             for index, spec in enumerate(plan_views(task, cfg, self.table)):
                 rng = rng_for(cfg.seed, "clickhere/" + spec.key)
                 vp = spec.viewpoint if class_table is None else class_table.sample(rng_for(cfg.seed, spec.key))
@@ -216,16 +200,12 @@ class RenderClickHereViews(RendererDoFn):
                 else:
                     yield beam.pvalue.TaggedOutput("dropped", sinks.failure_record(
                         spec.key, "crop", "no_visible_keypoint", dropped, model.model_dir))
-        finally:
-            self.renderer.release(handle)
-        yield beam.pvalue.TaggedOutput("timing", ("render", time.perf_counter() - t0))
 
     def _view(self, model, cls_name, index, key, vp, split, handle, intr, kps, rng):
         cfg, counts = self.config.render, [("views_rendered", 1)]
         cam_T_world = geometry.viewpoint_to_cam_T_world(vp)
         cam_T_obj = geometry.viewpoint_to_cam_T_obj(vp)
         lighting = R4CNNLighting.sample(rng)
-        from renderers.lighting import to_render_lights
         lights, ambient = to_render_lights(lighting, cam_T_world)
         request = RenderRequest(intr, tuple(map(tuple, cam_T_obj)), lights=lights, ambient=ambient)
         out = self.renderer.render(handle, request, kps, cfg.visibility_tolerance)
@@ -328,8 +308,8 @@ def features(config: ClickHereConfig) -> dict:
                        for f in chs.CAFFE_FIELDS]}
 
 
-def write_metadata(_, config: ClickHereConfig, argv, shard_infos, failures, counts, timings, planned):
-    out, rcfg = config.render.output_dir, config.render
+def write_metadata(_, config: ClickHereConfig, command, planned, failures, timings, shard_infos, counts):
+    rcfg = config.render
     fmt = CAFFE_FORMAT if (rcfg.format == "lmdb" and not config.compact) else rcfg.format
     splits = sinks.splits_info(shard_infos, fmt)
     totals: dict = {}
@@ -338,26 +318,17 @@ def write_metadata(_, config: ClickHereConfig, argv, shard_infos, failures, coun
     for split, s in splits.items():
         s["num_instances"] = totals.get(f"instances/{split}", 0)
         s["num_views"] = s["num_examples"] if config.compact else None
-    sinks.write_json(os.path.join(out, sinks.FEATURES), features(config))
-    sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
-        "name": rcfg.name, "version": chs.CLICKHERE_VIEW.version, "layout": "clickhere",
-        "record": record_kind(config), "compact": config.compact, "splits": splits,
-        "config": dataclasses.asdict(config), "seed": rcfg.seed,
-        "command": "python -m pipelines.render_shapenet " + " ".join(argv), "code_version": report.code_version(),
-    })
     failed_views = planned["per_model"] * len({f["key"] for f in failures if f["stage"] in ("load", "label")}) + \
         sum(1 for f in failures if f["stage"] == "compose")
-    stats = {
-        "counts": {"models": planned["models"], "views_planned": planned["views"],
-                   "records_written": sum(s["num_examples"] for s in splits.values()),
-                   "instances_written": sum(s["num_instances"] for s in splits.values()),
-                   **{k: v for k, v in sorted(totals.items()) if not k.startswith("instances/")}},
-        "failures": sinks.failure_summary(failures),
-        "failure_rate": failed_views / planned["views"] if planned["views"] else 0.0,
-        "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
-    }
-    sinks.write_json(os.path.join(out, sinks.STATS), stats)
-    return stats
+    return skeleton.write_dataset_files(
+        rcfg, config, command, features=features(config),
+        info={"version": chs.CLICKHERE_VIEW.version, "layout": LAYOUT, "record": record_kind(config),
+              "compact": config.compact, "splits": splits},
+        counts={"models": planned["models"], "views_planned": planned["views"],
+                "records_written": sum(s["num_examples"] for s in splits.values()),
+                "instances_written": sum(s["num_instances"] for s in splits.values()),
+                **{k: v for k, v in sorted(totals.items()) if not k.startswith("instances/")}},
+        failures=failures, failure_rate=skeleton.rate(failed_views, planned["views"]), timings=timings)
 
 
 def iter_instances(output_dir: str, split: str | None = None):
@@ -441,61 +412,66 @@ def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
 # The run
 # ----------------------------------------------------------------------------------------------
 
-def run_layout(args, pipeline_options, argv, render: RenderConfig) -> int:
-    """Run the clickhere layout (called by render_shapenet.run)."""
-    config = config_from_args(args, render)
-    start = time.time()
-    root = demo.demo_shapenet_dir() if render.shapenet_dir == DEMO else render.shapenet_dir
-    try:
-        models = shapenet.scan(root, render.synsets or None)
-        source = KeypointSource(render.keypoints or None)
-        sources = load_sources(config)
-        table = None
-        if render.viewpoints != "uniform" and not sources.viewpoints:
-            table = ViewpointTable.from_file(render.viewpoints)
-        if sources.viewpoints and render.views_per_model < 0:
-            raise SystemExit("--views_per_model all needs a single --viewpoints FILE, not a folder")
-        classes = load_class_table(config.keypoint_classes)
-        if config.backgrounds:
-            imageops.list_backgrounds(config.backgrounds)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if not models:
-        print(f"error: {root}: no ShapeNet models found", file=sys.stderr)
-        return 2
-    per_model = len(table) if render.views_per_model < 0 else render.views_per_model
-    tasks = [ModelTask(m, assign_split(render, m), per_model) for m in models]
-    views_per_split = {name: 0 for name, _ in render.splits}
-    for t in tasks:
-        views_per_split[t.split] += t.num_views
-    per_view = 40e3 if config.compact else 12 * 1.2e6
-    shards = {s: (render.num_shards or sinks.auto_num_shards(n, per_view)) for s, n in views_per_split.items()}
-    planned = {"models": len(tasks), "views": sum(views_per_split.values()), "per_model": per_model}
-    if "://" not in render.output_dir:
-        os.makedirs(render.output_dir, exist_ok=True)
-    print(f"rendering {planned['views']} clickhere views of {planned['models']} models from {root} "
-          f"into {render.output_dir}", file=sys.stderr)
+@dataclasses.dataclass(frozen=True)
+class ClickHerePlan(skeleton.Plan):
+    source: KeypointSource
+    table: ViewpointTable | None
+    sources: Sources
+    classes: ch.KeypointClassTable
+    shards: dict
 
-    p = beam.Pipeline(options=pipeline_options)
-    rendered = (p | "ListModels" >> beam.Create(tasks)
-                | "Reshuffle" >> beam.Reshuffle()
-                | "RenderClickHereViews" >> beam.ParDo(
-                    RenderClickHereViews(config, source, table, sources, classes)).with_outputs(
-                    "failed", "dropped", "timing", "counts", main="views"))
+
+def plan(config: ClickHereConfig) -> ClickHerePlan:
+    """The models, one task each, the viewpoint/truncation sources, the keypoint classes and the
+    shards per split."""
+    render = config.render
+    root, models = shapenet_views.list_models(render.shapenet_dir, render.synsets)
+    source = KeypointSource(render.keypoints or None)
+    sources = load_sources(config)
+    table = None
+    if render.viewpoints != "uniform" and not sources.viewpoints:
+        table = ViewpointTable.from_file(render.viewpoints)
+    if sources.viewpoints and render.views_per_model < 0:
+        raise SystemExit("--views_per_model all needs a single --viewpoints FILE, not a folder")
+    classes = load_class_table(config.keypoint_classes)
+    if config.backgrounds:
+        imageops.list_backgrounds(config.backgrounds)
+    per_model = len(table) if render.views_per_model < 0 else render.views_per_model
+    tasks, views_per_split = shapenet_views.model_tasks(render, models, per_model)
+    per_view = 40e3 if config.compact else 12 * 1.2e6
+    counts = {"models": len(tasks), "views": sum(views_per_split.values()), "per_model": per_model}
+    return ClickHerePlan(config, tasks, counts,
+                         f"rendering {counts['views']} clickhere views of {counts['models']} models from {root} "
+                         f"into {render.output_dir}", source, table, sources, classes,
+                         skeleton.shards_per_split(views_per_split, render.num_shards, per_view))
+
+
+def graph(p, plan: ClickHerePlan) -> skeleton.Graph:
+    config, render = plan.config, plan.config.render
+    rendered = skeleton.work(p, "ListModels", plan.tasks, "RenderClickHereViews",
+                             RenderClickHereViews(config, plan.source, plan.table, plan.sources, plan.classes),
+                             "failed", "dropped", "timing", "counts", main="views")
     if config.compact:
-        infos = rendered.views | "WriteShards" >> sinks.WriteShards(render.output_dir, render.name, render.format, shards)
+        infos = rendered.views | "WriteShards" >> sinks.WriteShards(render.output_dir, render.name, render.format,
+                                                                     plan.shards)
     else:
         infos = rendered.views | "WriteFullLayout" >> WriteFullLayout(render.output_dir, render.name, render.format,
-                                                                       shards)
-    _ = rendered.failed | "WriteDeadLetters" >> sinks.WriteDeadLetters(render.output_dir)
+                                                                       plan.shards)
     _ = rendered.dropped | "WriteDropped" >> sinks.WriteDeadLetters(render.output_dir, DROPPED_FILE)
-    _ = (p | "Once" >> beam.Create([None])
-         | "WriteMetadata" >> beam.Map(
-             write_metadata, config, argv, beam.pvalue.AsList(infos), beam.pvalue.AsList(rendered.failed),
-             beam.pvalue.AsList(rendered.counts), beam.pvalue.AsList(rendered.timing), planned))
-    p.run().wait_until_finish()
-    return report.finish(render.output_dir, render.max_failure_rate, render.preview, start, extra=lambda c: [
+    return skeleton.Graph(rendered.failed, rendered.timing, (infos, rendered.counts))
+
+
+def summary(config: ClickHereConfig) -> dict:
+    return {"extra": lambda c: [
         f"   instances {c['instances_written']}  views dropped (no keypoint left) "
         f"{c.get('views_dropped_no_keypoint', 0)}  backgrounds photo {c.get('backgrounds_photo', 0)} "
-        f"gray {c.get('backgrounds_gray', 0)} skipped {c.get('backgrounds_skipped', 0)}"])
+        f"gray {c.get('backgrounds_gray', 0)} skipped {c.get('backgrounds_skipped', 0)}"]}
+
+
+def render_part(config: ClickHereConfig) -> RenderConfig:
+    """The output part of the configuration."""
+    return config.render
+
+
+STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata, summary=summary, output=render_part)
+shapenet_views.register(shapenet_views.Layout(LAYOUT, config_from_args, STEPS, add_flags, OWN_FLAGS))

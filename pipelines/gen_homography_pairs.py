@@ -30,17 +30,18 @@ from kpdata.errors import InputError
 from kpdata.preview.pairs import write_pair_sheet
 from kpdata.seeding import rng_for, split_of
 from kpdata.demo import photos as demo_photos
-from pipelines import dataset, report, sinks
+from pipelines import dataset, report, skeleton, sinks
 from pipelines import options as opts
+from pipelines.options import DEMO, ShardedOutputConfig
 from schemas.kp2d import KP2D_PAIR, decode_pair, make_pair_record
 
 LOG = logging.getLogger("kpdata.gen_homography_pairs")
-DEMO = "demo"
+COMMAND = "pipelines.gen_homography_pairs"
 PREVIEW_FILE = "preview.png"
 
 
 @dataclasses.dataclass(frozen=True)
-class PairsConfig:
+class PairsConfig(ShardedOutputConfig):
     """Everything that decides the output; serialised into dataset_info.json."""
 
     input_dir: str = DEMO
@@ -54,13 +55,8 @@ class PairsConfig:
     photometric: str = "kp2d"  # kp2d | none
     hpatches_out: str = ""
     hpatches_size: tuple = ()  # () = image_size
-    format: str = "tfrecord"
-    output_dir: str = "kpdata_out"
     name: str = "kp2d_pairs"
-    num_shards: int = 0
-    seed: int = 0
     splits: tuple = (("train", 1.0),)
-    preview: int = 16
     max_failure_rate: float = 0.01
 
     @property
@@ -155,27 +151,15 @@ class MakePairs(beam.DoFn):
             yield beam.pvalue.TaggedOutput("timing", ("hpatches", time.perf_counter() - t1))
 
 
-def write_metadata(_, config: PairsConfig, argv, shard_infos, failures, timings, exported, planned: dict):
-    out = config.output_dir
+def write_metadata(_, config: PairsConfig, command, planned: dict, failures, timings, shard_infos, exported):
     splits = sinks.splits_info(shard_infos, config.format)
-    written = sum(s["num_examples"] for s in splits.values())
-    sinks.write_json(os.path.join(out, sinks.FEATURES), KP2D_PAIR.describe())
-    sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
-        "name": config.name, "version": KP2D_PAIR.version, "record": KP2D_PAIR.name, "splits": splits,
-        "config": dataclasses.asdict(config), "seed": config.seed,
-        "command": "python -m pipelines.gen_homography_pairs " + " ".join(argv),
-        "code_version": report.code_version(),
-    })
     failed = len({f["key"] for f in failures})
-    stats = {
-        "counts": {"images": planned["images"], "pairs_planned": planned["pairs"], "images_failed": failed,
-                   "records_written": written, "hpatches_sequences": len(exported)},
-        "failures": sinks.failure_summary(failures),
-        "failure_rate": failed / planned["images"] if planned["images"] else 0.0,
-        "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
-    }
-    sinks.write_json(os.path.join(out, sinks.STATS), stats)
-    return stats
+    return skeleton.write_dataset_files(
+        config, config, command, features=KP2D_PAIR.describe(),
+        info={"version": KP2D_PAIR.version, "record": KP2D_PAIR.name, "splits": splits},
+        counts={"images": planned["images"], "pairs_planned": planned["pairs"], "images_failed": failed,
+                "records_written": sum(s["num_examples"] for s in splits.values()), "hpatches_sequences": len(exported)},
+        failures=failures, failure_rate=skeleton.rate(failed, planned["images"]), timings=timings)
 
 
 def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
@@ -212,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="WxH of the HPatches images (default: --image_size)")
     p.add_argument("--splits", type=opts.splits, default=(("train", 1.0),),
                    help="splits by photo with fractions, e.g. train=0.9,test=0.1 (default: train=1)")
-    opts.add_output_flags(p, name="kp2d_pairs", max_failure_rate=0.01)
+    opts.add_output_flags(p, PairsConfig)
     return p
 
 
@@ -231,9 +215,8 @@ def config_from_args(args) -> PairsConfig:
         pairs_per_image=args.pairs_per_image, patch_ratio=args.patch_ratio,
         perspective_amplitude=args.perspective_amplitude, scaling_amplitude=args.scaling_amplitude,
         max_angle=args.max_angle, photometric=args.photometric, hpatches_out=args.hpatches_out,
-        hpatches_size=tuple(args.hpatches_size) if args.hpatches_size else (), format=args.format,
-        output_dir=args.output_dir, name=args.name, num_shards=args.num_shards, seed=args.seed,
-        splits=tuple(args.splits), preview=args.preview, max_failure_rate=args.max_failure_rate)
+        hpatches_size=tuple(args.hpatches_size) if args.hpatches_size else (), splits=tuple(args.splits),
+        **opts.output_fields(PairsConfig, args))
     try:
         config.params  # noqa: B018 (validates the sampler's constants)
     except ValueError as e:
@@ -241,55 +224,52 @@ def config_from_args(args) -> PairsConfig:
     return config
 
 
-def run(argv=None) -> int:
-    """Run the pipeline; returns the exit status (non-zero when failures exceed the limit)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args, pipeline_options = opts.parse(build_parser(), argv)
-    config = config_from_args(args)
-    start = time.time()
+@dataclasses.dataclass(frozen=True)
+class PhotoPlan(skeleton.Plan):
+    shards: dict
+
+
+def plan(config: PairsConfig) -> PhotoPlan:
+    """The photos, one task each with its split and HPatches name, and the shards per split."""
     root = demo_photos.demo_photo_dir() if config.input_dir == DEMO else config.input_dir
-    try:
-        rels = photos.list_images(root, config.recursive)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    rels = photos.list_images(root, config.recursive)
     if not rels:
-        print(f"error: {root}: no .jpg/.jpeg/.png photos found"
-              f"{'' if config.recursive else ' (sub-folders need --recursive)'}", file=sys.stderr)
-        return 2
+        raise skeleton.NoInput(f"{root}: no .jpg/.jpeg/.png photos found"
+                               f"{'' if config.recursive else ' (sub-folders need --recursive)'}")
     names = sequence_names(rels)
     tasks = [PhotoTask(r, os.path.join(root, *r.split("/")), assign_split(config, r), names[r]) for r in rels]
     pairs_per_split = {name: 0 for name, _ in config.splits}
     for t in tasks:
         pairs_per_split[t.split] += config.pairs_per_image
     w, h = config.image_size
-    shards = {s: (config.num_shards or sinks.auto_num_shards(n, w * h * 3 * 1.2)) for s, n in pairs_per_split.items()}
-    planned = {"images": len(tasks), "pairs": sum(pairs_per_split.values())}
-    if "://" not in config.output_dir:
-        os.makedirs(config.output_dir, exist_ok=True)
+    counts = {"images": len(tasks), "pairs": sum(pairs_per_split.values())}
     if config.hpatches_out:
         os.makedirs(config.hpatches_out, exist_ok=True)
-    LOG.info("making %d pairs from %d photos in %s into %s", planned["pairs"], planned["images"], root,
-             config.output_dir)
+    return PhotoPlan(config, tasks, counts,
+                     f"making {counts['pairs']} pairs from {counts['images']} photos in {root} into {config.output_dir}",
+                     skeleton.shards_per_split(pairs_per_split, config.num_shards, w * h * 3 * 1.2))
 
-    p = beam.Pipeline(options=pipeline_options)
-    made = (p | "ListPhotos" >> beam.Create(tasks)
-            | "Reshuffle" >> beam.Reshuffle()
-            | "MakePairs" >> beam.ParDo(MakePairs(config)).with_outputs("failed", "timing", "exported", main="pairs"))
-    shard_infos = made.pairs | "WriteShards" >> sinks.WriteShards(config.output_dir, config.name, config.format,
-                                                                   shards)
-    _ = made.failed | "WriteDeadLetters" >> sinks.WriteDeadLetters(config.output_dir)
-    _ = (p | "Once" >> beam.Create([None])
-         | "WriteMetadata" >> beam.Map(
-             write_metadata, config, argv, beam.pvalue.AsList(shard_infos), beam.pvalue.AsList(made.failed),
-             beam.pvalue.AsList(made.timing), beam.pvalue.AsList(made.exported), planned))
-    p.run().wait_until_finish()
-    return report.finish(
-        config.output_dir, config.max_failure_rate, config.preview, start,
-        counts=lambda c: f"   photos {c['images']}  pairs planned {c['pairs_planned']}  written {c['records_written']}",
-        extra=lambda c: [f"   hpatches {c['hpatches_sequences']} sequences in {config.hpatches_out}"]
-        if config.hpatches_out else [])
+
+def graph(p, plan: PhotoPlan) -> skeleton.Graph:
+    config = plan.config
+    made = skeleton.work(p, "ListPhotos", plan.tasks, "MakePairs", MakePairs(config), "failed", "timing", "exported",
+                         main="pairs")
+    infos = made.pairs | "WriteShards" >> sinks.WriteShards(config.output_dir, config.name, config.format, plan.shards)
+    return skeleton.Graph(made.failed, made.timing, (infos, made.exported))
+
+
+def summary(config: PairsConfig) -> dict:
+    return {"counts": lambda c: f"   photos {c['images']}  pairs planned {c['pairs_planned']}  written {c['records_written']}",
+            "extra": lambda c: [f"   hpatches {c['hpatches_sequences']} sequences in {config.hpatches_out}"]
+            if config.hpatches_out else []}
+
+
+STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata, summary=summary)
+
+
+def run(argv=None) -> int:
+    """Run the pipeline; returns the exit status (non-zero when failures exceed the limit)."""
+    return skeleton.run(argv, build_parser(), config_from_args, STEPS)
 
 
 if __name__ == "__main__":

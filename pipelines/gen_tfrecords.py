@@ -25,21 +25,23 @@ import time
 import apache_beam as beam
 
 from kpdata import keypose
+from kpdata.demo import default_cache_dir
 from kpdata.keypose import proto as kpp
 from kpdata.errors import InputError
+from pipelines import keypose_preview, render_stereo, skeleton, sinks
 from pipelines import options as opts
-from pipelines import report, sinks
+from pipelines.options import DEMO, RecordOutputConfig
 from schemas.keypose import KEYPOSE, make_keypose_record
 
 LOG = logging.getLogger("kpdata.gen_tfrecords")
-DEMO = "demo"
+COMMAND = "pipelines.gen_tfrecords"
 RECORDS_DIR = "tfrecords"
 TFSET = "tfset.pbtxt"
 TFSET_DEF = "tfset_def.pbtxt"
 
 
 @dataclasses.dataclass(frozen=True)
-class GenConfig:
+class GenConfig(RecordOutputConfig):
     """Everything that decides the output; serialised into dataset_info.json."""
 
     input: tuple = (DEMO,)
@@ -49,10 +51,8 @@ class GenConfig:
     exclude: tuple = ()
     image_size: str = "756x424_fl400"
     examples_per_file: int = 20
-    format: str = "tfrecord"
     output_dir: str = "kpdata_out/keypose_tfrecords"
     name: str = "keypose"
-    seed: int = 0
     preview: int = 8
     max_failure_rate: float = 0.0
 
@@ -196,7 +196,7 @@ class WriteRecordFiles(beam.PTransform):
         return {"split": split, "index": index, "num_shards": 1, **info}
 
 
-def write_metadata(_, config: GenConfig, argv, shard_infos, failures, timings, planned: dict, tfset_def: str,
+def write_metadata(_, config: GenConfig, command, planned: dict, failures, timings, shard_infos, tfset_def: str,
                    data_params: str) -> dict:
     """Writes tfset.pbtxt, data_params.pbtxt, tfset_def.pbtxt (the input set; protos passed as text),
     dataset_info.json, features.json and stats.json."""
@@ -212,23 +212,14 @@ def write_metadata(_, config: GenConfig, argv, shard_infos, failures, timings, p
     keypose.write_text(os.path.join(rec_dir, keypose.DATA_PARAMS), kpp.parse_text(data_params, "DataParams"))
     keypose.write_text(os.path.join(out, TFSET_DEF), kpp.parse_text(tfset_def, "TfSet"))
     written = sum(s["num_examples"] for s in splits.values())
-    sinks.write_json(os.path.join(out, sinks.FEATURES), KEYPOSE.describe())
-    sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
-        "name": config.name, "version": KEYPOSE.version, "record": KEYPOSE.name, "splits": splits,
-        "config": dataclasses.asdict(config), "seed": config.seed, "folders": planned["folders"],
-        "command": "python -m pipelines.gen_tfrecords " + " ".join(argv), "code_version": report.code_version(),
-    })
     frames, lost = planned["frames"], planned["frames_in_failed_folders"]
-    stats = {
-        "counts": {"folders": len(planned["folders"]["train"]) + len(planned["folders"]["val"]),
-                   "folders_failed": planned["folders_failed"], "frames_planned": frames,
-                   "frames_in_failed_folders": lost, "records_written": written},
-        "failures": sinks.failure_summary(failures),
-        "failure_rate": (frames + lost - written) / (frames + lost) if frames + lost else 0.0,
-        "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
-    }
-    sinks.write_json(os.path.join(out, sinks.STATS), stats)
-    return stats
+    return skeleton.write_dataset_files(
+        config, config, command, features=KEYPOSE.describe(),
+        info={"version": KEYPOSE.version, "record": KEYPOSE.name, "splits": splits, "folders": planned["folders"]},
+        counts={"folders": len(planned["folders"]["train"]) + len(planned["folders"]["val"]),
+                "folders_failed": planned["folders_failed"], "frames_planned": frames,
+                "frames_in_failed_folders": lost, "records_written": written},
+        failures=failures, failure_rate=skeleton.rate(frames + lost - written, frames + lost), timings=timings)
 
 
 def _patterns(text: str) -> tuple:
@@ -254,84 +245,77 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image_size", default="756x424_fl400",
                    help="output size and focal length WxH_flF (default: %(default)s)")
     p.add_argument("--examples_per_file", type=int, default=20, help="Examples per TFRecord file (default: %(default)s)")
-    g = p.add_argument_group("output")
-    g.add_argument("--output_dir", default="kpdata_out/keypose_tfrecords",
-                   help="where tfrecords/ and metadata go (default: %(default)s)")
-    g.add_argument("--name", default="keypose", help="the TfSet name (default: %(default)s)")
-    g.add_argument("--format", choices=("tfrecord", "lmdb"), default="tfrecord",
-                   help="NNNN.tfrecord files, or one LMDB environment per split (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=0, help="recorded in the metadata; conversion draws nothing "
-                   "(default: %(default)s)")
-    g.add_argument("--preview", type=int, default=8, help="left/right pairs drawn into preview.png; 0 = none "
-                   "(default: %(default)s)")
-    g.add_argument("--max_failure_rate", type=opts.fraction, default=0.0,
-                   help="exit non-zero when the fraction of frames not converted exceeds this (default: %(default)s)")
-    p.set_defaults(num_shards=0)  # options.parse checks it; record files are fixed by --examples_per_file
+    opts.add_output_flags(p, GenConfig, output_dir="where tfrecords/ and metadata go", name="the TfSet name",
+                          format="NNNN.tfrecord files, or one LMDB environment per split",
+                          seed="recorded in the metadata; conversion draws nothing",
+                          preview="left/right pairs drawn into preview.png; 0 = none",
+                          max_failure_rate="exit non-zero when the fraction of frames not converted exceeds this")
     return p
 
 
-def config_from_args(args) -> tuple[GenConfig, object]:
-    """The run's configuration and the input TfSet (read from --tfset, or built from the flags)."""
-    tfset = None
+def config_from_args(args) -> GenConfig:
+    """The run's configuration (SystemExit on a bad value; a TfSet's name and image size replace the
+    flags')."""
     name, image_size = args.name, args.image_size
     if args.tfset:
         try:
             tfset = keypose.read_tfset(args.tfset)
         except InputError as e:
-            raise SystemExit(f"error: {e}") from None
+            raise SystemExit(str(e)) from None
         name = tfset.name or name
         image_size = tfset.image_size or image_size
     try:
         keypose.ImageSize.parse(image_size)
     except ValueError as e:
-        raise SystemExit(f"error: --image_size: {e}") from None
+        raise SystemExit(f"--image_size: {e}") from None
     if args.examples_per_file <= 0:
-        raise SystemExit("error: --examples_per_file must be > 0")
-    config = GenConfig(
+        raise SystemExit("--examples_per_file must be > 0")
+    return GenConfig(
         input=_patterns(args.input) if not args.tfset else (), tfset=args.tfset, data_root=args.data_root,
         val=_patterns(args.val), exclude=_patterns(args.exclude), image_size=image_size,
-        examples_per_file=args.examples_per_file, format=args.format, output_dir=args.output_dir, name=name,
-        seed=args.seed, preview=args.preview, max_failure_rate=args.max_failure_rate)
-    if tfset is None:
-        tfset = kpp.new("TfSet")
-        tfset.name, tfset.image_size = name, image_size
-        tfset.train.extend(config.input)
-        tfset.val.extend(config.val)
-        tfset.exclude.extend(config.exclude)
-    return config, tfset
+        examples_per_file=args.examples_per_file, **{**opts.output_fields(GenConfig, args), "name": name})
+
+
+def input_set(config: GenConfig):
+    """The input set as a KeyPose TfSet: ``--tfset``'s, or one built from the flags."""
+    if config.tfset:
+        return keypose.read_tfset(config.tfset)
+    tfset = kpp.new("TfSet")
+    tfset.name, tfset.image_size = config.name, config.image_size
+    tfset.train.extend(config.input)
+    tfset.val.extend(config.val)
+    tfset.exclude.extend(config.exclude)
+    return tfset
 
 
 def demo_input() -> str:
     """A small rendered stereo set (render_stereo's defaults), made once in the kpdata cache."""
-    from kpdata.demo import default_cache_dir
-    from pipelines import render_stereo
     return render_stereo.cached_demo_sequences(default_cache_dir())
 
 
-def run(argv=None) -> int:
-    """Run the pipeline; returns the exit status (non-zero when failures exceed the limit)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args, pipeline_options = opts.parse(build_parser(), argv)
-    try:
-        config, tfset_def = config_from_args(args)
-    except SystemExit as e:
-        print(e, file=sys.stderr)
-        return 2
-    start = time.time()
+@dataclasses.dataclass(frozen=True)
+class GenPlan(skeleton.Plan):
+    files: list          # (split, file index, frames) per record file
+    plan_failures: list  # failure records of the folders that cannot be planned
+    tfset_def: str       # the input set, TfSet pbtxt text
+    data_params: str     # the set's DataParams pbtxt text
+
+
+def plan(config: GenConfig) -> GenPlan:
+    """The folders (the demo set rendered first when asked for), their frames cut into record
+    files, and the set's data_params."""
+    tfset_def = input_set(config)
     if config.input == (DEMO,):
         config = dataclasses.replace(config, input=(os.path.join(demo_input(), "car_*", "texture_*_pose_*"),))
     size = keypose.ImageSize.parse(config.image_size)
     train, val = select_folders(config, tfset_def if config.tfset else None)
     if not train and not val:
-        print(f"error: no sequence folders match {', '.join(config.input) or config.tfset}", file=sys.stderr)
-        return 2
+        raise skeleton.NoInput(f"no sequence folders match {', '.join(config.input) or config.tfset}")
     folders = [(d, "train") for d in train] + [(d, "val") for d in val]
     tasks, plan_failures, files, params = plan_frames(config, folders, size)
     if not params:
-        print("error: no folder has a readable data_params.pbtxt: " + "; ".join(f["message"] for f in plan_failures),
-              file=sys.stderr)
-        return 2
+        raise skeleton.NoInput("no folder has a readable data_params.pbtxt: "
+                               + "; ".join(f["message"] for f in plan_failures))
     # KeyPose writes one data_params.pbtxt for the set: the ideal camera, num_kp and baseline of the
     # (last) folder. Folders that disagree on num_kp are reported.
     last = params[max(params)]
@@ -339,37 +323,41 @@ def run(argv=None) -> int:
     kps = sorted({dp.num_kp for dp in params.values()})
     if len(kps) > 1:  # KeyPose's parser reads one num_kp for the whole set
         counts = ", ".join(f"{folder_key(d)}: {dp.num_kp}" for d, dp in sorted(params.items()))
-        print(f"error: the folders disagree on num_kp ({counts}); a KeyPose set has one keypoint count, "
-              "convert them separately", file=sys.stderr)
-        return 2
+        raise skeleton.NoInput(f"the folders disagree on num_kp ({counts}); a KeyPose set has one keypoint count, "
+                               "convert them separately")
     planned = {"frames": len(tasks), "folders_failed": len(plan_failures),
                "frames_in_failed_folders": sum(f.pop("frames") for f in plan_failures),
                "folders": {"train": [folder_key(d) for d in train], "val": [folder_key(d) for d in val]}}
-    os.makedirs(config.output_dir, exist_ok=True)
-    LOG.info("converting %d frames of %d folders (%d train, %d val) to %s in %s", len(tasks), len(folders),
-             len(train), len(val), config.image_size, config.output_dir)
+    return GenPlan(config, tasks, planned,
+                   f"converting {len(tasks)} frames of {len(folders)} folders ({len(train)} train, {len(val)} val) "
+                   f"to {config.image_size} in {config.output_dir}", files, plan_failures, kpp.to_text(tfset_def),
+                   kpp.to_text(data_params))
 
-    p = beam.Pipeline(options=pipeline_options)
-    converted = (p | "ListFrames" >> beam.Create(tasks)
-                 | "Reshuffle" >> beam.Reshuffle()
-                 | "ConvertFrames" >> beam.ParDo(ConvertFrames(config.format)).with_outputs(
-                     "failed", "timing", main="records"))
-    infos = converted.records | "WriteRecordFiles" >> WriteRecordFiles(config.output_dir, config.format, files)
-    failures = ((converted.failed, p | "PlanFailures" >> beam.Create(plan_failures))
+
+def graph(p, plan: GenPlan) -> skeleton.Graph:
+    config = plan.config
+    converted = skeleton.work(p, "ListFrames", plan.tasks, "ConvertFrames", ConvertFrames(config.format),
+                              "failed", "timing", main="records")
+    infos = converted.records | "WriteRecordFiles" >> WriteRecordFiles(config.output_dir, config.format, plan.files)
+    failures = ((converted.failed, p | "PlanFailures" >> beam.Create(plan.plan_failures))
                 | "AllFailures" >> beam.Flatten())
-    _ = failures | "WriteDeadLetters" >> sinks.WriteDeadLetters(config.output_dir)
-    _ = (p | "Once" >> beam.Create([None])
-         | "WriteMetadata" >> beam.Map(
-             write_metadata, config, argv, beam.pvalue.AsList(infos), beam.pvalue.AsList(failures),
-             beam.pvalue.AsList(converted.timing), planned, kpp.to_text(tfset_def),
-             kpp.to_text(data_params)))
-    p.run().wait_until_finish()
-    from pipelines import keypose_preview
-    return report.finish(
-        config.output_dir, config.max_failure_rate, config.preview, start,
-        counts=lambda c: f"   folders {c['folders']}  frames planned {c['frames_planned']}  written {c['records_written']}",
-        extra=lambda c: [f"   KeyPose set {os.path.join(config.output_dir, RECORDS_DIR)} ({TFSET}, {keypose.DATA_PARAMS})"],
-        draw=keypose_preview.write_records_preview)
+    return skeleton.Graph(failures, converted.timing, (infos,), (plan.tfset_def, plan.data_params))
+
+
+def summary(config: GenConfig) -> dict:
+    return {"counts": lambda c: f"   folders {c['folders']}  frames planned {c['frames_planned']}  "
+                                f"written {c['records_written']}",
+            "extra": lambda c: [f"   KeyPose set {os.path.join(config.output_dir, RECORDS_DIR)} "
+                                f"({TFSET}, {keypose.DATA_PARAMS})"],
+            "draw": keypose_preview.write_records_preview}
+
+
+STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata, summary=summary)
+
+
+def run(argv=None) -> int:
+    """Run the pipeline; returns the exit status (non-zero when failures exceed the limit)."""
+    return skeleton.run(argv, build_parser(), config_from_args, STEPS, config_errors=(SystemExit,))
 
 
 if __name__ == "__main__":

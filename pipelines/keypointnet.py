@@ -5,8 +5,9 @@ Graph: ListModels -> Reshuffle -> RenderPairs (loads, normalises and renders eac
 ``errors/failures.jsonl``; WriteMetadata writes ``projection.txt``, ``train.txt``, ``dev.txt``,
 ``test.txt``, ``job.txt`` and kpdata's own metadata last.
 
-The flags are added to render_shapenet's parser by :func:`add_flags`; render_shapenet's ``run``
-hands over to :func:`run` when ``--layout keypointnet`` is given.
+The layout registers itself with :mod:`pipelines.shapenet_views`: its flags join render_shapenet's
+parser (:func:`add_flags`), and ``--layout keypointnet`` runs :data:`STEPS` on the configuration of
+:func:`config_from_args`.
 """
 from __future__ import annotations
 
@@ -14,14 +15,12 @@ import argparse
 import dataclasses
 import logging
 import os
-import sys
-import time
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from kpdata import demo, geometry
+from kpdata import geometry
 
 from kpdata.sources import shapenet
 from kpdata import keypointnet as kpn
@@ -31,15 +30,15 @@ from kpdata.preview.keypointnet import write_pair_sheet
 from kpdata.keypoints import KeypointSource, label_keypoints
 from kpdata.mesh import LoadedMesh, load_mesh
 from kpdata.seeding import rng_for
-from pipelines import dataset, report, sinks
+from pipelines import dataset, report, shapenet_views, skeleton, sinks
 from pipelines import options as opts
+from pipelines.shapenet_views import COMMAND, ShapeNetConfig
 from pipelines.workers import RendererDoFn
 from renderers import Light, RenderRequest
 from schemas.keypointnet import decode_pair, make_pair_record, schema
 
 LOG = logging.getLogger("kpdata.render_shapenet.keypointnet")
 LAYOUT = "keypointnet"
-DEMO = "demo"
 SPLIT_NAMES = ("train", "dev", "test")
 DEFAULT_SPLITS = (("train", 0.8), ("dev", 0.1), ("test", 0.1))
 DEFAULT_IMAGE_SIZE = (128, 128)
@@ -53,12 +52,9 @@ VIEW_ONLY_FLAGS = ("views_per_model", "viewpoints", "focal", "num_shards")
 
 
 @dataclasses.dataclass(frozen=True)
-class PairConfig:
+class PairConfig(ShapeNetConfig):
     """Everything that decides the output; serialised into dataset_info.json."""
 
-    shapenet_dir: str = DEMO
-    synsets: tuple = ()
-    keypoints: str = ""
     pairs_per_model: int = 16
     image_size: tuple = DEFAULT_IMAGE_SIZE
     fov: float = kpn.DEFAULT_FOV
@@ -68,12 +64,8 @@ class PairConfig:
     jitter: float = kpn.DEFAULT_JITTER
     light_intensity: float = 1.0
     extras: bool = True
-    output_dir: str = "kpdata_out"
     name: str = DEFAULT_NAME
-    seed: int = 0
     splits: tuple = DEFAULT_SPLITS
-    preview: int = 16
-    max_failure_rate: float = 0.05
     # Visibility: |z - depth| <= tolerance, in object units (largest extent 2).
     visibility_tolerance: float = 0.05
 
@@ -180,13 +172,11 @@ def config_from_args(parser: argparse.ArgumentParser, args, argv) -> PairConfig:
         parser.error("--distance must be > 0")
     if args.perturb < 0 or args.jitter < 0:
         parser.error("--perturb and --jitter must be >= 0")
-    synsets = tuple(shapenet.synset_id(s) for s in args.synsets.split(",") if s.strip())
     return PairConfig(
-        shapenet_dir=args.shapenet_dir, synsets=synsets, keypoints=args.keypoints,
         pairs_per_model=args.pairs_per_model, image_size=size, fov=args.fov, distance=args.distance,
         perturb=args.perturb, roll=bool(args.roll), jitter=args.jitter, extras=args.extras == "all",
-        output_dir=args.output_dir, name=args.name if "name" in given else DEFAULT_NAME, seed=args.seed,
-        splits=splits, preview=args.preview, max_failure_rate=args.max_failure_rate)
+        splits=splits, **shapenet_views.model_fields(args),
+        **{**opts.output_fields(PairConfig, args), "name": args.name if "name" in given else DEFAULT_NAME})
 
 
 # ------------------------------------------------------------------------------------ rendering
@@ -238,28 +228,20 @@ class RenderPairs(RendererDoFn):
     """PairTask -> rendered pairs; failures to the ``failed`` output, timings to ``timing``."""
 
     def __init__(self, config: PairConfig, keypoints: KeypointSource, backend: str = "pyrender"):
-        super().__init__(backend)
+        super().__init__(config.image_size, backend)
         self.config, self.keypoints = config, keypoints
 
-    def process(self, task: PairTask):
+    def load(self, task: PairTask):
         model = task.model
-        t0 = time.perf_counter()
-        try:
-            mesh, center, scale = normalized_mesh(load_mesh(shapenet.require_obj(model)))
-            kps = self.keypoints.lookup(model.synset, model.model_id, model.model_dir)
-        except InputError as e:
-            beam.metrics.Metrics.counter("render_shapenet", "models_failed").inc()
-            yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(
-                model.key, "load", e.error, e.message, e.path or model.model_dir))
-            return
-        handle = self.renderer.prepare(mesh)
-        try:
+        mesh, center, scale = normalized_mesh(load_mesh(shapenet.require_obj(model)))
+        return mesh, center, scale, self.keypoints.lookup(model.synset, model.model_id, model.model_dir)
+
+    def render(self, task: PairTask, loaded):
+        mesh, center, scale, kps = loaded
+        with self.prepared(mesh) as handle:
             for pair in render_pairs(self.renderer, handle, task, self.config, center, scale, kps.names, kps.xyz):
-                beam.metrics.Metrics.counter("render_shapenet", "pairs_rendered").inc()
+                self.count("pairs_rendered")
                 yield pair
-        finally:
-            self.renderer.release(handle)
-        yield beam.pvalue.TaggedOutput("timing", ("render", time.perf_counter() - t0))
 
 
 def encode_pair(pair: dict, config: PairConfig) -> tuple[tuple[str, str], tuple[str, bytes]]:
@@ -306,7 +288,9 @@ def _previous_files(output_dir: str) -> set[str]:
     return {s["file"] for split in info.get("splits", {}).values() for s in split.get("shards", [])}
 
 
-def write_metadata(_, config: PairConfig, argv, file_infos, failures, timings, planned: dict, previous: set):
+def write_metadata(_, config: PairConfig, command, planned: dict, failures, timings, file_infos, previous: set):
+    """Writes projection.txt, train/dev/test.txt, job.txt (KeypointNet's files; record files of a
+    previous run that this one did not write are deleted) and kpdata's metadata."""
     out = config.output_dir
     infos = sorted(file_infos, key=lambda d: d["file"])
     shard_infos = [dict(d, index=i) for i, d in enumerate(infos)]
@@ -322,26 +306,15 @@ def write_metadata(_, config: PairConfig, argv, file_infos, failures, timings, p
         f"{d['name']} {d['name'].split('_', 1)[0]} {d['name'].split('_', 1)[1]}\n" for d in infos))
     sinks.write_text(os.path.join(out, PROJECTION_FILE), kpn.format_projection(config.projection()))
     written = sum(d["examples"] for d in infos)
-    failed_models = sorted({f["key"] for f in failures if f["stage"] == "load"})
+    failed_models = {f["key"] for f in failures if f["stage"] == "load"}
     rec_schema = schema(config.extras)
-    sinks.write_json(os.path.join(out, sinks.FEATURES), rec_schema.describe())
-    sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
-        "name": config.name, "version": rec_schema.version, "record": rec_schema.name, "layout": LAYOUT,
-        "splits": splits, "config": dataclasses.asdict(config), "seed": config.seed,
-        "intrinsics": dataclasses.asdict(config.intrinsics),
-        "command": "python -m pipelines.render_shapenet " + " ".join(argv),
-        "code_version": report.code_version(),
-    })
-    stats = {
-        "counts": {"models": planned["models"], "views_planned": planned["pairs"], "pairs_planned": planned["pairs"],
-                   "models_failed": len(failed_models), "records_written": written,
-                   "stale_files_removed": len(stale)},
-        "failures": sinks.failure_summary(failures),
-        "failure_rate": (planned["pairs"] - written) / planned["pairs"] if planned["pairs"] else 0.0,
-        "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
-    }
-    sinks.write_json(os.path.join(out, sinks.STATS), stats)
-    return stats
+    return skeleton.write_dataset_files(
+        config, config, command, features=rec_schema.describe(),
+        info={"version": rec_schema.version, "record": rec_schema.name, "layout": LAYOUT, "splits": splits,
+              "intrinsics": dataclasses.asdict(config.intrinsics)},
+        counts={"models": planned["models"], "views_planned": planned["pairs"], "pairs_planned": planned["pairs"],
+                "models_failed": len(failed_models), "records_written": written, "stale_files_removed": len(stale)},
+        failures=failures, failure_rate=skeleton.rate(planned["pairs"] - written, planned["pairs"]), timings=timings)
 
 
 # ------------------------------------------------------------------------------------ preview
@@ -372,51 +345,41 @@ def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
 # ------------------------------------------------------------------------------------ run
 
 
-def run(parser: argparse.ArgumentParser, args, argv, pipeline_options) -> int:
-    """Run the keypointnet layout (called by render_shapenet.run); returns the exit status."""
-    config = config_from_args(parser, args, argv)
-    start = time.time()
-    root = demo.demo_shapenet_dir() if config.shapenet_dir == DEMO else config.shapenet_dir
-    try:
-        models = shapenet.scan(root, config.synsets or None)
-        source = KeypointSource(config.keypoints or None)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if not models:
-        print(f"error: {root}: no ShapeNet models found (expected <synset>/<model_id>/model.obj "
-              f"or .../models/model_normalized.obj)", file=sys.stderr)
-        return 2
+@dataclasses.dataclass(frozen=True)
+class PairPlan(skeleton.Plan):
+    source: KeypointSource
+    previous: set  # record files a previous keypointnet run wrote into the folder
+
+
+def plan(config: PairConfig) -> PairPlan:
+    """The models, one task each with its split; refuses a folder holding foreign record files."""
+    root, models = shapenet_views.list_models(config.shapenet_dir, config.synsets)
+    source = KeypointSource(config.keypoints or None)
     out = config.output_dir
     previous = _previous_files(out)
     foreign = sorted(_record_files(out) - previous)
     if foreign:
-        print(f"error: {out} holds .tfrecord files that no kpdata keypointnet run wrote there ({', '.join(foreign[:5])}"
-              f"{', ...' if len(foreign) > 5 else ''}); KeypointNet trains on every .tfrecord of its folder, so "
-              f"use an empty --output_dir", file=sys.stderr)
-        return 2
+        raise skeleton.NoInput(
+            f"{out} holds .tfrecord files that no kpdata keypointnet run wrote there ({', '.join(foreign[:5])}"
+            f"{', ...' if len(foreign) > 5 else ''}); KeypointNet trains on every .tfrecord of its folder, so "
+            f"use an empty --output_dir")
     split_of = assign_splits(config.seed, config.splits, models)
     tasks = [PairTask(m, split_of[m.key], config.pairs_per_model) for m in models]
-    planned = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model}
-    if "://" not in out:
-        os.makedirs(out, exist_ok=True)
-    LOG.info("rendering %d KeypointNet pairs of %d models from %s into %s", planned["pairs"], planned["models"],
-             root, out)
+    counts = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model}
+    return PairPlan(config, tasks, counts, f"rendering {counts['pairs']} KeypointNet pairs of {counts['models']} "
+                                           f"models from {root} into {out}", source, previous)
 
-    p = beam.Pipeline(options=pipeline_options)
-    rendered = (p | "ListModels" >> beam.Create(tasks)
-                | "Reshuffle" >> beam.Reshuffle()
-                | "RenderPairs" >> beam.ParDo(RenderPairs(config, source)).with_outputs(
-                    "failed", "timing", main="pairs"))
+
+def graph(p, plan: PairPlan) -> skeleton.Graph:
+    config = plan.config
+    rendered = skeleton.work(p, "ListModels", plan.tasks, "RenderPairs", RenderPairs(config, plan.source),
+                             "failed", "timing", main="pairs")
     files = (rendered.pairs
              | "EncodeExamples" >> beam.Map(encode_pair, config)
              | "GroupByFile" >> beam.GroupByKey()
-             | "WriteRecordFiles" >> beam.Map(write_record_file, out))
-    failures = rendered.failed
-    _ = failures | "WriteDeadLetters" >> sinks.WriteDeadLetters(out)
-    _ = (p | "Once" >> beam.Create([None])
-         | "WriteMetadata" >> beam.Map(
-             write_metadata, config, argv, beam.pvalue.AsList(files), beam.pvalue.AsList(failures),
-             beam.pvalue.AsList(rendered.timing), planned, previous))
-    p.run().wait_until_finish()
-    return report.finish(out, config.max_failure_rate, config.preview, start)
+             | "WriteRecordFiles" >> beam.Map(write_record_file, config.output_dir))
+    return skeleton.Graph(rendered.failed, rendered.timing, (files,), (plan.previous,))
+
+
+STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata)
+shapenet_views.register(shapenet_views.Layout(LAYOUT, config_from_args, STEPS, add_flags, OWN_FLAGS))

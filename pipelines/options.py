@@ -1,11 +1,59 @@
-"""Flags shared by the pipelines, and the split of our flags from Beam's own."""
+"""Flags shared by the pipelines: the output part of every configuration (one frozen dataclass
+family whose defaults are the output flags' defaults), flag types, and the split of our flags
+from Beam's own."""
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import re
 
 from apache_beam.options.pipeline_options import PipelineOptions
+
+# The value of an input flag (--shapenet_dir, --models, --input, --input_dir) that selects the
+# built-in demo input.
+DEMO = "demo"
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """The output part of a pipeline's configuration, filled from the ``output`` flag group
+    (:func:`add_output_flags`, :func:`output_fields`) and serialised with the rest of the
+    configuration into dataset_info.json. A pipeline's configuration subclasses the variant it
+    needs and redeclares the fields whose default differs; the flags take their defaults from it."""
+
+    output_dir: str = "kpdata_out"
+    name: str = "kpdata"
+    seed: int = 0
+    preview: int = 16
+    max_failure_rate: float = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordOutputConfig(OutputConfig):
+    """An output of records: ``format`` ``tfrecord`` or ``lmdb``."""
+
+    format: str = "tfrecord"
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardedOutputConfig(RecordOutputConfig):
+    """An output of sharded records: ``num_shards`` TFRecord shards per split, 0 = automatic."""
+
+    num_shards: int = 0
+
+
+# The output flags in --help order, with the help text they have unless a pipeline says what the
+# flag means for it; " (default: ...)" is appended.
+OUTPUT_HELP = {
+    "output_dir": "where shards and metadata go",
+    "name": "dataset name, the shards' prefix",
+    "format": "TFRecord shards or one LMDB environment per split",
+    "num_shards": "TFRecord shards per split; 0 = automatic, about 256 MB each",
+    "seed": "the run's seed",
+    "preview": "views drawn into preview.png at the end; 0 = none",
+    "max_failure_rate": "exit non-zero when the fraction of failed work exceeds this",
+}
 
 
 def image_size(text: str) -> tuple[int, int]:
@@ -42,19 +90,29 @@ def splits(text: str) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
-def add_output_flags(parser: argparse.ArgumentParser, name: str, max_failure_rate: float) -> None:
+_OUTPUT_TYPES = {"format": {"choices": ("tfrecord", "lmdb")}, "num_shards": {"type": int}, "seed": {"type": int},
+                 "preview": {"type": int}, "max_failure_rate": {"type": fraction}}
+
+
+def _output_fields(config: type[OutputConfig]) -> dict[str, dataclasses.Field]:
+    """The output fields ``config`` has, in --help order."""
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    return {name: fields[name] for name in OUTPUT_HELP if name in fields}
+
+
+def add_output_flags(parser: argparse.ArgumentParser, config: type[OutputConfig], **help_texts: str) -> None:
+    """The ``output`` flag group: one flag per output field of ``config`` (an :class:`OutputConfig`
+    subclass), with its default; ``help_texts`` replace :data:`OUTPUT_HELP` entries."""
     g = parser.add_argument_group("output")
-    g.add_argument("--output_dir", default="kpdata_out", help="where shards and metadata go (default: %(default)s)")
-    g.add_argument("--name", default=name, help="dataset name, the shards' prefix (default: %(default)s)")
-    g.add_argument("--format", choices=("tfrecord", "lmdb"), default="tfrecord",
-                   help="TFRecord shards or one LMDB environment per split (default: %(default)s)")
-    g.add_argument("--num_shards", type=int, default=0,
-                   help="TFRecord shards per split; 0 = automatic, about 256 MB each (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=0, help="the run's seed (default: %(default)s)")
-    g.add_argument("--preview", type=int, default=16,
-                   help="views drawn into preview.png at the end; 0 = none (default: %(default)s)")
-    g.add_argument("--max_failure_rate", type=fraction, default=max_failure_rate,
-                   help="exit non-zero when the fraction of failed work exceeds this (default: %(default)s)")
+    for name, field in _output_fields(config).items():
+        text = help_texts.get(name, OUTPUT_HELP[name])
+        g.add_argument(f"--{name}", default=field.default, help=f"{text} (default: %(default)s)",
+                       **_OUTPUT_TYPES.get(name, {}))
+
+
+def output_fields(config: type[OutputConfig], args) -> dict:
+    """The output fields of ``config`` from the parsed flags, as keyword arguments."""
+    return {name: getattr(args, name) for name in _output_fields(config)}
 
 
 def given_flags(parser: argparse.ArgumentParser, argv) -> set[str]:

@@ -16,17 +16,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import glob
+import hashlib
 import json
 import logging
 import os
 import shutil
 import sys
-import time
 import uuid
 
-import apache_beam as beam
 import cv2
 import numpy as np
+import trimesh
 
 from kpdata import demo, geometry, keypose
 
@@ -39,15 +39,16 @@ from kpdata.keypose import proto as kpp
 from kpdata.camera import Intrinsics
 from kpdata.errors import InputError
 from kpdata.keypoints import Keypoints3D, KeypointSource
-from kpdata.mesh import load_mesh
+from kpdata.mesh import LoadedMesh, load_mesh
 from kpdata.seeding import rng_for
+from pipelines import keypose_preview, skeleton, sinks
 from pipelines import options as opts
-from pipelines import report, sinks
+from pipelines.options import DEMO, OutputConfig
 from pipelines.workers import RendererDoFn
 from renderers import RenderRequest
 
 LOG = logging.getLogger("kpdata.render_stereo")
-DEMO = "demo"
+COMMAND = "pipelines.render_stereo"
 GENERATED = "generated"
 SCENE_JSON = "scene.json"
 RECORD = "keypose_sequences"
@@ -56,7 +57,7 @@ PHOTO_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 @dataclasses.dataclass(frozen=True)
-class StereoConfig:
+class StereoConfig(OutputConfig):
     """Everything that decides the output; serialised into dataset_info.json."""
 
     models: str = DEMO
@@ -75,9 +76,7 @@ class StereoConfig:
     visibility: str = "onscreen"
     output_dir: str = "kpdata_out/keypose_sequences"
     name: str = "keypose_sequences"
-    seed: int = 0
     preview: int = 8
-    max_failure_rate: float = 0.05
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -143,11 +142,9 @@ def load_object(src: ObjectSource, keypoints: KeypointSource):
     """(LoadedMesh, Keypoints3D in the object frame, up-turn (4, 4), scale to metres factor or None)."""
     if src.kind == "keypose":
         kobj = keypose.read_keypose_obj(src.path)
-        import trimesh
         mesh = trimesh.Trimesh(kobj.vertices, kobj.faces, process=False)
         mesh.visual = trimesh.visual.ColorVisuals(mesh, face_colors=[200, 210, 225, 255])
         scene = trimesh.Scene(mesh)
-        from kpdata.mesh import LoadedMesh
         loaded = LoadedMesh(src.path, scene, np.array(scene.bounds), len(kobj.faces))
         return loaded, Keypoints3D(tuple(kobj.names), kobj.keypoints), np.eye(4), 1.0
     model = src.model
@@ -266,54 +263,48 @@ class RenderSequences(RendererDoFn):
     """SequenceTask -> summary dict, after writing the sequence folder (temporary name, then
     renamed); failures to the ``failed`` output. One renderer per worker."""
 
+    namespace, failed_counter, stage = "render_stereo", "sequences_failed", "render"
+
     def __init__(self, config: StereoConfig, keypoints: KeypointSource, backend: str = "pyrender"):
-        super().__init__(backend)
+        super().__init__(config.image_size, backend)
         self.config, self.keypoints = config, keypoints
 
-    def process(self, task: SequenceTask):
-        t0 = time.perf_counter()
+    def source(self, task: SequenceTask) -> tuple[str, str]:
+        return task.key, task.obj.path
+
+    def load(self, task: SequenceTask):
+        """Render the sequence into a temporary folder: (final folder, temporary folder, summary)."""
         final = os.path.join(self.config.output_dir, *task.key.split("/"))
         tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.incomplete-{uuid.uuid4().hex[:8]}")
         try:
-            summary = render_sequence(self.renderer, task, self.config, self.keypoints, tmp)
-        except InputError as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            beam.metrics.Metrics.counter("render_stereo", "sequences_failed").inc()
-            yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(task.key, "render", e.error, e.message,
-                                                                          e.path or task.obj.path))
-            return
+            return final, tmp, render_sequence(self.renderer, task, self.config, self.keypoints, tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def render(self, task: SequenceTask, loaded):
+        final, tmp, summary = loaded
         if os.path.isdir(final):
             shutil.rmtree(final)
         os.replace(tmp, final)
-        beam.metrics.Metrics.counter("render_stereo", "frames_rendered").inc(summary["frames"])
+        self.count("frames_rendered", summary["frames"])
         yield summary
-        yield beam.pvalue.TaggedOutput("timing", ("render", time.perf_counter() - t0))
 
 
-def write_metadata(_, config: StereoConfig, argv, sequences, failures, timings, planned: dict) -> dict:
+def write_metadata(_, config: StereoConfig, command, planned: dict, failures, timings, sequences) -> dict:
+    """Writes one KeyPose CAD file per object (``objects/<object>.obj``) and kpdata's metadata."""
     out = config.output_dir
     for s in sequences:  # one KeyPose CAD file per object (identical for all its sequences)
         os.makedirs(os.path.join(out, OBJECTS_DIR), exist_ok=True)
         sinks.write_text(os.path.join(out, OBJECTS_DIR, f"{s['object']}.obj"), s["cad_obj"])
     seqs = sorted(({k: v for k, v in s.items() if k != "cad_obj"} for s in sequences), key=lambda s: s["key"])
-    frames = sum(s["frames"] for s in seqs)
-    sinks.write_json(os.path.join(out, sinks.DATASET_INFO), {
-        "name": config.name, "record": RECORD, "layout": "KeyPose <object>/texture_<t>_pose_<p>/",
-        "sequences": seqs, "splits": {}, "config": dataclasses.asdict(config), "seed": config.seed,
-        "command": "python -m pipelines.render_stereo " + " ".join(argv), "code_version": report.code_version(),
-    })
-    stats = {
-        "counts": {"objects": planned["objects"], "sequences_planned": planned["sequences"],
-                   "sequences_written": len(seqs), "frames_written": frames},
-        "failures": sinks.failure_summary(failures),
-        "failure_rate": (planned["sequences"] - len(seqs)) / planned["sequences"] if planned["sequences"] else 0.0,
-        "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
-    }
-    sinks.write_json(os.path.join(out, sinks.STATS), stats)
-    return stats
+    return skeleton.write_dataset_files(
+        config, config, command,
+        info={"record": RECORD, "layout": "KeyPose <object>/texture_<t>_pose_<p>/", "sequences": seqs, "splits": {}},
+        counts={"objects": planned["objects"], "sequences_planned": planned["sequences"],
+                "sequences_written": len(seqs), "frames_written": sum(s["frames"] for s in seqs)},
+        failures=failures, failure_rate=skeleton.rate(planned["sequences"] - len(seqs), planned["sequences"]),
+        timings=timings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,16 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--visibility", choices=("onscreen", "depth"), default="onscreen",
                    help="keypoint 'visible': on the image (KeyPose's meaning, for transparent objects) or on "
                         "the image and not occluded (depth test, 1%% tolerance) (default: %(default)s)")
-    g = p.add_argument_group("output")
-    g.add_argument("--output_dir", default="kpdata_out/keypose_sequences",
-                   help="where the sequence folders go (default: %(default)s)")
-    g.add_argument("--name", default="keypose_sequences", help="dataset name (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=0, help="the run's seed (default: %(default)s)")
-    g.add_argument("--preview", type=int, default=8, help="stereo pairs drawn into preview.png; 0 = none "
-                   "(default: %(default)s)")
-    g.add_argument("--max_failure_rate", type=opts.fraction, default=0.05,
-                   help="exit non-zero when the fraction of failed sequences exceeds this (default: %(default)s)")
-    p.set_defaults(num_shards=0)  # options.parse checks it; this pipeline writes folders, not shards
+    opts.add_output_flags(p, StereoConfig, output_dir="where the sequence folders go", name="dataset name",
+                          preview="stereo pairs drawn into preview.png; 0 = none",
+                          max_failure_rate="exit non-zero when the fraction of failed sequences exceeds this")
     return p
 
 
@@ -375,53 +359,45 @@ def config_from_args(args) -> StereoConfig:
         num_textures=args.num_textures, num_poses=args.num_poses, frames=args.frames,
         image_size=tuple(args.image_size), focal=args.focal, baseline=args.baseline, object_size=args.object_size,
         plane_size=args.plane_size, proj_targets=args.proj_targets, visibility=args.visibility,
-        output_dir=args.output_dir, name=args.name, seed=args.seed, preview=args.preview,
-        max_failure_rate=args.max_failure_rate)
+        **opts.output_fields(StereoConfig, args))
+
+
+@dataclasses.dataclass(frozen=True)
+class StereoPlan(skeleton.Plan):
+    source: KeypointSource
+
+
+def plan(config: StereoConfig) -> StereoPlan:
+    """The objects and one task per (object, texture, pose)."""
+    objects = list_objects(config)
+    source = KeypointSource(config.keypoints or None)
+    if not objects:
+        raise skeleton.NoInput(f"{config.models}: no models found")
+    tasks = [SequenceTask(f"{o.name}/texture_{t}_pose_{p}", o, t, p)
+             for o in objects for t in range(config.num_textures) for p in range(config.num_poses)]
+    return StereoPlan(config, tasks, {"objects": len(objects), "sequences": len(tasks)},
+                      f"rendering {len(tasks)} sequences x {config.frames} frames of {len(objects)} objects into "
+                      f"{config.output_dir}", source)
+
+
+def graph(p, plan: StereoPlan) -> skeleton.Graph:
+    rendered = skeleton.work(p, "ListSequences", plan.tasks, "RenderSequences", RenderSequences(plan.config, plan.source),
+                             "failed", "timing", main="sequences")
+    return skeleton.Graph(rendered.failed, rendered.timing, (rendered.sequences,))
+
+
+def summary(config: StereoConfig) -> dict:
+    return {"written": "frames_written", "draw": keypose_preview.write_folder_preview,
+            "counts": lambda c: (f"   objects {c['objects']}  sequences {c['sequences_written']}/{c['sequences_planned']}  "
+                                 f"frames {c['frames_written']}")}
+
+
+STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata, summary=summary)
 
 
 def run(argv=None) -> int:
     """Run the pipeline; returns the exit status (non-zero when failures exceed the limit)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args, pipeline_options = opts.parse(build_parser(), argv)
-    try:
-        config = config_from_args(args)
-    except (SystemExit, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    start = time.time()
-    try:
-        objects = list_objects(config)
-        source = KeypointSource(config.keypoints or None)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if not objects:
-        print(f"error: {config.models}: no models found", file=sys.stderr)
-        return 2
-    tasks = [SequenceTask(f"{o.name}/texture_{t}_pose_{p}", o, t, p)
-             for o in objects for t in range(config.num_textures) for p in range(config.num_poses)]
-    planned = {"objects": len(objects), "sequences": len(tasks)}
-    os.makedirs(config.output_dir, exist_ok=True)
-    LOG.info("rendering %d sequences x %d frames of %d objects into %s", len(tasks), config.frames, len(objects),
-             config.output_dir)
-    p = beam.Pipeline(options=pipeline_options)
-    rendered = (p | "ListSequences" >> beam.Create(tasks)
-                | "Reshuffle" >> beam.Reshuffle()
-                | "RenderSequences" >> beam.ParDo(RenderSequences(config, source)).with_outputs(
-                    "failed", "timing", main="sequences"))
-    _ = rendered.failed | "WriteDeadLetters" >> sinks.WriteDeadLetters(config.output_dir)
-    _ = (p | "Once" >> beam.Create([None])
-         | "WriteMetadata" >> beam.Map(
-             write_metadata, config, argv, beam.pvalue.AsList(rendered.sequences),
-             beam.pvalue.AsList(rendered.failed), beam.pvalue.AsList(rendered.timing), planned))
-    p.run().wait_until_finish()
-    from pipelines import keypose_preview
-    return report.finish(
-        config.output_dir, config.max_failure_rate, config.preview, start, written="frames_written",
-        counts=lambda c: (f"   objects {c['objects']}  sequences {c['sequences_written']}/{c['sequences_planned']}  "
-                          f"frames {c['frames_written']}"),
-        draw=keypose_preview.write_folder_preview)
+    return skeleton.run(argv, build_parser(), config_from_args, STEPS, config_errors=(SystemExit, ValueError))
 
 
 # gen_tfrecords' built-in input: the two demo cars (one KeyPose set has one keypoint count).
@@ -430,12 +406,10 @@ DEMO_SEQUENCE_FLAGS = ("--synsets", "car", "--frames", "4")
 
 def cached_demo_sequences(cache_dir: str) -> str:
     """A folder of sequences rendered with :data:`DEMO_SEQUENCE_FLAGS`, made once under ``cache_dir``
-    (``keypose_stereo_demo-<code hash>``), atomically renamed into place."""
-    import hashlib
-    here = os.path.dirname(os.path.abspath(__file__))
+    (``keypose_stereo_demo-<code hash>``: this module and :mod:`kpdata.keypose`), atomically renamed
+    into place."""
     h = hashlib.sha256()
-    for mod in (os.path.join(here, "render_stereo.py"), os.path.join(here, "..", "kpdata", "stereo_scene.py"),
-                os.path.join(here, "..", "kpdata", "keypose.py")):
+    for mod in (os.path.abspath(__file__), *sorted(glob.glob(os.path.join(os.path.dirname(keypose.__file__), "*.py")))):
         with open(mod, "rb") as f:
             h.update(f.read())
     target = os.path.join(cache_dir, f"keypose_stereo_demo-{h.hexdigest()[:12]}")

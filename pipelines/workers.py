@@ -1,27 +1,91 @@
-"""Per-worker resources of the rendering DoFns (DESIGN §7)."""
+"""The rendering DoFns' common part: one renderer per worker and the shape of ``process``
+(DESIGN §7)."""
 from __future__ import annotations
+
+import contextlib
+import time
 
 import apache_beam as beam
 
+from kpdata.errors import InputError
+from pipelines import sinks
 from renderers import create_renderer
 
 
+@contextlib.contextmanager
+def failure_stage(stage: str):
+    """Report an :class:`InputError` raised inside as a dead letter of ``stage`` (instead of the
+    DoFn's :attr:`RendererDoFn.stage`)."""
+    try:
+        yield
+    except InputError as e:
+        e.stage = stage
+        raise
+
+
 class RendererDoFn(beam.DoFn):
-    """A DoFn holding one renderer per worker: created in ``setup`` at ``self.config.image_size``
-    (WxH) with the ``backend`` given to the constructor (``renderers.BACKENDS``), freed in
-    ``teardown``. Subclasses set ``self.config`` in ``__init__``."""
+    """A DoFn that renders work units (tasks) with one renderer per worker.
 
-    renderer = None
+    The renderer (``image_size`` (W, H) pixels, ``backend`` of :func:`renderers.create_renderer`)
+    is created in ``setup`` and freed in ``teardown``. ``process(task)``:
 
-    def __init__(self, backend: str = "pyrender"):
-        super().__init__()
+    1. ``load(task)`` reads the task's inputs. An :class:`InputError` there becomes one dead letter
+       on the ``failed`` output (key and input path from :meth:`source`, stage :attr:`stage` or the
+       one given by :func:`failure_stage`) and counts :attr:`failed_counter`;
+    2. ``render(task, loaded)`` yields the outputs;
+    3. the task's wall time goes to the ``timing`` output as ``("render", seconds)``.
+    """
+
+    namespace = "render_shapenet"  # of the Beam counters
+    failed_counter = "models_failed"
+    stage = "load"
+
+    def __init__(self, image_size: tuple[int, int], backend: str = "pyrender"):
+        self.image_size = (int(image_size[0]), int(image_size[1]))
         self.backend = backend
+        self.renderer = None
 
     def setup(self):
-        w, h = self.config.image_size
-        self.renderer = create_renderer(w, h, self.backend)
+        self.renderer = create_renderer(*self.image_size, backend=self.backend)
 
     def teardown(self):
         if self.renderer is not None:
             self.renderer.close()
             self.renderer = None
+
+    def process(self, task):
+        t0 = time.perf_counter()
+        try:
+            loaded = self.load(task)
+        except InputError as e:
+            self.count(self.failed_counter)
+            key, path = self.source(task)
+            yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(
+                key, getattr(e, "stage", self.stage), e.error, e.message, e.path or path))
+            return
+        yield from self.render(task, loaded)
+        yield beam.pvalue.TaggedOutput("timing", ("render", time.perf_counter() - t0))
+
+    def load(self, task):
+        """The task's inputs (InputError for bad input)."""
+        raise NotImplementedError
+
+    def render(self, task, loaded):
+        """Yield the task's outputs."""
+        raise NotImplementedError
+
+    def source(self, task) -> tuple[str, str]:
+        """The dead letter's key and input path; by default those of a ShapeNet model task."""
+        return task.model.key, task.model.model_dir
+
+    def count(self, name: str, n: int = 1) -> None:
+        beam.metrics.Metrics.counter(self.namespace, name).inc(n)
+
+    @contextlib.contextmanager
+    def prepared(self, mesh):
+        """The mesh uploaded to the renderer for the block: its handle, released after."""
+        handle = self.renderer.prepare(mesh)
+        try:
+            yield handle
+        finally:
+            self.renderer.release(handle)

@@ -1,0 +1,116 @@
+"""``render_shapenet --layout view`` (the default): keypoint-labelled views, one ``view`` record each.
+
+Graph: ListModels -> Reshuffle -> RenderViews (plans and renders each model's views) -> EncodeExamples
+-> WriteShards, with failures going to errors/failures.jsonl and metadata written last
+(WriteMetadata). The layout registers itself with :mod:`pipelines.shapenet_views`.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+
+import apache_beam as beam
+
+from kpdata import geometry
+from kpdata.keypoints import KeypointSource
+from kpdata.viewpoints import ViewpointTable
+from pipelines import shapenet_views, skeleton, sinks
+from pipelines.shapenet_views import COMMAND, DEFAULT_LAYOUT, ModelTask, RenderConfig, load_model, plan_views
+from pipelines.workers import RendererDoFn
+from renderers import RenderRequest
+from schemas.view import VIEW, make_view_record
+
+LOG = logging.getLogger("kpdata.render_shapenet")
+LAYOUT = DEFAULT_LAYOUT
+
+
+class RenderViews(RendererDoFn):
+    """ModelTask -> rendered views (dicts of arrays); failures to the ``failed`` output.
+
+    The renderer is created once per worker in ``setup`` and freed in ``teardown``; each model is
+    loaded and uploaded once, then rendered from all its views.
+    """
+
+    def __init__(self, config: RenderConfig, keypoints: KeypointSource, table: ViewpointTable | None,
+                 backend: str = "pyrender"):
+        super().__init__(config.image_size, backend)
+        self.config, self.keypoints, self.table = config, keypoints, table
+
+    def load(self, task: ModelTask):
+        return load_model(task.model, self.keypoints)
+
+    def render(self, task: ModelTask, loaded):
+        (mesh, kps), model, intr = loaded, task.model, self.config.intrinsics
+        with self.prepared(mesh) as handle:
+            for spec in plan_views(task, self.config, self.table):
+                cam_T_obj = geometry.viewpoint_to_cam_T_obj(spec.viewpoint)
+                request = RenderRequest(intr, tuple(map(tuple, cam_T_obj)))
+                out = self.renderer.render(handle, request, kps, self.config.visibility_tolerance)
+                self.count("views_rendered")
+                yield {"split": task.split, "key": spec.key, "synset": model.synset, "model_id": model.model_id,
+                       "viewpoint": spec.viewpoint.as_array(), "K": intr.K, "cam_T_obj": cam_T_obj,
+                       "names": kps.names, "xyz": kps.xyz, **out}
+
+
+def encode_view(view: dict, seed: int) -> tuple[str, str, bytes]:
+    """A rendered view -> (split, key, serialized VIEW Example)."""
+    rec = make_view_record(
+        key=view["key"], synset=view["synset"], model_id=view["model_id"], seed=seed,
+        rgba=view["rgba"], depth=view["depth"], K=view["K"], cam_T_obj=view["cam_T_obj"],
+        viewpoint=view["viewpoint"], names=view["names"], uv=view["uv"], z=view["z"],
+        xyz=view["xyz"], visible=view["visible"])
+    return view["split"], view["key"], VIEW.encode(rec)
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewPlan(skeleton.Plan):
+    source: KeypointSource
+    table: ViewpointTable | None
+    shards: dict
+
+
+def plan(config: RenderConfig) -> ViewPlan:
+    """The models, one task each, and the shards per split."""
+    root, models = shapenet_views.list_models(config.shapenet_dir, config.synsets)
+    source = KeypointSource(config.keypoints or None)
+    table = None if config.viewpoints == "uniform" else ViewpointTable.from_file(config.viewpoints)
+    per_model = len(table) if config.views_per_model < 0 else config.views_per_model
+    tasks, views_per_split = shapenet_views.model_tasks(config, models, per_model)
+    w, h = config.image_size
+    counts = {"models": len(tasks), "views": sum(views_per_split.values())}
+    return ViewPlan(config, tasks, counts,
+                    f"rendering {counts['views']} views of {counts['models']} models from {root} into "
+                    f"{config.output_dir}", source, table,
+                    skeleton.shards_per_split(views_per_split, config.num_shards, w * h * 1.5))
+
+
+def graph(p, plan: ViewPlan) -> skeleton.Graph:
+    config = plan.config
+    rendered = skeleton.work(p, "ListModels", plan.tasks, "RenderViews", RenderViews(config, plan.source, plan.table),
+                             "failed", "timing", main="views")
+    records = rendered.views | "EncodeExamples" >> beam.Map(encode_view, config.seed)
+    infos = records | "WriteShards" >> sinks.WriteShards(config.output_dir, config.name, config.format, plan.shards)
+    return skeleton.Graph(rendered.failed, rendered.timing, (infos,))
+
+
+def write_metadata(_, config: RenderConfig, command, planned: dict, failures, timings, shard_infos):
+    splits = sinks.splits_info(shard_infos, config.format)
+    written = sum(s["num_examples"] for s in splits.values())
+    failed_models = {f["key"] for f in failures if f["stage"] == "load"}
+    return skeleton.write_dataset_files(
+        config, config, command, features=VIEW.describe(),
+        info={"version": VIEW.version, "record": VIEW.name, "splits": splits},
+        counts={"models": planned["models"], "views_planned": planned["views"],
+                "models_failed": len(failed_models), "records_written": written},
+        failures=failures, failure_rate=skeleton.rate(planned["views"] - written, planned["views"]), timings=timings)
+
+
+def config_from_args(parser: argparse.ArgumentParser, args, argv) -> RenderConfig:
+    return shapenet_views.render_config(args)
+
+
+STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata)
+shapenet_views.register(shapenet_views.Layout(LAYOUT, config_from_args, STEPS))
+
+

@@ -1,0 +1,92 @@
+"""The parts every pipeline shares (no GL, no Beam run): output flags from the configuration
+dataclasses, the layout registry, the render DoFn's dead-letter path, the metadata writer."""
+import dataclasses
+import json
+import types
+
+import pytest
+from apache_beam.pvalue import TaggedOutput
+
+from kpdata.errors import InputError
+from pipelines import gen_homography_pairs, gen_tfrecords, keypointnet, options, render_shapenet, render_stereo
+from pipelines import shapenet_views, sinks, skeleton
+from pipelines.workers import RendererDoFn, failure_stage
+
+
+@pytest.mark.parametrize("module, config", [
+    (render_shapenet, shapenet_views.RenderConfig), (render_stereo, render_stereo.StereoConfig),
+    (gen_tfrecords, gen_tfrecords.GenConfig), (gen_homography_pairs, gen_homography_pairs.PairsConfig)])
+def test_output_flags_default_to_the_configuration_defaults(module, config):
+    args, _ = options.parse(module.build_parser(), [])
+    fields = options.output_fields(config, args)
+    assert fields == {k: v for k, v in dataclasses.asdict(config()).items() if k in options.OUTPUT_HELP}
+    assert set(fields) == {f.name for f in dataclasses.fields(config)} & set(options.OUTPUT_HELP)
+
+
+def test_keypointnet_config_keeps_its_own_output_defaults():
+    cfg = keypointnet.PairConfig()
+    assert (cfg.name, cfg.image_size, cfg.splits, cfg.visibility_tolerance) == (
+        keypointnet.DEFAULT_NAME, keypointnet.DEFAULT_IMAGE_SIZE, keypointnet.DEFAULT_SPLITS, 0.05)
+    assert not hasattr(cfg, "format") and not hasattr(cfg, "num_shards")
+
+
+def test_layouts_register_once_and_list_the_default_first():
+    assert [layout.name for layout in shapenet_views.layouts()] == ["view", "clickhere", "keypointnet"]
+    with pytest.raises(ValueError, match="registered twice"):
+        shapenet_views.register(shapenet_views.LAYOUTS["view"])
+
+
+class _Loader(RendererDoFn):
+    """A render DoFn whose load fails as told; render yields the task's name (no renderer needed)."""
+
+    def __init__(self, error=None, stage=None):
+        super().__init__((8, 6), backend="fake")
+        self.error, self.stage_name = error, stage
+
+    def load(self, task):
+        if self.error and self.stage_name:
+            with failure_stage(self.stage_name):
+                raise self.error
+        if self.error:
+            raise self.error
+        return task.model.key
+
+    def render(self, task, loaded):
+        yield loaded
+
+
+TASK = types.SimpleNamespace(model=types.SimpleNamespace(key="02958343/abc", model_dir="/data/02958343/abc"))
+
+
+@pytest.mark.parametrize("error, stage, want_stage, want_path", [
+    (InputError("empty_mesh", "no faces", "/data/x.obj"), None, "load", "/data/x.obj"),
+    (InputError("unknown_class", "not an R4CNN class"), "label", "label", "/data/02958343/abc")])
+def test_render_dofn_sends_bad_input_to_the_dead_letters(error, stage, want_stage, want_path):
+    dofn = _Loader(error, stage)
+    assert (dofn.image_size, dofn.backend, dofn.renderer) == ((8, 6), "fake", None)
+    (out,) = list(dofn.process(TASK))
+    assert isinstance(out, TaggedOutput) and out.tag == "failed"
+    assert out.value == sinks.failure_record("02958343/abc", want_stage, error.error, error.message, want_path)
+
+
+def test_render_dofn_yields_the_outputs_then_the_timing():
+    main, timing = list(_Loader().process(TASK))
+    assert main == "02958343/abc"
+    assert timing.tag == "timing" and timing.value[0] == "render" and timing.value[1] >= 0
+
+
+def test_write_dataset_files_writes_info_features_and_stats(tmp_path):
+    cfg = shapenet_views.RenderConfig(output_dir=str(tmp_path), seed=3)
+    failures = [sinks.failure_record("a/b", "load", "empty_mesh", "no faces", "/x")]
+    stats = skeleton.write_dataset_files(
+        cfg, cfg, "python -m x --seed 3", info={"record": "view"}, counts={"models": 2}, failures=failures,
+        failure_rate=skeleton.rate(1, 2), timings=[("render", 1.25), ("render", 0.5), ("encode", 0.1)],
+        features={"name": "view"})
+    info = json.loads((tmp_path / sinks.DATASET_INFO).read_text())
+    assert info["config"] == json.loads(json.dumps(dataclasses.asdict(cfg)))
+    assert (info["name"], info["seed"], info["record"], info["command"]) == ("shapenet_views", 3, "view", "python -m x --seed 3")
+    assert json.loads((tmp_path / sinks.FEATURES).read_text()) == {"name": "view"}
+    assert json.loads((tmp_path / sinks.STATS).read_text()) == stats
+    assert stats == {"counts": {"models": 2}, "failures": sinks.failure_summary(failures), "failure_rate": 0.5,
+                     "timings": {"render": 1.75, "encode": 0.1}}
+    assert skeleton.rate(3, 0) == 0.0
