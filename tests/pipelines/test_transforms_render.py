@@ -27,7 +27,7 @@ from kpdata.keypose import exr
 from kpdata.mesh import load_mesh
 from kpdata.sources import shapenet
 from kpdata.viewpoints import ViewpointTable
-from pipelines import clickhere, gen_tfrecords, keypointnet, render_shapenet, render_stereo, sinks
+from pipelines import clickhere, gen_tfrecords, keypointnet, render_stereo, shapenet_views, sinks, view
 from renderers import FakeRenderer, RenderRequest
 from schemas import clickhere as chs
 from schemas import tfrecord
@@ -102,7 +102,7 @@ def check_against_faces(visible, cos, margin=0.7):
 
 
 def _tasks(root, config, num_views):
-    return [render_shapenet.ModelTask(m, render_shapenet.assign_split(config, m), num_views)
+    return [shapenet_views.ModelTask(m, shapenet_views.assign_split(config, m), num_views)
             for m in shapenet.scan(root)]
 
 
@@ -111,7 +111,7 @@ def _failure(f):
 
 
 def view_config(root, **kw):
-    return render_shapenet.RenderConfig(shapenet_dir=root, views_per_model=-1, viewpoints="table.txt",
+    return shapenet_views.RenderConfig(shapenet_dir=root, views_per_model=-1, viewpoints="table.txt",
                                         image_size=(128, 96), focal=110.0, seed=3,
                                         splits=(("train", 0.5), ("test", 0.5)), **kw)
 
@@ -141,11 +141,11 @@ def test_render_views(box_tree):
 
     with test_pipeline.TestPipeline() as p:
         out = (p | beam.Create(tasks)
-               | "RenderViews" >> beam.ParDo(render_shapenet.RenderViews(config, KeypointSource(None), table,
+               | "RenderViews" >> beam.ParDo(view.RenderViews(config, KeypointSource(None), table,
                                                                          backend="fake"))
                .with_outputs("failed", "timing", main="views"))
         assert_that(out.views | beam.Map(lambda v: (v["split"], v["key"])),
-                    equal_to([(t.split, render_shapenet.view_key(t.model, i)) for t in good for i in range(len(ROWS))]),
+                    equal_to([(t.split, shapenet_views.view_key(t.model, i)) for t in good for i in range(len(ROWS))]),
                     label="Keys")
         assert_that(out.views, check, label="Labels")
         assert_that(out.failed | beam.Map(_failure), equal_to([(CORRUPT, "load", "corrupt_mesh")]), label="Failed")
@@ -186,7 +186,7 @@ def test_render_clickhere_views(box_tree):
                    config, KeypointSource(None), table, clickhere.load_sources(config), classes, backend="fake"))
                .with_outputs("failed", "dropped", "timing", "counts", main="views"))
         assert_that(out.views | beam.Map(lambda r: (r[0], r[1])),
-                    equal_to([(t.split, render_shapenet.view_key(t.model, i)) for t in good for i in range(len(ROWS))]),
+                    equal_to([(t.split, shapenet_views.view_key(t.model, i)) for t in good for i in range(len(ROWS))]),
                     label="Keys")
         assert_that(out.views, check, label="Labels")
         assert_that(out.failed | beam.Map(_failure), equal_to([(CORRUPT, "load", "corrupt_mesh")]), label="Failed")
@@ -211,13 +211,13 @@ def test_render_pairs(box_tree):
             np.testing.assert_allclose(pair["xyz"], (xyz_obj - pair["center"]) * pair["scale"], atol=1e-9)
             np.testing.assert_allclose(pair["center"], CENTER, atol=1e-9)  # the box's centre
             assert pair["scale"] == pytest.approx(2.0 / (EXTENTS.max() * scale))  # largest extent 2
-            for view, r in zip(pair["views"], pair["renders"]):
+            for pair_view, r in zip(pair["views"], pair["renders"]):
                 np.testing.assert_array_equal(r["rgba"][..., 3], np.where(r["depth"] > 0, 255, 0))
-                uv, _, visible = depth_test(intr.K, view.cam_T_obj, pair["xyz"], r["depth"], 0.0,
+                uv, _, visible = depth_test(intr.K, pair_view.cam_T_obj, pair["xyz"], r["depth"], 0.0,
                                             config.visibility_tolerance)
                 np.testing.assert_allclose(r["uv"], uv, atol=1e-3)
                 np.testing.assert_array_equal(r["visible"], visible)
-                check_against_faces(r["visible"], facing(view.cam_T_obj, pair["xyz"], normals))
+                check_against_faces(r["visible"], facing(pair_view.cam_T_obj, pair["xyz"], normals))
 
     with test_pipeline.TestPipeline() as p:
         out = (p | beam.Create(tasks)
@@ -310,10 +310,10 @@ def test_view_layout_end_to_end(box_tree, tmp_path):
     with test_pipeline.TestPipeline() as p:
         rendered = (p | "ListModels" >> beam.Create(tasks)
                     | "Reshuffle" >> beam.Reshuffle()
-                    | "RenderViews" >> beam.ParDo(render_shapenet.RenderViews(config, KeypointSource(None), table,
+                    | "RenderViews" >> beam.ParDo(view.RenderViews(config, KeypointSource(None), table,
                                                                               backend="fake"))
                     .with_outputs("failed", "timing", main="views"))
-        records = rendered.views | "EncodeExamples" >> beam.Map(render_shapenet.encode_view, config.seed)
+        records = rendered.views | "EncodeExamples" >> beam.Map(view.encode_view, config.seed)
         infos = records | "WriteShards" >> sinks.WriteShards(out, config.name, "tfrecord", shards)
         _ = rendered.failed | "WriteDeadLetters" >> sinks.WriteDeadLetters(out)
         assert_that(infos | beam.Map(lambda d: d["file"]),
@@ -326,7 +326,7 @@ def test_view_layout_end_to_end(box_tree, tmp_path):
                 recs += [(split, decode_view(raw)) for raw in tfrecord.read_records(f, path)]
     good = [t for t in tasks if t.model.model_id in MODELS]
     assert sorted((s, r["key"]) for s, r in recs) == sorted(
-        (t.split, render_shapenet.view_key(t.model, i)) for t in good for i in range(len(ROWS)))
+        (t.split, shapenet_views.view_key(t.model, i)) for t in good for i in range(len(ROWS)))
     n_visible = 0
     for _, r in recs:
         uv, z = camera.project(r["camera/K"], r["camera/cam_T_obj"], r["keypoints/xyz"])
@@ -356,12 +356,12 @@ def test_render_views_runs_where_opengl_cannot_be_imported(box_tree):
         "from kpdata.keypoints import KeypointSource\n"
         "from kpdata.sources import shapenet\n"
         "from kpdata.viewpoints import ViewpointTable\n"
-        "from pipelines import render_shapenet as rs\n"
+        "from pipelines import shapenet_views as rs, view\n"
         f"config = rs.RenderConfig(shapenet_dir={box_tree!r}, image_size=(32, 24), focal=30.0)\n"
         f"tasks = [rs.ModelTask(m, 'train', 1) for m in shapenet.scan({box_tree!r}) if m.model_id == 'box0']\n"
         "with beam.Pipeline() as p:\n"
         "    _ = (p | beam.Create(tasks)\n"
-        "         | beam.ParDo(rs.RenderViews(config, KeypointSource(None), None, backend='fake'))\n"
+        "         | beam.ParDo(view.RenderViews(config, KeypointSource(None), None, backend='fake'))\n"
         "         | beam.Map(lambda v: print('rendered', v['key'], int(v['mask'].sum() > 0))))\n"
         "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('OpenGL', 'pyrender', 'pyglet'))\n"
         "print('gl modules', bad)\n"
