@@ -35,6 +35,22 @@ class LoadedMesh:
         """Radius of the bounding sphere centred at the OBJ origin."""
         return float(np.max(np.linalg.norm(self.bounds, axis=1)))
 
+    def parts(self) -> list[trimesh.Trimesh]:
+        """The scene's geometries that have faces, in file order, each in the OBJ frame (a copy
+        with the scene graph's transform applied where that is not the identity)."""
+        out = []
+        for node_name in self.scene.graph.nodes_geometry:
+            transform, geom_name = self.scene.graph[node_name]
+            geom = self.scene.geometry[geom_name]
+            if not hasattr(geom, "faces") or len(geom.faces) == 0:
+                continue
+            transform = np.asarray(transform, dtype=np.float64)
+            if not np.allclose(transform, np.eye(4)):
+                geom = geom.copy()
+                geom.apply_transform(transform)
+            out.append(geom)
+        return out
+
 
 def _texture_path(line_value: str, mtl_dir: str) -> str:
     # The file name is the last token; options such as "-bm 0.5" may come before it.

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from kpdata import geometry
 from kpdata.mesh import LoadedMesh
 from renderers.base import Light, Renderer, RenderRequest
 
@@ -42,18 +41,11 @@ DEFAULT_COLOR = (0.8, 0.8, 0.8)
 
 def mesh_vertices(mesh: LoadedMesh) -> np.ndarray:
     """(N, 3) float64 vertices of every geometry with faces in ``mesh.scene``, in the OBJ frame
-    (the scene graph's transforms applied)."""
-    parts = []
-    for node_name in mesh.scene.graph.nodes_geometry:
-        transform, geom_name = mesh.scene.graph[node_name]
-        geom = mesh.scene.geometry[geom_name]
-        if not hasattr(geom, "faces") or len(geom.faces) == 0:
-            continue
-        parts.append(geometry.transform_points(np.asarray(transform, dtype=np.float64),
-                                               np.asarray(geom.vertices, dtype=np.float64)))
+    (the scene graph's transforms applied; :meth:`kpdata.mesh.LoadedMesh.parts`)."""
+    parts = mesh.parts()
     if not parts:
         raise ValueError(f"{mesh.path}: the mesh has no faces to render")
-    return np.concatenate(parts)
+    return np.concatenate([np.asarray(g.vertices, dtype=np.float64) for g in parts])
 
 
 def pixel_rays(intrinsics, du: float = 0.0, dv: float = 0.0) -> np.ndarray:

@@ -168,17 +168,7 @@ class PyrenderRenderer(Renderer):
         # One node whose primitives are the model's parts in file order: pyrender draws nodes in an
         # order that ties (a Python set) for parts sharing a pose, which made coplanar faces render
         # differently from run to run; primitives of one mesh are drawn in list order.
-        parts = []
-        for node_name in mesh.scene.graph.nodes_geometry:
-            transform, geom_name = mesh.scene.graph[node_name]
-            geom = mesh.scene.geometry[geom_name]
-            if not hasattr(geom, "faces") or len(geom.faces) == 0:
-                continue
-            transform = np.asarray(transform, dtype=np.float64)
-            if not np.allclose(transform, np.eye(4)):
-                geom = geom.copy()
-                geom.apply_transform(transform)
-            parts.append(geom)
+        parts = mesh.parts()
         if parts:
             pr_mesh = pr.Mesh.from_trimesh(parts, smooth=False)
             _make_diffuse(pr_mesh)
