@@ -27,16 +27,14 @@ from kpdata.kp2d import hpatches
 from kpdata.sources import photos
 from kpdata.kp2d import homography as hg
 from kpdata.errors import InputError
-from kpdata.preview.pairs import write_pair_sheet
 from kpdata.seeding import rng_for, split_of
 from kpdata.demo import photos as demo_photos
-from pipelines import dataset, report, sinks
+from pipelines import report, sinks
 from pipelines import options as opts
-from schemas.kp2d import KP2D_PAIR, decode_pair, make_pair_record
+from schemas.kp2d import KP2D_PAIR, make_pair_record
 
 LOG = logging.getLogger("kpdata.gen_homography_pairs")
 DEMO = "demo"
-PREVIEW_FILE = "preview.png"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,16 +174,6 @@ def write_metadata(_, config: PairsConfig, argv, shard_infos, failures, timings,
     }
     sinks.write_json(os.path.join(out, sinks.STATS), stats)
     return stats
-
-
-def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
-    """Contact sheet of up to ``n`` pairs, spread over photos."""
-    fields = {"key", "image/encoded", "image_aug/encoded", "homography"}
-    recs = (decode_pair(raw, fields) for _, raw in dataset.iter_records(output_dir))
-    chosen = report.select_preview(recs, n)
-    pairs = [{"key": r["key"], "image": r["image/encoded"], "image_aug": r["image_aug/encoded"],
-              "homography": r["homography"]} for r in chosen]
-    return write_pair_sheet(path or os.path.join(output_dir, PREVIEW_FILE), pairs)
 
 
 def build_parser() -> argparse.ArgumentParser:

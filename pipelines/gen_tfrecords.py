@@ -364,12 +364,10 @@ def run(argv=None) -> int:
              beam.pvalue.AsList(converted.timing), planned, kpp.to_text(tfset_def),
              kpp.to_text(data_params)))
     p.run().wait_until_finish()
-    from pipelines import keypose_preview
     return report.finish(
         config.output_dir, config.max_failure_rate, config.preview, start,
         counts=lambda c: f"   folders {c['folders']}  frames planned {c['frames_planned']}  written {c['records_written']}",
-        extra=lambda c: [f"   KeyPose set {os.path.join(config.output_dir, RECORDS_DIR)} ({TFSET}, {keypose.DATA_PARAMS})"],
-        draw=keypose_preview.write_records_preview)
+        extra=lambda c: [f"   KeyPose set {os.path.join(config.output_dir, RECORDS_DIR)} ({TFSET}, {keypose.DATA_PARAMS})"])
 
 
 if __name__ == "__main__":

@@ -415,12 +415,10 @@ def run(argv=None) -> int:
              write_metadata, config, argv, beam.pvalue.AsList(rendered.sequences),
              beam.pvalue.AsList(rendered.failed), beam.pvalue.AsList(rendered.timing), planned))
     p.run().wait_until_finish()
-    from pipelines import keypose_preview
     return report.finish(
         config.output_dir, config.max_failure_rate, config.preview, start, written="frames_written",
         counts=lambda c: (f"   objects {c['objects']}  sequences {c['sequences_written']}/{c['sequences_planned']}  "
-                          f"frames {c['frames_written']}"),
-        draw=keypose_preview.write_folder_preview)
+                          f"frames {c['frames_written']}"))
 
 
 # gen_tfrecords' built-in input: the two demo cars (one KeyPose set has one keypoint count).
