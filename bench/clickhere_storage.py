@@ -15,7 +15,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipelines import dataset, render_shapenet
+from pipelines import render_shapenet
+from schemas.dataset import records
 
 LAYOUTS = (("clickhere LMDB (Caffe Datum, baseline)", ["--format", "lmdb"]),
            ("instance TFRecord (full maps)", ["--format", "tfrecord"]),
@@ -38,7 +39,7 @@ def main(argv=None) -> int:
                                       "--preview", "0", "--output_dir", out, *bg, *extra])
             if rc:
                 return rc
-            info = dataset.load_info(out)
+            info = records.load_info(out)
             size = sum(s["num_bytes"] for s in info["splits"].values())
             n = sum(s["num_instances"] for s in info["splits"].values())
             rows.append((name, n, size))

@@ -32,7 +32,7 @@ from kpdata.keypoints import KeypointSource
 from kpdata.clickhere.lighting import R4CNNLighting
 from kpdata.seeding import bucket, rng_for
 from kpdata.viewpoints import ViewpointTable, read_viewpoint_file
-from pipelines import dataset, report, shapenet_views, skeleton, sinks
+from pipelines import shapenet_views, skeleton, sinks
 from pipelines import options as opts
 from pipelines.shapenet_views import COMMAND, ModelTask, RenderConfig, load_model, plan_views
 from pipelines.workers import RendererDoFn, failure_stage
@@ -286,7 +286,7 @@ class WriteFullLayout(beam.PTransform):
 
 
 # ----------------------------------------------------------------------------------------------
-# Metadata, reading back, preview
+# Metadata
 # ----------------------------------------------------------------------------------------------
 
 def record_kind(config: ClickHereConfig) -> str:
@@ -329,83 +329,6 @@ def write_metadata(_, config: ClickHereConfig, command, planned, failures, timin
                 "instances_written": sum(s["num_instances"] for s in splits.values()),
                 **{k: v for k, v in sorted(totals.items()) if not k.startswith("instances/")}},
         failures=failures, failure_rate=skeleton.rate(failed_views, planned["views"]), timings=timings)
-
-
-def iter_instances(output_dir: str, split: str | None = None):
-    """Yield the instances of a clickhere dataset of any layout as dicts of arrays (``key``,
-    ``image`` (227, 227, 3) RGB, ``keypoint_pixel``, the maps, ``keypoint_class``,
-    ``viewpoint_label``), in key order per split (compact: view order, then instance order)."""
-    info = dataset.load_info(output_dir)
-    kind = info.get("record")
-    if kind == chs.CLICKHERE_VIEW.name:
-        for _, raw in dataset.iter_records(output_dir, split, info):
-            yield from chs.expand(chs.decode_view(raw))
-    elif kind == chs.CLICKHERE_INSTANCE.name:
-        for _, raw in dataset.iter_records(output_dir, split, info):
-            rec = chs.decode_instance(raw)
-            rec["image"] = rec.pop("image/encoded")
-            rec["keypoint_class"] = rec["keypoint_class"].astype(np.uint8)
-            yield rec
-    elif kind == "caffe_datum":
-        for name in sorted(info["splits"]):
-            if split is None or name == split:
-                yield from caffe_lmdb.read_caffe_split(os.path.join(output_dir, name))
-    else:
-        raise ValueError(f"{output_dir}: not a clickhere dataset (record {kind!r})")
-
-
-def _stem(key: str) -> str:
-    return key.split("_", 1)[1].split("_obj0_")[0]
-
-
-def _signed(deg: float) -> float:
-    return deg - 360.0 if deg > 180.0 else deg
-
-
-def select_instances(instances, n: int, scan_limit: int = 4096) -> list[dict]:
-    """Up to ``n`` instances spread over models and views: round robin over models, each turn
-    taking the next view of that model (alternating originals and ``_r`` copies)."""
-    by_model: dict = {}
-    for i, inst in enumerate(instances):
-        if i >= scan_limit:
-            break
-        stem = _stem(inst["key"])
-        views = by_model.setdefault(stem.split("_v")[0], {})
-        views.setdefault(stem, []).append(inst)
-    queues = {m: [sorted(v, key=lambda r: (r["key"].endswith("_r"), r["key"])) for _, v in sorted(views.items())]
-              for m, views in by_model.items()}
-    out, turn = [], 0
-    while len(out) < n and any(any(v) for v in queues.values()):
-        for m in sorted(queues):
-            views = [v for v in queues[m] if v]
-            if views and len(out) < n:
-                view = views[turn % len(views)]
-                out.append(view.pop(len(view) - 1 if turn % 2 and view[-1]["key"].endswith("_r") else 0))
-        turn += 1
-    return out
-
-
-def preview_views(output_dir: str, n: int, class_names=None) -> list[dict]:
-    """Tiles for the contact sheet: instances spread over models and views."""
-    class_names = class_names or ch.KeypointClassTable.clickhere34().names
-    out = []
-    for r in select_instances(iter_instances(output_dir), n):
-        c = int(np.argmax(r["keypoint_class"]))
-        label = r["viewpoint_label"]
-        cls = int(label[0])
-        name = class_names[c] if c < len(class_names) else f"kp{c}"
-        out.append({"key": r["key"].split("_", 1)[1], "image": r["image"],
-                    "keypoints/names": [name + ("  (_r)" if r["key"].endswith("_r") else "")],
-                    "keypoints/uv": np.asarray(r["keypoint_pixel"], np.float32).reshape(1, 2),
-                    "keypoints/visible": np.ones(1, np.int64),
-                    "caption": (f"label az {label[1] - 360 * cls} el {_signed(float(label[2] - 360 * cls)):.0f} "
-                                f"tilt {_signed(float(label[3] - 360 * cls)):.0f}")})
-    return out
-
-
-def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
-    from kpdata.preview import write_contact_sheet
-    return write_contact_sheet(path or os.path.join(output_dir, report.PREVIEW_FILE), preview_views(output_dir, n))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -27,17 +27,15 @@ from kpdata.kp2d import hpatches
 from kpdata.sources import photos
 from kpdata.kp2d import homography as hg
 from kpdata.errors import InputError
-from kpdata.preview.pairs import write_pair_sheet
 from kpdata.seeding import rng_for, split_of
 from kpdata.demo import photos as demo_photos
-from pipelines import dataset, report, skeleton, sinks
+from pipelines import skeleton, sinks
 from pipelines import options as opts
 from pipelines.options import DEMO, ShardedOutputConfig
-from schemas.kp2d import KP2D_PAIR, decode_pair, make_pair_record
+from schemas.kp2d import KP2D_PAIR, make_pair_record
 
 LOG = logging.getLogger("kpdata.gen_homography_pairs")
 COMMAND = "pipelines.gen_homography_pairs"
-PREVIEW_FILE = "preview.png"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,16 +158,6 @@ def write_metadata(_, config: PairsConfig, command, planned: dict, failures, tim
         counts={"images": planned["images"], "pairs_planned": planned["pairs"], "images_failed": failed,
                 "records_written": sum(s["num_examples"] for s in splits.values()), "hpatches_sequences": len(exported)},
         failures=failures, failure_rate=skeleton.rate(failed, planned["images"]), timings=timings)
-
-
-def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
-    """Contact sheet of up to ``n`` pairs, spread over photos."""
-    fields = {"key", "image/encoded", "image_aug/encoded", "homography"}
-    recs = (decode_pair(raw, fields) for _, raw in dataset.iter_records(output_dir))
-    chosen = report.select_preview(recs, n)
-    pairs = [{"key": r["key"], "image": r["image/encoded"], "image_aug": r["image_aug/encoded"],
-              "homography": r["homography"]} for r in chosen]
-    return write_pair_sheet(path or os.path.join(output_dir, PREVIEW_FILE), pairs)
 
 
 def build_parser() -> argparse.ArgumentParser:

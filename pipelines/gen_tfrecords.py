@@ -28,7 +28,7 @@ from kpdata import keypose
 from kpdata.demo import default_cache_dir
 from kpdata.keypose import proto as kpp
 from kpdata.errors import InputError
-from pipelines import keypose_preview, render_stereo, skeleton, sinks
+from pipelines import render_stereo, skeleton, sinks
 from pipelines import options as opts
 from pipelines.options import DEMO, RecordOutputConfig
 from schemas.keypose import KEYPOSE, make_keypose_record
@@ -348,8 +348,7 @@ def summary(config: GenConfig) -> dict:
     return {"counts": lambda c: f"   folders {c['folders']}  frames planned {c['frames_planned']}  "
                                 f"written {c['records_written']}",
             "extra": lambda c: [f"   KeyPose set {os.path.join(config.output_dir, RECORDS_DIR)} "
-                                f"({TFSET}, {keypose.DATA_PARAMS})"],
-            "draw": keypose_preview.write_records_preview}
+                                f"({TFSET}, {keypose.DATA_PARAMS})"]}
 
 
 STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata, summary=summary)

@@ -26,16 +26,16 @@ from kpdata.sources import shapenet
 from kpdata import keypointnet as kpn
 from kpdata.camera import Intrinsics
 from kpdata.errors import InputError
-from kpdata.preview.keypointnet import write_pair_sheet
 from kpdata.keypoints import KeypointSource, label_keypoints
 from kpdata.mesh import LoadedMesh, load_mesh
 from kpdata.seeding import rng_for
-from pipelines import dataset, report, shapenet_views, skeleton, sinks
+from pipelines import shapenet_views, skeleton, sinks
 from pipelines import options as opts
 from pipelines.shapenet_views import COMMAND, ShapeNetConfig
 from pipelines.workers import RendererDoFn
 from renderers import Light, RenderRequest
-from schemas.keypointnet import decode_pair, make_pair_record, schema
+from schemas.dataset import records
+from schemas.keypointnet import make_pair_record, schema
 
 LOG = logging.getLogger("kpdata.render_shapenet.keypointnet")
 LAYOUT = "keypointnet"
@@ -280,7 +280,7 @@ def _record_files(output_dir: str) -> set[str]:
 def _previous_files(output_dir: str) -> set[str]:
     """Record files a previous keypointnet run listed in this folder's dataset_info.json."""
     try:
-        info = dataset.load_info(output_dir)
+        info = records.load_info(output_dir, FileSystems)
     except FileNotFoundError:
         return set()
     if info.get("record") != "keypointnet_pair":
@@ -315,31 +315,6 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
         counts={"models": planned["models"], "views_planned": planned["pairs"], "pairs_planned": planned["pairs"],
                 "models_failed": len(failed_models), "records_written": written, "stale_files_removed": len(stale)},
         failures=failures, failure_rate=skeleton.rate(planned["pairs"] - written, planned["pairs"]), timings=timings)
-
-
-# ------------------------------------------------------------------------------------ preview
-
-
-def preview_pairs(output_dir: str, n: int) -> list[dict]:
-    """Up to ``n`` decoded pairs spread over models, as :func:`kpdata.preview.keypointnet.pair_tile`
-    takes them."""
-    recs = ({**decode_pair(raw), "_i": i} for i, (_, raw) in enumerate(dataset.iter_records(output_dir)))
-    chosen = report.select_preview(({"key": r.get("key", f"record/{r['_i']:06d}"), **r} for r in recs), n)
-    out = []
-    for r in chosen:
-        views = []
-        for v in (0, 1):
-            view = {"key": f"{r['key']} view {v}", "image": r[f"img{v}"], "mask": r[f"img{v}"][..., 3]}
-            if "keypoints/names" in r:
-                view.update({"keypoints/names": r["keypoints/names"], "keypoints/uv": r[f"keypoints/uv{v}"],
-                             "keypoints/visible": r[f"keypoints/visible{v}"], "viewpoint": r[f"viewpoint{v}"]})
-            views.append(view)
-        out.append({"view0": views[0], "view1": views[1], "mv0": r["mv0"], "mv1": r["mv1"]})
-    return out
-
-
-def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
-    return write_pair_sheet(path or os.path.join(output_dir, report.PREVIEW_FILE), preview_pairs(output_dir, n))
 
 
 # ------------------------------------------------------------------------------------ run

@@ -2,15 +2,16 @@
 
     python -m pipelines.preview DIR [--num 16] [--output DIR/preview.png]
 
-DIR may also be gen_tfrecords output or a tree of KeyPose sequence folders: their sheet shows
-left/right pairs with keypoints and disparity lines.
+DIR is a folder written by a kpdata pipeline, or a tree of KeyPose sequence folders; the sheet
+is the one its record kind gets (:mod:`schemas.dataset.previews`): gen_tfrecords output and
+KeyPose sequences show left/right pairs with keypoints and disparity lines.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from pipelines import keypose_preview, report
+from schemas.dataset import previews
 
 
 def run(argv=None) -> int:
@@ -21,9 +22,8 @@ def run(argv=None) -> int:
     p.add_argument("--output", default=None, help="PNG path (default: DIR/preview.png)")
     args = p.parse_args(argv)
     try:
-        path = (keypose_preview.write_if_keypose(args.dataset_dir, args.num, args.output)
-                or report.write_preview(args.dataset_dir, args.num, args.output))
-    except FileNotFoundError as e:
+        path = previews.write_preview(args.dataset_dir, args.num, args.output)
+    except (FileNotFoundError, previews.UnknownKind) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(path)

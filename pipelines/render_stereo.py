@@ -41,7 +41,7 @@ from kpdata.errors import InputError
 from kpdata.keypoints import Keypoints3D, KeypointSource
 from kpdata.mesh import LoadedMesh, load_mesh
 from kpdata.seeding import rng_for
-from pipelines import keypose_preview, skeleton, sinks
+from pipelines import skeleton, sinks
 from pipelines import options as opts
 from pipelines.options import DEMO, OutputConfig
 from pipelines.workers import RendererDoFn
@@ -387,7 +387,7 @@ def graph(p, plan: StereoPlan) -> skeleton.Graph:
 
 
 def summary(config: StereoConfig) -> dict:
-    return {"written": "frames_written", "draw": keypose_preview.write_folder_preview,
+    return {"written": "frames_written",
             "counts": lambda c: (f"   objects {c['objects']}  sequences {c['sequences_written']}/{c['sequences_planned']}  "
                                  f"frames {c['frames_written']}")}
 

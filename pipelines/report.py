@@ -5,12 +5,11 @@ import os
 import subprocess
 import time
 
-import kpdata
-from kpdata.preview import crop_to_content, write_contact_sheet
-from pipelines import dataset, sinks
-from schemas.view import decode_view
+from apache_beam.io.filesystems import FileSystems
 
-PREVIEW_FILE = "preview.png"
+import kpdata
+from pipelines import sinks
+from schemas.dataset import previews, records
 
 
 def code_version() -> str:
@@ -25,50 +24,6 @@ def code_version() -> str:
         return f"{version}+g{commit}{'.dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
         return version
-
-
-def select_preview(records, n: int, group=lambda key: key.rsplit("/", 1)[0], scan_limit: int = 512):
-    """Up to ``n`` decoded records spread over models: round-robin across the groups met among
-    the first ``scan_limit`` records."""
-    groups: dict = {}
-    for i, rec in enumerate(records):
-        if i >= scan_limit:
-            break
-        groups.setdefault(group(rec["key"]), []).append(rec)
-    out = []
-    while len(out) < n and any(groups.values()):
-        for g in sorted(groups):
-            if groups[g] and len(out) < n:
-                out.append(groups[g].pop(0))
-    return out
-
-
-def preview_views(output_dir: str, n: int) -> list[dict]:
-    """The views the preview sheet shows, as :func:`kpdata.preview.contact_sheet` wants them."""
-    fields = {"key", "image/encoded", "mask/encoded", "keypoints/names", "keypoints/uv",
-              "keypoints/visible", "viewpoint"}
-    recs = (decode_view(raw, fields) for _, raw in dataset.iter_records(output_dir))
-    return [{"key": r["key"], "image": r["image/encoded"], "mask": r["mask/encoded"],
-             "keypoints/names": r["keypoints/names"], "keypoints/uv": r["keypoints/uv"],
-             "keypoints/visible": r["keypoints/visible"], "viewpoint": r["viewpoint"]}
-            for r in select_preview(recs, n)]
-
-
-def write_preview(output_dir: str, n: int, path: str | None = None) -> str:
-    """The dataset's contact sheet, drawn by the pipeline that wrote its kind of record."""
-    info = dataset.load_info(output_dir)
-    # Imported here: these pipelines import this module.
-    if info.get("layout") == "clickhere":
-        from pipelines import clickhere
-        return clickhere.write_preview(output_dir, n, path)
-    if info.get("record") == "keypointnet_pair":
-        from pipelines import keypointnet
-        return keypointnet.write_preview(output_dir, n, path)
-    if info.get("record") == "kp2d_pair":
-        from pipelines import gen_homography_pairs
-        return gen_homography_pairs.write_preview(output_dir, n, path)
-    views = [crop_to_content(v) for v in preview_views(output_dir, n)]
-    return write_contact_sheet(path or os.path.join(output_dir, PREVIEW_FILE), views)
 
 
 def summary(output_dir: str, info: dict, stats: dict, wall: float, counts=None, extra=None) -> str:
@@ -93,18 +48,19 @@ def summary(output_dir: str, info: dict, stats: dict, wall: float, counts=None, 
 
 
 def finish(output_dir: str, max_failure_rate: float, preview: int, start: float, *, counts=None, extra=None,
-           draw=None, written: str = "records_written") -> int:
+           written: str = "records_written") -> int:
     """Record the wall time in stats.json, print the summary (``counts``, ``extra``: see
-    :func:`summary`), draw the preview (``draw(output_dir, n)``, default :func:`write_preview`;
-    skipped when ``stats["counts"][written]`` is 0) and return the exit status."""
-    info = dataset.load_info(output_dir)
+    :func:`summary`), draw the preview (the sheet of the dataset's kind,
+    :func:`schemas.dataset.previews.write_preview`; skipped when ``stats["counts"][written]`` is 0)
+    and return the exit status."""
+    info = records.load_info(output_dir, FileSystems)
     stats = sinks.read_json(os.path.join(output_dir, sinks.STATS))
     wall = time.time() - start
     stats["timings"]["wall"] = round(wall, 3)
     sinks.write_json(os.path.join(output_dir, sinks.STATS), stats)
     print(summary(output_dir, info, stats, wall, counts, extra))
     if preview > 0 and stats["counts"].get(written):
-        print(f"   preview  {(draw or write_preview)(output_dir, preview)}")
+        print(f"   preview  {previews.write_preview(output_dir, preview)}")
     if stats["failure_rate"] > max_failure_rate:
         print(f"   exit 1: failure rate {stats['failure_rate']:.3f} exceeds --max_failure_rate {max_failure_rate}")
         return 1

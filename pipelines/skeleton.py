@@ -73,7 +73,7 @@ class Steps:
 
     ``command``: the entry point's module (``pipelines.render_shapenet``), for dataset_info.json;
     ``summary(config)``: keyword arguments of :func:`pipelines.report.finish` (``counts``,
-    ``extra``, ``draw``, ``written``); ``output(config)``: the configuration's output part (default:
+    ``extra``, ``written``); ``output(config)``: the configuration's output part (default:
     the configuration itself)."""
 
     command: str

@@ -14,17 +14,18 @@ import dataclasses
 import functools
 import glob
 import importlib
-import json
 import os
 import pkgutil
 
 import schemas
 from schemas.features import Field, PNGImage, Schema, Tensor, Text
 
-from schemas.dataset.names import DATASET_INFO  # noqa: E402
+from schemas.dataset import names, records
+from schemas.dataset.names import DATASET_INFO
+
 KEYPOINTNET_RECORD = "keypointnet"
 KEYPOSE_RECORD = "keypose"
-KEYPOSE_TFSET = "tfset.pbtxt"
+KEYPOSE_TFSET = names.TFSET_FILE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,9 +121,11 @@ def load_source(data_dir: str, record: str | None = None) -> Source:
     """Read the split lists of ``data_dir``; ``record`` overrides the detected record type."""
     info_path = os.path.join(data_dir, DATASET_INFO)
     projection = _read_projection(data_dir)
-    if os.path.exists(info_path):
-        with open(info_path, encoding="utf-8") as f:
-            info = json.load(f)
+    try:
+        info = records.load_info(data_dir)
+    except FileNotFoundError:
+        info = None
+    if info is not None:
         splits, counts, formats = {}, {}, set()
         for name, s in sorted(info.get("splits", {}).items()):
             formats.add(s.get("format", "tfrecord"))
@@ -137,9 +140,9 @@ def load_source(data_dir: str, record: str | None = None) -> Source:
                 if not os.path.exists(p):
                     raise FileNotFoundError(f"{p}: listed in {info_path} but missing")
         return Source(data_dir, record or info.get("record", "view"), formats.pop(), splits, counts, info, projection)
-    if os.path.exists(os.path.join(data_dir, "test.txt")) and projection is not None:
+    if os.path.exists(os.path.join(data_dir, names.TEST_LIST)) and projection is not None:
         return _keypointnet_source(data_dir, record or KEYPOINTNET_RECORD, projection)
-    for tfset in (os.path.join(data_dir, KEYPOSE_TFSET), os.path.join(data_dir, "tfrecords", KEYPOSE_TFSET)):
+    for tfset in (os.path.join(data_dir, KEYPOSE_TFSET), os.path.join(data_dir, names.TFSET_DIR, KEYPOSE_TFSET)):
         if os.path.exists(tfset):
             return _keypose_source(data_dir, tfset, record or KEYPOSE_RECORD)
     raise FileNotFoundError(f"{data_dir}: neither {DATASET_INFO} (a kpdata dataset), test.txt + "
@@ -176,7 +179,8 @@ def _read_lines(path: str) -> list[str]:
 def _keypointnet_source(data_dir: str, record: str, projection) -> Source:
     files = sorted(glob.glob(os.path.join(data_dir, "*.tfrecord")))
     stem = {os.path.splitext(os.path.basename(p))[0]: p for p in files}
-    dev, test = set(_read_lines(os.path.join(data_dir, "dev.txt"))), set(_read_lines(os.path.join(data_dir, "test.txt")))
+    dev, test = (set(_read_lines(os.path.join(data_dir, names.DEV_LIST))),
+                 set(_read_lines(os.path.join(data_dir, names.TEST_LIST))))
     missing = sorted((dev | test) - set(stem))
     if missing:
         raise FileNotFoundError(f"{data_dir}: dev.txt/test.txt name files that do not exist: {missing[:5]}")
@@ -186,7 +190,7 @@ def _keypointnet_source(data_dir: str, record: str, projection) -> Source:
 
 
 def _read_projection(data_dir: str):
-    path = os.path.join(data_dir, "projection.txt")
+    path = os.path.join(data_dir, names.PROJECTION_FILE)
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:

@@ -3,7 +3,7 @@ for each keypoint a line from its left position to its right one, labelled with 
 
 Rectified pairs have horizontal epipolar lines, so in a correct pair every line is horizontal and
 the right keypoint sits ``d = fx * B / z`` pixels left of the left one. Pure library (numpy +
-OpenCV); ``pipelines.preview`` draws the sheets.
+OpenCV); :mod:`schemas.dataset.previews` reads the frames and draws the sheets.
 """
 from __future__ import annotations
 

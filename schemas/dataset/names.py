@@ -7,6 +7,8 @@ One place for every name a writer (``pipelines/sinks``), the validator and ``tra
       <name>-<split>.lmdb/                          or one LMDB environment per split
       dataset_info.json  features.json  stats.json  preview.png
       errors/failures.jsonl                         dead letters (errors/dropped.jsonl: dropped views)
+      projection.txt  dev.txt  test.txt             KeypointNet layout: what KeypointNet's tools read
+      tfrecords/tfset.pbtxt                         KeyPose layout: the set KeyPose's trainer reads
 
 A file being written has a hidden temporary name (:func:`tmp_name`) in the same folder and is
 renamed when complete; :data:`TEMP_NAME` matches every temporary name kpdata writes.
@@ -18,7 +20,8 @@ import re
 import uuid
 
 __all__ = ["DATASET_INFO", "FEATURES", "STATS", "PREVIEW", "ERRORS_DIR", "FAILURES_FILE", "DROPPED_FILE",
-           "SHARD_NAME", "TEMP_NAME", "shard_name", "lmdb_name", "tmp_name"]
+           "PROJECTION_FILE", "DEV_LIST", "TEST_LIST", "TFSET_FILE", "TFSET_DIR", "SHARD_NAME", "TEMP_NAME",
+           "shard_name", "lmdb_name", "tmp_name"]
 
 DATASET_INFO = "dataset_info.json"
 FEATURES = "features.json"
@@ -27,6 +30,12 @@ PREVIEW = "preview.png"
 ERRORS_DIR = "errors"
 FAILURES_FILE = "failures.jsonl"  # one line per failed input
 DROPPED_FILE = "dropped.jsonl"  # Click-Here views dropped for having no keypoint (not failures)
+
+# Files that the original projects' own readers look for (formats.md §1.1, §2)
+PROJECTION_FILE = "projection.txt"  # KeypointNet: the 4x4 projection matrix, row-major
+DEV_LIST, TEST_LIST = "dev.txt", "test.txt"  # KeypointNet: the record files of the dev / test splits
+TFSET_FILE = "tfset.pbtxt"  # KeyPose: the train / val record files of a set
+TFSET_DIR = "tfrecords"  # KeyPose: gen_tfrecords' folder of record files and their tfset.pbtxt
 
 SHARD_NAME = re.compile(r"^(?P<name>.+)-(?P<split>[A-Za-z0-9_]+)\.tfrecord-(?P<i>\d{5})-of-(?P<n>\d{5})$")
 TEMP_NAME = re.compile(r"\.incomplete-|\.tmp-|\.tmp$|^\.tmp")

@@ -13,8 +13,9 @@ import pytest
 from scipy import ndimage
 
 from kpdata.clickhere import imageops
-from pipelines import clickhere, dataset, render_shapenet, sinks
+from pipelines import clickhere, render_shapenet, sinks
 from schemas import clickhere as chs
+from schemas.dataset import records
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas"))
 from test_caffe_datum import reference_datum
@@ -38,12 +39,12 @@ def runs(fixtures, tmp_path_factory):
 
 
 def _instances(d):
-    return {r["key"]: r for r in clickhere.iter_instances(str(d))}
+    return {r["key"]: r for r in records.iter_instances(str(d))}
 
 
 def test_caffe_layout_has_identical_sorted_key_sets(runs):
     d = runs["caffe"]
-    info = dataset.load_info(str(d))
+    info = records.load_info(str(d))
     assert info["record"] == "caffe_datum" and set(info["splits"]) == {"train", "test"}
     for split in ("train", "test"):
         keys_txt = (d / split / "keys.txt").read_text().split()
@@ -120,7 +121,7 @@ def test_compact_layouts_rebuild_the_full_layouts_exactly(runs):
 
 
 def _bytes_per_instance(d):
-    info = dataset.load_info(str(d))
+    info = records.load_info(str(d))
     return sum(s["num_bytes"] for s in info["splits"].values()) / sum(s["num_instances"] for s in info["splits"].values())
 
 
@@ -132,7 +133,7 @@ def test_compact_is_at_least_20x_smaller(runs):
 
 def test_flipped_copies_mirror_image_keypoint_class_and_angles(runs):
     insts = _instances(runs["compact_tfrecord"])
-    recs = {r["key"]: r for r in (chs.decode_view(raw) for _, raw in dataset.iter_records(str(runs["compact_tfrecord"])))}
+    recs = {r["key"]: r for r in (chs.decode_view(raw) for _, raw in records.iter_records(str(runs["compact_tfrecord"])))}
     n = 0
     for rec in recs.values():
         for i, (k, kr) in enumerate(zip(rec["instances/key"], rec["instances/flip_key"])):
@@ -158,7 +159,7 @@ def test_records_carry_lights_crop_and_background(runs, fixtures):
     photos = set(imageops.list_backgrounds(os.path.join(fixtures, "sun2012_sample")))
     lines = [json.loads(ln) for split in ("train", "test")
              for ln in (runs["caffe"] / split / "views.jsonl").read_text().splitlines()]
-    recs = [chs.decode_view(raw) for _, raw in dataset.iter_records(str(runs["compact_lmdb"]))]
+    recs = [chs.decode_view(raw) for _, raw in records.iter_records(str(runs["compact_lmdb"]))]
     assert len(lines) == len(recs) > 0
     n_lamps = set()
     for rec in recs:

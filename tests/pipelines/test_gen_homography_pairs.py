@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 
 from kpdata.kp2d import hpatches
-from pipelines import dataset, gen_homography_pairs, sinks
+from pipelines import gen_homography_pairs, sinks
+from schemas.dataset.records import iter_records, load_info
 from schemas.kp2d import KP2D_PAIR, decode_pair
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def records(out_dir):
-    return [decode_pair(raw) for _, raw in dataset.iter_records(str(out_dir))]
+    return [decode_pair(raw) for _, raw in iter_records(str(out_dir))]
 
 
 def _scene(w, h, seed):
@@ -73,7 +74,7 @@ def test_records_dead_letters_and_metadata(clean_run):
     assert stats["counts"] == {"images": 5, "pairs_planned": 15, "images_failed": 1, "records_written": 12,
                                "hpatches_sequences": 8}
     assert stats["failure_rate"] == pytest.approx(0.2)
-    info = dataset.load_info(str(clean_run / "ds"))
+    info = load_info(str(clean_run / "ds"))
     assert info["record"] == "kp2d_pair" and info["config"]["image_size"] == [320, 240]
     assert json.loads((clean_run / "ds" / sinks.FEATURES).read_text()) == KP2D_PAIR.describe()
 

@@ -14,7 +14,8 @@ from kpdata import keypose
 
 from kpdata.keypose import exr
 from kpdata.keypose import proto as kpp
-from pipelines import dataset, gen_tfrecords
+from pipelines import gen_tfrecords
+from schemas.dataset.records import iter_records, load_info
 from schemas.keypose import decode_keypose
 
 SAMPLE = os.path.join("keypose_sample", "bottle_0", "texture_5_pose_0")
@@ -45,7 +46,7 @@ def make_sequence(fixtures, dst, mask=True):
 
 
 def records(out):
-    return [decode_keypose(raw) for _, raw in dataset.iter_records(str(out))]
+    return [decode_keypose(raw) for _, raw in iter_records(str(out))]
 
 
 @pytest.fixture(scope="module")
@@ -150,14 +151,14 @@ def test_twenty_per_file_val_split_mono_and_tfset_input(fixtures, tmp_path):
     rc = gen_tfrecords.run(["--input", str(data / "*"), "--val", "texture_5_pose_*", "--examples_per_file", "2",
                             "--output_dir", str(out), "--preview", "0"])
     assert rc == 0
-    info = dataset.load_info(str(out))
+    info = load_info(str(out))
     files = {s: [(x["file"], x["examples"]) for x in info["splits"][s]["shards"]] for s in info["splits"]}
     assert files == {"train": [("tfrecords/0000.tfrecord", 2), ("tfrecords/0001.tfrecord", 1)],
                      "val": [("tfrecords/0002.tfrecord", 2), ("tfrecords/0003.tfrecord", 2),
                              ("tfrecords/0004.tfrecord", 1)]}
     tfset = keypose.read_tfset(str(out / "tfrecords" / "tfset.pbtxt"))
     assert list(tfset.train) == ["0000.tfrecord", "0001.tfrecord"] and len(tfset.val) == 3
-    mono = [decode_keypose(raw) for _, raw in dataset.iter_records(str(out), "train")]
+    mono = [decode_keypose(raw) for _, raw in iter_records(str(out), "train")]
     for r in mono:  # L used for R
         np.testing.assert_array_equal(r["img_L"], r["img_R"])
         np.testing.assert_array_equal(r["keys_uvd_L"], r["keys_uvd_R"])
@@ -172,13 +173,13 @@ def test_twenty_per_file_val_split_mono_and_tfset_input(fixtures, tmp_path):
                             "--examples_per_file", "2", "--output_dir", str(out2), "--preview", "0",
                             "--format", "lmdb"])
     assert rc == 0
-    info2 = dataset.load_info(str(out2))
+    info2 = load_info(str(out2))
     assert info2["name"] == "bottle_0_756x424_fl400_t5"
     assert {s: info2["splits"][s]["num_examples"] for s in info2["splits"]} == {"train": 3, "val": 5}
     assert sorted(os.listdir(out2 / "tfrecords")) == ["data_params.pbtxt", "tfset.pbtxt", "train.lmdb", "val.lmdb"]
     # LMDB holds the same Examples
-    lm = sorted(raw for _, raw in dataset.iter_records(str(out2)))
-    tf = sorted(raw for _, raw in dataset.iter_records(str(out)))
+    lm = sorted(raw for _, raw in iter_records(str(out2)))
+    tf = sorted(raw for _, raw in iter_records(str(out)))
     assert lm == tf
 
 

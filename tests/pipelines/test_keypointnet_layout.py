@@ -12,9 +12,10 @@ import pytest
 import trimesh
 
 from kpdata import demo
-from pipelines import dataset, keypointnet, render_shapenet, sinks
+from pipelines import keypointnet, render_shapenet, sinks
 from renderers import create_renderer
 from schemas import example_proto
+from schemas.dataset import records
 from schemas.keypointnet import decode_pair
 from tests.schemas.test_keypointnet_schema import tf_parse
 
@@ -22,7 +23,7 @@ CORE = {"img0", "img1", "mv0", "mvi0", "mv1", "mvi1"}
 
 
 def pairs(out_dir):
-    return [decode_pair(raw) for _, raw in dataset.iter_records(str(out_dir))]
+    return [decode_pair(raw) for _, raw in records.iter_records(str(out_dir))]
 
 
 def record_files(out_dir):
@@ -99,7 +100,7 @@ def test_dataset_folder_is_what_main_py_reads(demo_run):
     assert all(f"{j[1]}_{j[2]}" == j[0] and len(j[1]) == 8 for j in job)
     p = projection(demo_run)
     assert p.shape == (4, 4) and p[0, 0] == p[1, 1] == pytest.approx(1 / np.tan(np.radians(2.75)))
-    info = dataset.load_info(str(demo_run))
+    info = records.load_info(str(demo_run))
     assert info["record"] == "keypointnet_pair" and info["config"]["fov"] == 5.5
     for f in files:  # each file holds one model's pairs, sorted by key
         recs = pairs_of_file(demo_run / f)
@@ -130,7 +131,7 @@ def pairs_of_file(path):
 
 
 def test_extras_none_writes_exactly_the_original_features(core_run):
-    for _, raw in dataset.iter_records(str(core_run)):
+    for _, raw in records.iter_records(str(core_run)):
         assert set(example_proto.parse_example(raw).features.feature) == CORE
 
 
@@ -187,7 +188,7 @@ def test_keypoint_uv_is_the_projection_through_mv_and_projection_txt(which, demo
 
 def _rerender(out_dir, synset_model):
     """The pairs of one model rendered again from the run's configuration, with depth."""
-    info = dataset.load_info(str(out_dir))
+    info = records.load_info(str(out_dir))
     cfg = {k: tuple(map(tuple, v)) if k == "splits" else tuple(v) if isinstance(v, list) else v
            for k, v in info["config"].items()}
     config = keypointnet.PairConfig(**cfg)

@@ -11,22 +11,23 @@ import pytest
 import trimesh
 
 from kpdata import camera, geometry
-from pipelines import dataset, render_shapenet, sinks
+from pipelines import render_shapenet, sinks
+from schemas.dataset.records import iter_records, load_info
 from schemas.view import decode_view
 
 SMALL = ["--image_size", "240x135", "--focal", "262.5", "--preview", "0"]
 
 
 def records(out_dir, split=None):
-    return [decode_view(raw) for _, raw in dataset.iter_records(str(out_dir), split)]
+    return [decode_view(raw) for _, raw in iter_records(str(out_dir), split)]
 
 
 def raw_records(out_dir):
-    return [raw for _, raw in dataset.iter_records(str(out_dir))]
+    return [raw for _, raw in iter_records(str(out_dir))]
 
 
 def shard_bytes(out_dir):
-    info = dataset.load_info(str(out_dir))
+    info = load_info(str(out_dir))
     return {s["file"]: open(os.path.join(out_dir, s["file"]), "rb").read()
             for split in info["splits"].values() for s in split["shards"]}
 

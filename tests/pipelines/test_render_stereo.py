@@ -16,7 +16,8 @@ from kpdata import geometry, keypose
 
 from kpdata.keypose import exr
 from kpdata.mesh import load_mesh
-from pipelines import dataset, gen_tfrecords, keypose_preview, render_stereo
+from pipelines import gen_tfrecords, render_stereo
+from schemas.dataset import previews, records
 from schemas.keypose import decode_keypose
 
 SMALL = ["--image_size", "320x180", "--focal", "168.9", "--frames", "3"]
@@ -130,7 +131,7 @@ def test_depths_match_ray_casting(rendered):
 def test_disparity_of_visible_keypoints(converted):
     """Acceptance: for every visible keypoint d = fx * B / z and u_L - u_R = d within 0.01 px."""
     n = 0
-    for _, raw in dataset.iter_records(str(converted)):
+    for _, raw in records.iter_records(str(converted)):
         r = decode_keypose(raw)
         fx, b = float(r["camera_L"][0]), float(r["camera_L"][4])
         assert fx == pytest.approx(100) and b == pytest.approx(0.12)
@@ -152,7 +153,7 @@ def test_disparity_of_visible_keypoints(converted):
 def test_round_trip_parses_with_tensorflow(converted):
     """Acceptance: the records parse with tf.io.parse_single_example and a spec written from
     formats.md §2.6 alone (TensorFlow in a subprocess)."""
-    info = dataset.load_info(str(converted))
+    info = records.load_info(str(converted))
     files = [os.path.join(str(converted), s["file"]) for sp in info["splits"].values() for s in sp["shards"]]
     dp = keypose.read_data_params(os.path.join(str(converted), "tfrecords", "data_params.pbtxt"))
     code = textwrap.dedent(f"""
@@ -192,7 +193,7 @@ def test_round_trip_parses_with_tensorflow(converted):
                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert res.returncode == 0, res.stderr[-3000:]
     tf_rows = json.loads(res.stdout.strip().splitlines()[-1])
-    ours = [decode_keypose(raw) for _, raw in dataset.iter_records(str(converted))]
+    ours = [decode_keypose(raw) for _, raw in records.iter_records(str(converted))]
     assert len(tf_rows) == len(ours) == 6
     for t, o in zip(tf_rows, ours):
         assert t["mirrored"] == o["mirrored"] == 0
@@ -227,7 +228,7 @@ def test_same_seed_same_bytes_and_preview(rendered, tmp_path):
     sheet = cv2.imread(str(tmp_path / "seq.png"))
     assert sheet is not None and sheet.shape[1] > 900
     (tmp_path / "empty").mkdir()
-    assert keypose_preview.write_if_keypose(str(tmp_path / "empty"), 2) is None
+    assert previews.dataset_kind(str(tmp_path / "empty")) is None
 
 
 def test_bad_objects_are_dead_letters_and_keypose_obj_input(tmp_path, gl):

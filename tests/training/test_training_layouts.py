@@ -4,7 +4,7 @@ TFRecord with the maps rebuilt at read time) and KeyPose (render_stereo -> gen_t
 
 The datasets are rendered here (the test process has no TensorFlow); TensorFlow runs in one
 subprocess per test. The readers are compared with the pipelines' own numpy readers
-(``pipelines.clickhere.iter_instances``, ``schemas.keypose.decode_keypose``); then every new
+(``schemas.dataset.records.iter_instances``, ``schemas.keypose.decode_keypose``); then every new
 layout trains, evaluates and (KeyPose's stereo model) exports."""
 import json
 import os
@@ -14,8 +14,9 @@ import sys
 import numpy as np
 import pytest
 
-from pipelines import clickhere, gen_tfrecords, render_shapenet, render_stereo
+from pipelines import gen_tfrecords, render_shapenet, render_stereo
 from schemas import keypose as keypose_schema
+from schemas.dataset import records
 from schemas import tfrecord
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -108,9 +109,9 @@ def test_readers_match_the_pipelines_own_readers(data, tmp_path):
     npz = str(tmp_path / "read.npz")
     report = json.loads(_py(READ, json.dumps(data), npz).strip().splitlines()[-1])
     got = np.load(npz)
-    # Click-Here: the four layouts give the instances pipelines.clickhere.iter_instances reads
+    # Click-Here: the four layouts give the instances schemas.dataset.records.iter_instances reads
     # (the compact ones rebuilt by schemas.clickhere.expand), field by field
-    ref = {r["key"]: r for r in clickhere.iter_instances(data["caffe"], "train")}
+    ref = {r["key"]: r for r in records.iter_instances(data["caffe"], "train")}
     assert len(ref) > 10 and any(k.endswith("_r") for k in ref)
     for name in CH_LAYOUTS:
         assert report[name]["n"] == len(ref), name
