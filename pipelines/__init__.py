@@ -14,8 +14,10 @@ What the commands share (these modules import no command module):
 * :mod:`~pipelines.shapenet_views`: what render_shapenet's layouts share (configuration, model
   tasks, view planning) and the layout registry ``--layout`` dispatches through;
 * :mod:`~pipelines.sinks`: sharded TFRecord / LMDB writers, dead letters, JSON files;
-* :mod:`~pipelines.report`: the end of a run (summary, preview sheet, exit status);
-* :mod:`~pipelines.dataset`: reading a written dataset back.
+* :mod:`~pipelines.report`: the end of a run (summary, preview sheet, exit status).
+
+Reading a written dataset back, checking it and drawing its sheet is :mod:`schemas.dataset`'s
+(``validate`` and ``preview`` are thin commands over it).
 
 The package exports nothing itself: modules are imported by name.
 """
