@@ -1,2 +1,12 @@
 """The written dataset folder: file names, metadata, reading any record kind without TensorFlow,
-per-record checks, the preview registry."""
+per-record checks, the preview registry.
+
+Modules (imported by name, ``from schemas.dataset import names``):
+* :mod:`~schemas.dataset.names`: every file name of a dataset folder, the layouts' own files included;
+* :mod:`~schemas.dataset.lmdb`: the one place LMDB environments are opened;
+* :mod:`~schemas.dataset.caffe_lmdb`: Click-Here's Caffe LMDB split folders, written and read;
+* :mod:`~schemas.dataset.checks`: per-record invariants (pure functions of one decoded record);
+* :mod:`~schemas.dataset.validation`: validating a whole folder (``python -m pipelines.validate``).
+"""
+
+__all__ = ["names", "lmdb", "caffe_lmdb", "checks", "validation"]

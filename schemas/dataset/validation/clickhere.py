@@ -10,6 +10,7 @@ from schemas.dataset import checks
 from schemas.dataset.names import DATASET_INFO
 from schemas.dataset.validation.kinds import config_splits
 from schemas.dataset.validation.shards import ShardedKind
+from schemas.dataset.validation.view import view_key_problem
 
 __all__ = ["ClickHereViewKind", "ClickHereInstanceKind", "instance_key_problem", "num_classes", "dropped_views"]
 
@@ -85,11 +86,7 @@ class ClickHereViewKind(_ClickHereShards):
         self.instance_keys: dict = {}
 
     def key_problem(self, key, split, shard_index, num_shards, lmdb, file):
-        m = checks.VIEW_KEY.match(key)
-        if not m:
-            return f"key {key!r} is not <synset>/<model_id>/v<index:06d>"
-        return self.placement_problem(key, "model", f"{m['synset']}/{m['model_id']}", config_splits(self.render),
-                                      split, shard_index, num_shards, lmdb)
+        return view_key_problem(self, key, config_splits(self.render), split, shard_index, num_shards, lmdb)
 
     def invariants(self, rec, split):
         out = checks.check_clickhere_view(rec, split in self.flip_splits, self.num_classes)

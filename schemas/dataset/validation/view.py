@@ -6,7 +6,7 @@ from schemas.dataset.validation.kinds import config_splits, formats
 from schemas.dataset.validation.shards import ShardedKind
 from schemas.view import VIEW
 
-__all__ = ["ViewKind"]
+__all__ = ["ViewKind", "view_key_problem"]
 
 
 class ViewKind(ShardedKind):
@@ -17,11 +17,7 @@ class ViewKind(ShardedKind):
         return f"view, {formats(self.info)}"
 
     def key_problem(self, key, split, shard_index, num_shards, lmdb, file):
-        m = checks.VIEW_KEY.match(key)
-        if not m:
-            return f"key {key!r} is not <synset>/<model_id>/v<index:06d>"
-        return self.placement_problem(key, "model", f"{m['synset']}/{m['model_id']}", config_splits(self.config),
-                                      split, shard_index, num_shards, lmdb)
+        return view_key_problem(self, key, config_splits(self.config), split, shard_index, num_shards, lmdb)
 
     def invariants(self, rec, split):
         out = checks.check_view(rec, float(self.config.get("visibility_tolerance", 0.01)))
@@ -35,3 +31,13 @@ class ViewKind(ShardedKind):
             out.append(f"image is {rec['image/encoded'].shape[1]}x{rec['image/encoded'].shape[0]}, the dataset's "
                        f"--image_size is {size[0]}x{size[1]}")
         return out
+
+
+def view_key_problem(kind: ShardedKind, key, splits, split, shard_index, num_shards, lmdb) -> str | None:
+    """A view key ``<synset>/<model_id>/v<index:06d>`` whose model the seed and ``splits`` put in
+    ``split`` (and, in TFRecords, in the shard the key hashes to)."""
+    m = checks.VIEW_KEY.match(key)
+    if not m:
+        return f"key {key!r} is not <synset>/<model_id>/v<index:06d>"
+    return kind.placement_problem(key, "model", f"{m['synset']}/{m['model_id']}", splits, split, shard_index,
+                                  num_shards, lmdb)
