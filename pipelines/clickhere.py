@@ -40,14 +40,12 @@ from renderers import RenderRequest
 from renderers.lighting import to_render_lights
 from schemas import clickhere as chs
 from schemas.dataset import caffe_lmdb
+from schemas.dataset.names import DROPPED_FILE
 
 LOG = logging.getLogger("kpdata.render_shapenet.clickhere")
 CAFFE_FORMAT = "clickhere_lmdb"
 TRUNCATION_DEFAULT = "default"
 LAYOUT = "clickhere"
-# Views Render for CNN's chain drops by design (no keypoint left after the crop): one line each,
-# beside the failures, not counted as failures.
-DROPPED_FILE = "dropped.jsonl"
 OWN_FLAGS = ("backgrounds", "background_ratio", "truncations", "keypoint_classes", "compact", "flip_splits")
 
 
@@ -292,7 +290,7 @@ class WriteFullLayout(beam.PTransform):
 def record_kind(config: ClickHereConfig) -> str:
     if config.compact:
         return chs.CLICKHERE_VIEW.name
-    return "caffe_datum" if config.render.format == "lmdb" else chs.CLICKHERE_INSTANCE.name
+    return chs.CAFFE_LAYOUT.name if config.render.format == "lmdb" else chs.CLICKHERE_INSTANCE.name
 
 
 def features(config: ClickHereConfig) -> dict:
@@ -300,12 +298,7 @@ def features(config: ClickHereConfig) -> dict:
         return chs.CLICKHERE_VIEW.describe()
     if config.render.format == "tfrecord":
         return chs.CLICKHERE_INSTANCE.describe()
-    shapes = {"image": [3, 227, 227], "keypoint_class": ["C", 1, 1], "viewpoint_label": [4, 1, 1]}
-    return {"name": "caffe_datum", "format": "caffe.Datum (one LMDB per field, identical key sets)",
-            "fields": [{"lmdb": chs.lmdb_name(f), "shape": shapes.get(f, [1, 227, 227]),
-                        "storage": "data (uint8)" if f in ("image", "keypoint_loc", "gaussian_keypoint_map",
-                                                           "keypoint_class") else "float_data"}
-                       for f in chs.CAFFE_FIELDS]}
+    return chs.CAFFE_LAYOUT.describe()
 
 
 def write_metadata(_, config: ClickHereConfig, command, planned, failures, timings, shard_infos, counts):

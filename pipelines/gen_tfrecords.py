@@ -32,12 +32,11 @@ from pipelines import render_stereo, skeleton, sinks
 from pipelines import options as opts
 from pipelines.options import DEMO, RecordOutputConfig
 from schemas.keypose import KEYPOSE, make_keypose_record
+from schemas.dataset.names import KEYPOSE_RECORDS_DIR as RECORDS_DIR, KEYPOSE_TFSET as TFSET
+from schemas.dataset.names import KEYPOSE_TFSET_DEF as TFSET_DEF, keypose_record_file as record_file
 
 LOG = logging.getLogger("kpdata.gen_tfrecords")
 COMMAND = "pipelines.gen_tfrecords"
-RECORDS_DIR = "tfrecords"
-TFSET = "tfset.pbtxt"
-TFSET_DEF = "tfset_def.pbtxt"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +70,6 @@ class FrameTask:
     resx: int
     resy: int
     plan: keypose.ResizePlan
-
-
-def record_file(index: int) -> str:
-    return f"{index:04d}.tfrecord"
 
 
 def folder_key(folder: str) -> str:

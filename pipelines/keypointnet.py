@@ -35,17 +35,15 @@ from pipelines.shapenet_views import COMMAND, ShapeNetConfig
 from pipelines.workers import RendererDoFn
 from renderers import Light, RenderRequest
 from schemas.dataset import records
+from schemas.dataset.names import KEYPOINTNET_JOB as JOB_FILE, KEYPOINTNET_PROJECTION as PROJECTION_FILE
+from schemas.dataset.names import KEYPOINTNET_SPLITS as SPLIT_NAMES, TFRECORD_EXT as RECORD_EXT, split_list
 from schemas.keypointnet import make_pair_record, schema
 
 LOG = logging.getLogger("kpdata.render_shapenet.keypointnet")
 LAYOUT = "keypointnet"
-SPLIT_NAMES = ("train", "dev", "test")
 DEFAULT_SPLITS = (("train", 0.8), ("dev", 0.1), ("test", 0.1))
 DEFAULT_IMAGE_SIZE = (128, 128)
 DEFAULT_NAME = "keypointnet_pairs"
-PROJECTION_FILE = "projection.txt"
-JOB_FILE = "job.txt"
-RECORD_EXT = ".tfrecord"
 # Flags of this layout only, and render_shapenet flags that do not apply to it.
 OWN_FLAGS = ("pairs_per_model", "fov", "distance", "perturb", "roll", "jitter", "extras")
 VIEW_ONLY_FLAGS = ("views_per_model", "viewpoints", "focal", "num_shards")
@@ -301,7 +299,7 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
         FileSystems.delete([os.path.join(out, f) for f in stale])
     for split in SPLIT_NAMES:
         names = [d["name"] for d in infos if d["split"] == split]
-        sinks.write_text(os.path.join(out, f"{split}.txt"), "".join(n + "\n" for n in names))
+        sinks.write_text(os.path.join(out, split_list(split)), "".join(n + "\n" for n in names))
     sinks.write_text(os.path.join(out, JOB_FILE), "".join(
         f"{d['name']} {d['name'].split('_', 1)[0]} {d['name'].split('_', 1)[1]}\n" for d in infos))
     sinks.write_text(os.path.join(out, PROJECTION_FILE), kpn.format_projection(config.projection()))

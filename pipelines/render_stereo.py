@@ -46,13 +46,11 @@ from pipelines import options as opts
 from pipelines.options import DEMO, OutputConfig
 from pipelines.workers import RendererDoFn
 from renderers import RenderRequest
+from schemas.dataset.names import KEYPOSE_SEQUENCES as RECORD, OBJECTS_DIR, SCENE_JSON
 
 LOG = logging.getLogger("kpdata.render_stereo")
 COMMAND = "pipelines.render_stereo"
 GENERATED = "generated"
-SCENE_JSON = "scene.json"
-RECORD = "keypose_sequences"
-OBJECTS_DIR = "objects"
 PHOTO_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 

@@ -89,13 +89,26 @@ CLICKHERE_INSTANCE = Schema("clickhere_instance", "1.0.0", (
     Tensor("viewpoint_label", shape=(4,), dtype="int64", doc="[cls, az+360cls, el+360cls, tilt+360cls]"),
 ))
 
-# The LMDBs of the Click-Here layout, one per field (Caffe Datum values, identical key sets).
-CAFFE_FIELDS = ("image", "keypoint_loc", "gaussian_keypoint_map", "chessboard_dt_map", "euclidean_dt_map",
-                "manhattan_dt_map", "keypoint_class", "viewpoint_label")
+# Click-Here's LMDB layout (formats.md §3.8), declared once: one LMDB per field, Caffe Datum values,
+# identical key sets, as Click-Here's create_*_lmdb scripts write them. The writer
+# (schemas.dataset.caffe_lmdb), the readers and the validator all derive from it.
+CAFFE_LAYOUT = caffe.DatumLayout("caffe_datum", (
+    caffe.DatumField("image", (3, S, S), "uint8", caffe.IMAGE, doc="227x227 crop, BGR in the Datum"),
+    caffe.DatumField("keypoint_loc", (1, S, S), "uint8", caffe.PLANE, doc="255 at the keypoint"),
+    caffe.DatumField("gaussian_keypoint_map", (1, S, S), "uint8", caffe.PLANE, doc="byte-scaled Gaussian"),
+    caffe.DatumField("chessboard_dt_map", (1, S, S), "float32", caffe.PLANE, doc="int32 map, float_data"),
+    caffe.DatumField("euclidean_dt_map", (1, S, S), "float32", caffe.PLANE, doc="float64 map, float_data"),
+    caffe.DatumField("manhattan_dt_map", (1, S, S), "float32", caffe.PLANE, doc="int32 map, float_data"),
+    caffe.DatumField("keypoint_class", (None, 1, 1), "uint8", caffe.VECTOR, doc="(C,) one-hot"),
+    caffe.DatumField("viewpoint_label", (4, 1, 1), "float32", caffe.VECTOR, value_dtype="int64",
+                     doc="(4,) int64 label, float_data"),
+))
+CAFFE_FIELDS = CAFFE_LAYOUT.names
 
 
 def lmdb_name(field: str) -> str:
-    return f"{field}_lmdb"
+    """``<field>_lmdb``: the LMDB folder of one field in a split folder."""
+    return CAFFE_LAYOUT[field].lmdb
 
 
 def decode_view(data: bytes, fields=None) -> dict:
@@ -147,17 +160,14 @@ def expand(rec: dict, fields=None) -> list[dict]:
 
 
 def caffe_datums(inst: dict) -> dict[str, bytes]:
-    """{field: serialized Datum} of one instance, as Click-Here's ``create_*_lmdb`` writes them."""
-    return {
-        "image": caffe.array_to_datum(np.ascontiguousarray(inst["image"][..., ::-1].transpose(2, 0, 1))),
-        "keypoint_loc": caffe.array_to_datum(inst["keypoint_loc"][None]),
-        "gaussian_keypoint_map": caffe.array_to_datum(inst["gaussian_keypoint_map"][None]),
-        "chessboard_dt_map": caffe.array_to_datum(inst["chessboard_dt_map"][None]),
-        "euclidean_dt_map": caffe.array_to_datum(inst["euclidean_dt_map"][None]),
-        "manhattan_dt_map": caffe.array_to_datum(inst["manhattan_dt_map"][None]),
-        "keypoint_class": caffe.array_to_datum(inst["keypoint_class"].reshape(-1, 1, 1)),
-        "viewpoint_label": caffe.array_to_datum(inst["viewpoint_label"].astype(np.float32).reshape(4, 1, 1)),
-    }
+    """{field: serialized Datum} of one instance, as Click-Here's ``create_*_lmdb`` writes them
+    (:data:`CAFFE_LAYOUT`)."""
+    return CAFFE_LAYOUT.encode(inst)
+
+
+def keypoint_hits(keypoint_loc) -> np.ndarray:
+    """(n, 2) (row, column) of the pixels at 255 in a (227, 227) ``keypoint_loc``: one for a valid map."""
+    return np.argwhere(np.asarray(keypoint_loc) == 255)
 
 
 def instance_from_datums(datums: dict) -> dict:
@@ -165,21 +175,9 @@ def instance_from_datums(datums: dict) -> dict:
     Datum} -> the instance arrays (``image`` (227, 227, 3) RGB, maps (227, 227), ``keypoint_class``
     (C,) uint8, ``viewpoint_label`` (4,) int64), plus ``keypoint_pixel`` (x, y) when
     ``keypoint_loc`` is given."""
-    out = {}
-    for field, data in datums.items():
-        a = caffe.datum_to_array(data)
-        if field == "image":
-            out[field] = np.ascontiguousarray(a.transpose(1, 2, 0)[..., ::-1])
-        elif field == "keypoint_class":
-            out[field] = a.reshape(-1)
-        elif field == "viewpoint_label":
-            out[field] = a.reshape(-1).astype(np.int64)
-        elif field in CAFFE_FIELDS:
-            out[field] = a[0]
-        else:
-            raise KeyError(f"{field!r} is not a Click-Here LMDB field ({CAFFE_FIELDS})")
+    out = CAFFE_LAYOUT.decode(datums)
     if "keypoint_loc" in out:
-        hits = np.argwhere(out["keypoint_loc"] == 255)
+        hits = keypoint_hits(out["keypoint_loc"])
         if len(hits) != 1:
             raise ValueError(f"keypoint_loc holds {len(hits)} keypoints, expected 1")
         out["keypoint_pixel"] = hits[0][::-1].astype(np.int64)

@@ -33,7 +33,7 @@ from schemas.dataset import lmdb
 from training import readers, spec
 from training.readers import AUTOTUNE, decode_png, plain
 
-CAFFE_RECORD = "caffe_datum"  # dataset_info.json's record of Click-Here's LMDB layout
+CAFFE_RECORD = clickhere_schema.CAFFE_LAYOUT.name  # dataset_info.json's record of Click-Here's LMDB layout
 
 # OpenGL camera frame -> OpenCV camera frame, from the project's one conversion function.
 _GL_TO_CV = tf.constant(geometry.gl_to_cv(np.eye(4)), tf.float32)

@@ -25,7 +25,7 @@ from schemas.dataset.names import DATASET_INFO
 
 KEYPOINTNET_RECORD = "keypointnet"
 KEYPOSE_RECORD = "keypose"
-KEYPOSE_TFSET = names.TFSET_FILE
+KEYPOSE_TFSET = names.KEYPOSE_TFSET
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,9 +140,9 @@ def load_source(data_dir: str, record: str | None = None) -> Source:
                 if not os.path.exists(p):
                     raise FileNotFoundError(f"{p}: listed in {info_path} but missing")
         return Source(data_dir, record or info.get("record", "view"), formats.pop(), splits, counts, info, projection)
-    if os.path.exists(os.path.join(data_dir, names.TEST_LIST)) and projection is not None:
+    if os.path.exists(os.path.join(data_dir, names.split_list("test"))) and projection is not None:
         return _keypointnet_source(data_dir, record or KEYPOINTNET_RECORD, projection)
-    for tfset in (os.path.join(data_dir, KEYPOSE_TFSET), os.path.join(data_dir, names.TFSET_DIR, KEYPOSE_TFSET)):
+    for tfset in (os.path.join(data_dir, KEYPOSE_TFSET), os.path.join(data_dir, names.KEYPOSE_RECORDS_DIR, KEYPOSE_TFSET)):
         if os.path.exists(tfset):
             return _keypose_source(data_dir, tfset, record or KEYPOSE_RECORD)
     raise FileNotFoundError(f"{data_dir}: neither {DATASET_INFO} (a kpdata dataset), test.txt + "
@@ -179,8 +179,8 @@ def _read_lines(path: str) -> list[str]:
 def _keypointnet_source(data_dir: str, record: str, projection) -> Source:
     files = sorted(glob.glob(os.path.join(data_dir, "*.tfrecord")))
     stem = {os.path.splitext(os.path.basename(p))[0]: p for p in files}
-    dev, test = (set(_read_lines(os.path.join(data_dir, names.DEV_LIST))),
-                 set(_read_lines(os.path.join(data_dir, names.TEST_LIST))))
+    dev, test = (set(_read_lines(os.path.join(data_dir, names.split_list("dev")))),
+                 set(_read_lines(os.path.join(data_dir, names.split_list("test")))))
     missing = sorted((dev | test) - set(stem))
     if missing:
         raise FileNotFoundError(f"{data_dir}: dev.txt/test.txt name files that do not exist: {missing[:5]}")
@@ -190,7 +190,7 @@ def _keypointnet_source(data_dir: str, record: str, projection) -> Source:
 
 
 def _read_projection(data_dir: str):
-    path = os.path.join(data_dir, names.PROJECTION_FILE)
+    path = os.path.join(data_dir, names.KEYPOINTNET_PROJECTION)
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:

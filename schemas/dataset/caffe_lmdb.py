@@ -1,6 +1,6 @@
 """Click-Here's Caffe LMDB layout on disk: writing and reading one split folder (formats.md §3.8).
 
-One split folder holds one LMDB per field (``<field>_lmdb``, :data:`schemas.clickhere.CAFFE_FIELDS`),
+One split folder holds one LMDB per field (``<field>_lmdb``, :data:`schemas.clickhere.CAFFE_LAYOUT`),
 all with the same sorted key set and Caffe ``Datum`` values, plus ``keys.txt`` (the sorted keys)
 and ``views.jsonl`` (one line per rendered view: where its instances came from).
 """

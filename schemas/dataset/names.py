@@ -7,11 +7,20 @@ One place for every name a writer (``pipelines/sinks``), the validator and ``tra
       <name>-<split>.lmdb/                          or one LMDB environment per split
       dataset_info.json  features.json  stats.json  preview.png
       errors/failures.jsonl                         dead letters (errors/dropped.jsonl: dropped views)
-      projection.txt  dev.txt  test.txt             KeypointNet layout: what KeypointNet's tools read
-      tfrecords/tfset.pbtxt                         KeyPose layout: the set KeyPose's trainer reads
 
 A file being written has a hidden temporary name (:func:`tmp_name`) in the same folder and is
 renamed when complete; :data:`TEMP_NAME` matches every temporary name kpdata writes.
+
+The layouts of the original projects add their own files (formats.md)::
+
+    KeypointNet   <synset>_<model_id>.tfrecord per model; train.txt dev.txt test.txt (the split's
+                  record files, no extension), job.txt, projection.txt
+    KeyPose       tfrecords/0000.tfrecord ... (train first, then val), tfrecords/tfset.pbtxt,
+                  tfrecords/data_params.pbtxt (kpdata.keypose.DATA_PARAMS), tfset_def.pbtxt
+    stereo        <object>/<sequence>/ with data_params.pbtxt, scene.json and the frames;
+                  objects/<object>.obj
+    Click-Here    <split>/<field>_lmdb/ (schemas.clickhere.CAFFE_LAYOUT), <split>/keys.txt,
+                  <split>/views.jsonl (schemas.dataset.caffe_lmdb)
 """
 from __future__ import annotations
 
@@ -20,8 +29,10 @@ import re
 import uuid
 
 __all__ = ["DATASET_INFO", "FEATURES", "STATS", "PREVIEW", "ERRORS_DIR", "FAILURES_FILE", "DROPPED_FILE",
-           "PROJECTION_FILE", "DEV_LIST", "TEST_LIST", "TFSET_FILE", "TFSET_DIR", "SHARD_NAME", "TEMP_NAME",
-           "shard_name", "lmdb_name", "tmp_name"]
+           "SHARD_NAME", "TEMP_NAME", "LMDB_DATA", "TFRECORD_EXT", "shard_name", "lmdb_name", "tmp_name",
+           "KEYPOINTNET_SPLITS", "KEYPOINTNET_PROJECTION", "KEYPOINTNET_JOB", "split_list",
+           "KEYPOSE_RECORDS_DIR", "KEYPOSE_TFSET", "KEYPOSE_TFSET_DEF", "keypose_record_file",
+           "KEYPOSE_SEQUENCES", "SCENE_JSON", "OBJECTS_DIR"]
 
 DATASET_INFO = "dataset_info.json"
 FEATURES = "features.json"
@@ -31,14 +42,22 @@ ERRORS_DIR = "errors"
 FAILURES_FILE = "failures.jsonl"  # one line per failed input
 DROPPED_FILE = "dropped.jsonl"  # Click-Here views dropped for having no keypoint (not failures)
 
-# Files that the original projects' own readers look for (formats.md §1.1, §2)
-PROJECTION_FILE = "projection.txt"  # KeypointNet: the 4x4 projection matrix, row-major
-DEV_LIST, TEST_LIST = "dev.txt", "test.txt"  # KeypointNet: the record files of the dev / test splits
-TFSET_FILE = "tfset.pbtxt"  # KeyPose: the train / val record files of a set
-TFSET_DIR = "tfrecords"  # KeyPose: gen_tfrecords' folder of record files and their tfset.pbtxt
-
 SHARD_NAME = re.compile(r"^(?P<name>.+)-(?P<split>[A-Za-z0-9_]+)\.tfrecord-(?P<i>\d{5})-of-(?P<n>\d{5})$")
 TEMP_NAME = re.compile(r"\.incomplete-|\.tmp-|\.tmp$|^\.tmp")
+LMDB_DATA = "data.mdb"  # the data file inside an LMDB environment folder
+TFRECORD_EXT = ".tfrecord"
+
+KEYPOINTNET_SPLITS = ("train", "dev", "test")  # the only split names KeypointNet's trainer reads
+KEYPOINTNET_PROJECTION = "projection.txt"  # the 4x4 projection matrix, row-major (formats.md §1.1)
+KEYPOINTNET_JOB = "job.txt"
+
+KEYPOSE_RECORDS_DIR = "tfrecords"
+KEYPOSE_TFSET = "tfset.pbtxt"  # in KEYPOSE_RECORDS_DIR: the set's train / val record files
+KEYPOSE_TFSET_DEF = "tfset_def.pbtxt"  # beside it: the input set the records were made from
+
+KEYPOSE_SEQUENCES = "keypose_sequences"  # dataset_info.json's record of a folder of stereo sequences
+SCENE_JSON = "scene.json"  # a stereo sequence's scene: placement, world keypoints
+OBJECTS_DIR = "objects"  # the KeyPose CAD files of the objects, <object>.obj
 
 
 def shard_name(name: str, split: str, index: int, count: int) -> str:
@@ -55,3 +74,13 @@ def tmp_name(path: str) -> str:
     """A hidden, unique temporary sibling of ``path`` (``.<base>.incomplete-<12 hex>``)."""
     d, b = os.path.split(path)
     return os.path.join(d, f".{b}.incomplete-{uuid.uuid4().hex[:12]}")
+
+
+def split_list(split: str) -> str:
+    """``{split}.txt``: KeypointNet's list of a split's record files."""
+    return f"{split}.txt"
+
+
+def keypose_record_file(index: int) -> str:
+    """``{index:04d}.tfrecord``: KeyPose's record file names."""
+    return f"{index:04d}.tfrecord"

@@ -41,8 +41,8 @@ __all__ = ["LocalFiles", "LOCAL", "CAFFE_RECORD", "SEQUENCES_RECORD", "load_info
            "iter_keypointnet_pairs", "iter_kp2d_pairs", "iter_keypose_records", "keypose_frame", "sequence_frames",
            "is_sequence_tree", "read_sequence_frame"]
 
-CAFFE_RECORD = "caffe_datum"  # dataset_info.json "record" of Click-Here's Caffe LMDB layout
-SEQUENCES_RECORD = "keypose_sequences"  # dataset_info.json "record" of render_stereo output (KeyPose folders)
+CAFFE_RECORD = chs.CAFFE_LAYOUT.name  # dataset_info.json "record" of Click-Here's Caffe LMDB layout
+SEQUENCES_RECORD = names.KEYPOSE_SEQUENCES  # dataset_info.json "record" of render_stereo output (KeyPose folders)
 
 
 class LocalFiles:
