@@ -52,6 +52,34 @@ def _no_tensorflow_in_test_process():
     assert "tensorflow" not in sys.modules, "a test imported TensorFlow into the pytest process"
 
 
+GL_MODULES = ("OpenGL", "pyrender", "pyglet")
+_BLOCK_GL = (
+    "import sys\n"
+    "class _BlockGL:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    f"        if name.split('.')[0] in {GL_MODULES!r}:\n"
+    "            raise ImportError(f'{name} is blocked in this test')\n"
+    "sys.meta_path.insert(0, _BlockGL())\n")
+_REPORT_GL = (
+    f"\nbad = sorted(n for n in sys.modules if n.split('.')[0] in {GL_MODULES!r})\n"
+    "print('gl modules', bad)\n"
+    "sys.exit(1 if bad else 0)\n")
+
+
+@pytest.fixture(scope="session")
+def run_without_gl():
+    """``run(code)``: runs ``code`` in a fresh Python process (cwd: the repository root) where
+    importing OpenGL, pyrender or pyglet raises ImportError; afterwards the process prints
+    ``gl modules [...]`` and exits 1 if any of them got loaded. Returns the CompletedProcess."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def run(code: str, timeout: int = 300):
+        return subprocess.run([sys.executable, "-c", _BLOCK_GL + code + _REPORT_GL], capture_output=True,
+                              text=True, timeout=timeout, cwd=root)
+    return run
+
+
 @pytest.fixture(scope="session")
 def gl(renderer):
     """Marks a test that renders through the pipeline: it needs (and checks) the GL stack."""

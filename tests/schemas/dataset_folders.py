@@ -103,13 +103,16 @@ def clickhere_view(model: int, index: int, flip: bool = True) -> dict:
     keys = [ch.instance_key(10 * model + index + 1000 * i, stem, obj, c, False) for i, c in enumerate(classes)]
     flip_keys = [ch.instance_key(10 * model + index + 5000 * i, stem, obj, c, True)
                  for i, c in enumerate(flip_classes)] if flip else []
-    return chs.make_view_record(
-        key=f"{SYNSET}/m{model}/v{index:06d}", synset=SYNSET, model_id=f"m{model}", seed=0,
-        jpeg=imageops.encode_jpeg(rgb), width=40, height=40, viewpoint=[angles[0], angles[1], 5.0, 2.0],
-        object_class=obj, viewpoint_label=km.viewpoint_label(obj, *angles), num_keypoint_classes=34,
-        names=["car_left_front_wheel", "car_right_back_trunk"], uv=uv, pixel=ch.crop_pixels(uv, 40, 40),
-        classes=classes, flip_classes=flip_classes, keys=keys, flip_keys=flip_keys, crop_box=[0, 0, 40, 40],
-        truncation=np.zeros(4), environment_energy=1.0, lights=np.zeros((1, 4)), background="gray:128")
+    return chs.CLICKHERE_VIEW.record({
+        "key": f"{SYNSET}/m{model}/v{index:06d}", "synset": SYNSET, "model_id": f"m{model}", "seed": 0,
+        "image/jpeg": imageops.encode_jpeg(rgb), "image/width": 40, "image/height": 40,
+        "viewpoint": [angles[0], angles[1], 5.0, 2.0], "object_class": obj,
+        "viewpoint_label": km.viewpoint_label(obj, *angles), "num_keypoint_classes": 34,
+        "keypoints/names": ["car_left_front_wheel", "car_right_back_trunk"], "keypoints/uv": uv,
+        "keypoints/pixel": ch.crop_pixels(uv, 40, 40), "keypoints/class": classes,
+        "keypoints/flip_class": flip_classes, "instances/key": keys, "instances/flip_key": flip_keys,
+        "render/crop_box": [0, 0, 40, 40], "render/truncation": np.zeros(4), "render/environment_energy": 1.0,
+        "render/lights": np.zeros((1, 4)), "render/background": "gray:128"})
 
 
 def write_clickhere(root, layout: str, models: int = 2, views: int = 2) -> str:
@@ -145,9 +148,10 @@ def keypointnet_record(model: int, index: int, extras: bool) -> bytes:
     e = None
     if extras:
         e = {"key": f"{SYNSET}/m{model}/p{index:04d}", "synset": SYNSET, "model_id": f"m{model}", "seed": 0,
-             "viewpoint0": [0, 10, 0, 2], "viewpoint1": [40, 10, 0, 2.5], "center": [0, 0, 0], "scale": 1.0,
-             "names": ["a"], "xyz": [[0, 0, 0]], "uv0": [[11.5, 11.5]], "uv1": [[11.0, 11.5]], "visible0": [True],
-             "visible1": [True]}
+             "viewpoint0": [0, 10, 0, 2], "viewpoint1": [40, 10, 0, 2.5], "object/center": [0, 0, 0],
+             "object/scale": 1.0, "keypoints/names": ["a"], "keypoints/xyz": [[0, 0, 0]],
+             "keypoints/uv0": [[11.5, 11.5]], "keypoints/uv1": [[11.0, 11.5]], "keypoints/visible0": [True],
+             "keypoints/visible1": [True]}
     rec = make_keypointnet_pair(img0=image(model, 2 * index), img1=image(model, 2 * index + 1), mv0=mv0, mv1=mv1, extras=e)
     return (KEYPOINTNET_PAIR if extras else KEYPOINTNET_PAIR_CORE).encode(rec)
 

@@ -13,7 +13,7 @@ from kpdata.keypose import exr
 from kpdata.keypose import proto as kpp
 from kpdata.errors import InputError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SAMPLE = os.path.join("keypose_sample", "bottle_0", "texture_5_pose_0")
 
 

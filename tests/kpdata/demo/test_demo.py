@@ -30,7 +30,7 @@ EXPECTED_NAMES = {
                  "right_handle_center"],
 }
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(demo.__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def _tree(root):
