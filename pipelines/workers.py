@@ -2,6 +2,7 @@
 (DESIGN §7)."""
 from __future__ import annotations
 
+import abc
 import contextlib
 import time
 
@@ -23,7 +24,7 @@ def failure_stage(stage: str):
         raise
 
 
-class RendererDoFn(beam.DoFn):
+class RendererDoFn(beam.DoFn, abc.ABC):
     """A DoFn that renders work units (tasks) with one renderer per worker.
 
     The renderer (``image_size`` (W, H) pixels, ``backend`` of :func:`renderers.create_renderer`)
@@ -66,13 +67,13 @@ class RendererDoFn(beam.DoFn):
         yield from self.render(task, loaded)
         yield beam.pvalue.TaggedOutput("timing", ("render", time.perf_counter() - t0))
 
+    @abc.abstractmethod
     def load(self, task):
         """The task's inputs (InputError for bad input)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def render(self, task, loaded):
         """Yield the task's outputs."""
-        raise NotImplementedError
 
     def source(self, task) -> tuple[str, str]:
         """The dead letter's key and input path; by default those of a ShapeNet model task."""

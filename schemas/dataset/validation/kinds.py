@@ -8,12 +8,14 @@ kinds of records kept in shards derive from :class:`schemas.dataset.validation.s
 """
 from __future__ import annotations
 
+import abc
+
 from schemas.dataset.validation.report import Report
 
 __all__ = ["RecordKind", "registry", "formats", "config_splits"]
 
 
-class RecordKind:
+class RecordKind(abc.ABC):
     """How to check a dataset folder of one record type.
 
     ``record``: the record name in dataset_info.json (the registry key); ``has_features``: the
@@ -33,10 +35,10 @@ class RecordKind:
         """What the report says the folder is."""
         return self.record
 
+    @abc.abstractmethod
     def validate(self, root: str, stats: dict | None, max_records: int | None, hpatches: str | None = None):
         """Check the folder ``root`` into the report (metadata is already checked); returns the
         number of dropped views the dead-letter check expects (None: the kind drops none)."""
-        raise NotImplementedError
 
 
 def registry(*kinds: type[RecordKind]) -> dict[str, type[RecordKind]]:
