@@ -1,5 +1,5 @@
 """What to read, without TensorFlow: a dataset's splits and record type, and the parsing plan of a
-``schemas.Schema`` (the one place that turns field declarations into parse entries; ``data.py``
+``schemas.Schema`` (the one place that turns field declarations into parse entries; ``readers.py``
 maps them onto ``tf.io`` features).
 
 A dataset is a kpdata dataset (``dataset_info.json`` beside the shards: record type, splits
