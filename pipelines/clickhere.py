@@ -41,6 +41,7 @@ from renderers.lighting import to_render_lights
 from schemas import clickhere as chs
 from schemas.dataset import caffe_lmdb
 from schemas.dataset.names import DROPPED_FILE
+from schemas.dataset import names
 
 LOG = logging.getLogger("kpdata.render_shapenet.clickhere")
 CAFFE_FORMAT = "clickhere_lmdb"
@@ -278,7 +279,7 @@ class WriteFullLayout(beam.PTransform):
             info = caffe_lmdb.write_caffe_lmdbs(os.path.join(self.output_dir, split), groups["records"])
         else:
             n = self.shards[split]
-            info = write_instance_shard(os.path.join(self.output_dir, sinks.shard_name(self.name, split, index, n)),
+            info = write_instance_shard(os.path.join(self.output_dir, names.shard_name(self.name, split, index, n)),
                                         groups["records"])
         return {"split": split, "index": index, "num_shards": self.shards[split], **info}
 

@@ -47,6 +47,7 @@ from pipelines.options import DEMO, OutputConfig
 from pipelines.workers import RendererDoFn
 from renderers import RenderRequest
 from schemas.dataset.names import KEYPOSE_SEQUENCES as RECORD, OBJECTS_DIR, SCENE_JSON
+from schemas.dataset import names
 
 LOG = logging.getLogger("kpdata.render_stereo")
 COMMAND = "pipelines.render_stereo"
@@ -411,7 +412,7 @@ def cached_demo_sequences(cache_dir: str) -> str:
         with open(mod, "rb") as f:
             h.update(f.read())
     target = os.path.join(cache_dir, f"keypose_stereo_demo-{h.hexdigest()[:12]}")
-    if os.path.isfile(os.path.join(target, sinks.DATASET_INFO)):
+    if os.path.isfile(os.path.join(target, names.DATASET_INFO)):
         return target
     os.makedirs(cache_dir, exist_ok=True)
     tmp = f"{target}.incomplete-{uuid.uuid4().hex[:8]}"

@@ -10,6 +10,7 @@ from apache_beam.io.filesystems import FileSystems
 import kpdata
 from pipelines import sinks
 from schemas.dataset import previews, records
+from schemas.dataset import names
 
 
 def code_version() -> str:
@@ -40,7 +41,7 @@ def summary(output_dir: str, info: dict, stats: dict, wall: float, counts=None, 
     f = stats["failures"]
     if f["total"]:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(f["by_error"].items()))
-        lines.append(f"   FAILURES {f['total']} ({kinds}): see {os.path.join(output_dir, sinks.ERRORS_DIR, sinks.ERRORS_FILE)}")
+        lines.append(f"   FAILURES {f['total']} ({kinds}): see {os.path.join(output_dir, names.ERRORS_DIR, names.FAILURES_FILE)}")
     else:
         lines.append("   failures 0")
     lines.append(f"   failure rate {stats['failure_rate']:.3f}")
@@ -54,10 +55,10 @@ def finish(output_dir: str, max_failure_rate: float, preview: int, start: float,
     :func:`schemas.dataset.previews.write_preview`; skipped when ``stats["counts"][written]`` is 0)
     and return the exit status."""
     info = records.load_info(output_dir, FileSystems)
-    stats = sinks.read_json(os.path.join(output_dir, sinks.STATS))
+    stats = sinks.read_json(os.path.join(output_dir, names.STATS))
     wall = time.time() - start
     stats["timings"]["wall"] = round(wall, 3)
-    sinks.write_json(os.path.join(output_dir, sinks.STATS), stats)
+    sinks.write_json(os.path.join(output_dir, names.STATS), stats)
     print(summary(output_dir, info, stats, wall, counts, extra))
     if preview > 0 and stats["counts"].get(written):
         print(f"   preview  {previews.write_preview(output_dir, preview)}")

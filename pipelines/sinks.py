@@ -21,8 +21,7 @@ from kpdata.seeding import bucket
 from schemas import tfrecord
 from schemas.dataset import lmdb
 
-from schemas.dataset.names import DATASET_INFO, ERRORS_DIR, FEATURES, STATS, lmdb_name, shard_name, tmp_name  # noqa: F401
-from schemas.dataset.names import FAILURES_FILE as ERRORS_FILE
+from schemas.dataset.names import ERRORS_DIR, FAILURES_FILE, lmdb_name, shard_name, tmp_name
 
 # Target size of one TFRecord shard when --num_shards is 0 (automatic).
 TARGET_SHARD_BYTES = 256 << 20
@@ -136,7 +135,7 @@ class WriteDeadLetters(beam.PTransform):
     """Failure dicts -> ``errors/failures.jsonl`` (or ``errors/<file_name>``; sorted by key, stage;
     always written). Outputs the file's path."""
 
-    def __init__(self, output_dir: str, file_name: str = ERRORS_FILE):
+    def __init__(self, output_dir: str, file_name: str = FAILURES_FILE):
         super().__init__()
         self.output_dir = output_dir
         self.file_name = file_name

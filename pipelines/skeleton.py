@@ -32,6 +32,7 @@ from kpdata.errors import InputError
 from pipelines import options as opts
 from pipelines import report, sinks
 from pipelines.options import OutputConfig
+from schemas.dataset import names
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -165,8 +166,8 @@ def write_dataset_files(out: OutputConfig, config, command: str, *, info: dict, 
       summed ``timings`` ((stage, seconds) pairs) per stage.
     """
     if features is not None:
-        sinks.write_json(os.path.join(out.output_dir, sinks.FEATURES), features)
-    sinks.write_json(os.path.join(out.output_dir, sinks.DATASET_INFO), {
+        sinks.write_json(os.path.join(out.output_dir, names.FEATURES), features)
+    sinks.write_json(os.path.join(out.output_dir, names.DATASET_INFO), {
         "name": out.name, "config": dataclasses.asdict(config), "seed": out.seed, "command": command,
         "code_version": report.code_version(), **info})
     stats = {
@@ -175,5 +176,5 @@ def write_dataset_files(out: OutputConfig, config, command: str, *, info: dict, 
         "failure_rate": failure_rate,
         "timings": {stage: round(sum(t for s, t in timings if s == stage), 3) for stage, _ in timings},
     }
-    sinks.write_json(os.path.join(out.output_dir, sinks.STATS), stats)
+    sinks.write_json(os.path.join(out.output_dir, names.STATS), stats)
     return stats

@@ -13,9 +13,10 @@ import pytest
 from scipy import ndimage
 
 from kpdata.clickhere import imageops
-from pipelines import clickhere, render_shapenet, sinks
+from pipelines import clickhere, render_shapenet
 from schemas import clickhere as chs
 from schemas.dataset import records
+from schemas.dataset import names
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas"))
 from test_caffe_datum import reference_datum
@@ -190,7 +191,7 @@ def test_same_seed_same_bytes(runs, fixtures, tmp_path):
                    "--direct_num_workers", "2", "--direct_running_mode", "multi_threading"]
     assert render_shapenet.run(args + ["--output_dir", str(tmp_path)]) == 0
     for split in ("train", "test"):
-        name = sinks.shard_name("shapenet_views", split, 0, 1)
+        name = names.shard_name("shapenet_views", split, 0, 1)
         assert (tmp_path / name).read_bytes() == (runs["compact_tfrecord"] / name).read_bytes()
 
 
@@ -223,7 +224,7 @@ def test_bad_inputs_and_view_layout_flags(tmp_path, capsys):
 
 def test_tensorflow_parses_the_instance_records(runs):
     """TensorFlow's own parser (in a subprocess) reads the instance Examples with the schema's spec."""
-    path = str(runs["tfrecord"] / sinks.shard_name("shapenet_views", "train", 0, 1))
+    path = str(runs["tfrecord"] / names.shard_name("shapenet_views", "train", 0, 1))
     code = f"""
 import numpy as np, tensorflow as tf
 spec = {{

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from kpdata.kp2d import hpatches
-from pipelines import gen_homography_pairs, sinks
+from pipelines import gen_homography_pairs
 from schemas.dataset.records import iter_records, load_info
 from schemas.kp2d import KP2D_PAIR, decode_pair
+from schemas.dataset import names
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -66,17 +67,17 @@ def test_records_dead_letters_and_metadata(clean_run):
     assert (grey["source/width"], grey["source/height"]) == (300, 400)
     img = grey["image/encoded"].astype(int)
     assert np.array_equal(img[..., 0], img[..., 1])  # greyscale converted to 3 equal channels
-    errors = (clean_run / "ds" / sinks.ERRORS_DIR / sinks.ERRORS_FILE).read_text()
+    errors = (clean_run / "ds" / names.ERRORS_DIR / names.FAILURES_FILE).read_text()
     (failure,) = [json.loads(line) for line in errors.splitlines()]
     assert failure["key"] == "broken.jpg" and failure["error"] == "unreadable_image"
     assert failure["path"].endswith("broken.jpg") and failure["stage"] == "read"
-    stats = json.loads((clean_run / "ds" / sinks.STATS).read_text())
+    stats = json.loads((clean_run / "ds" / names.STATS).read_text())
     assert stats["counts"] == {"images": 5, "pairs_planned": 15, "images_failed": 1, "records_written": 12,
                                "hpatches_sequences": 8}
     assert stats["failure_rate"] == pytest.approx(0.2)
     info = load_info(str(clean_run / "ds"))
     assert info["record"] == "kp2d_pair" and info["config"]["image_size"] == [320, 240]
-    assert json.loads((clean_run / "ds" / sinks.FEATURES).read_text()) == KP2D_PAIR.describe()
+    assert json.loads((clean_run / "ds" / names.FEATURES).read_text()) == KP2D_PAIR.describe()
 
 
 def test_stored_homographies_acceptance(clean_run):

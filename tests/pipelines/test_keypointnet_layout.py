@@ -12,11 +12,12 @@ import pytest
 import trimesh
 
 from kpdata import demo
-from pipelines import keypointnet, render_shapenet, sinks
+from pipelines import keypointnet, render_shapenet
 from renderers import create_renderer
 from schemas import example_proto
 from schemas.dataset import records
 from schemas.keypointnet import decode_pair
+from schemas.dataset import names
 from tests.schemas.test_keypointnet_schema import tf_parse
 
 CORE = {"img0", "img1", "mv0", "mvi0", "mv1", "mvi1"}
@@ -292,7 +293,7 @@ def test_foreign_tfrecords_are_refused_and_stale_ones_removed(tmp_path, gl):
     assert record_files(out) == ["02924116_724f7432f87f0cf689ec5636e9b7d52e.tfrecord"]
     listed = [x for s in ("train", "dev", "test") for x in lines(out / f"{s}.txt")]
     assert listed == ["02924116_724f7432f87f0cf689ec5636e9b7d52e"]
-    assert json.loads((out / sinks.STATS).read_text())["counts"]["stale_files_removed"] == 3
+    assert json.loads((out / names.STATS).read_text())["counts"]["stale_files_removed"] == 3
 
 
 def test_bad_model_is_a_dead_letter_and_the_rest_is_written(tmp_path, gl):

@@ -11,9 +11,10 @@ import pytest
 import trimesh
 
 from kpdata import camera, geometry
-from pipelines import render_shapenet, sinks
+from pipelines import render_shapenet
 from schemas.dataset.records import iter_records, load_info
 from schemas.view import decode_view
+from schemas.dataset import names
 
 SMALL = ["--image_size", "240x135", "--focal", "262.5", "--preview", "0"]
 
@@ -123,9 +124,9 @@ def test_visibility_agrees_with_ray_casting(v2_run, fixtures, gl):
 
 
 def test_metadata_and_dead_letters_of_a_clean_run(v2_run):
-    info = json.load(open(v2_run / sinks.DATASET_INFO))
-    stats = json.load(open(v2_run / sinks.STATS))
-    features = json.load(open(v2_run / sinks.FEATURES))
+    info = json.load(open(v2_run / names.DATASET_INFO))
+    stats = json.load(open(v2_run / names.STATS))
+    features = json.load(open(v2_run / names.FEATURES))
     assert info["splits"]["train"]["num_examples"] == 12
     shard = info["splits"]["train"]["shards"][0]
     assert shard["file"] == "shapenet_views-train.tfrecord-00000-of-00001"
@@ -187,7 +188,7 @@ def test_bad_inputs_become_one_dead_letter_line_each(tmp_path, gl):
     assert lines[0]["path"].endswith(os.path.join("corrupt", "model.obj")) and lines[0]["message"]
     models = {r["key"].rsplit("/", 1)[0] for r in records(out)}
     assert len(models) == 4 and not any(m.split("/")[1] in ("corrupt", "empty", "notexture") for m in models)
-    stats = json.load(open(out / sinks.STATS))
+    stats = json.load(open(out / names.STATS))
     assert stats["failures"]["total"] == 3 and stats["counts"]["models_failed"] == 3
     # with the default limit, 3 failed models of 7 make the run fail
     assert render_shapenet.run([*args, "--output_dir", str(tmp_path / "out2")]) == 1

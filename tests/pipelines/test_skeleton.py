@@ -11,6 +11,7 @@ from kpdata.errors import InputError
 from pipelines import gen_homography_pairs, gen_tfrecords, keypointnet, options, render_shapenet, render_stereo
 from pipelines import shapenet_views, sinks, skeleton
 from pipelines.workers import RendererDoFn, failure_stage
+from schemas.dataset import names
 
 
 @pytest.mark.parametrize("module, config", [
@@ -82,11 +83,11 @@ def test_write_dataset_files_writes_info_features_and_stats(tmp_path):
         cfg, cfg, "python -m x --seed 3", info={"record": "view"}, counts={"models": 2}, failures=failures,
         failure_rate=skeleton.rate(1, 2), timings=[("render", 1.25), ("render", 0.5), ("encode", 0.1)],
         features={"name": "view"})
-    info = json.loads((tmp_path / sinks.DATASET_INFO).read_text())
+    info = json.loads((tmp_path / names.DATASET_INFO).read_text())
     assert info["config"] == json.loads(json.dumps(dataclasses.asdict(cfg)))
     assert (info["name"], info["seed"], info["record"], info["command"]) == ("shapenet_views", 3, "view", "python -m x --seed 3")
-    assert json.loads((tmp_path / sinks.FEATURES).read_text()) == {"name": "view"}
-    assert json.loads((tmp_path / sinks.STATS).read_text()) == stats
+    assert json.loads((tmp_path / names.FEATURES).read_text()) == {"name": "view"}
+    assert json.loads((tmp_path / names.STATS).read_text()) == stats
     assert stats == {"counts": {"models": 2}, "failures": sinks.failure_summary(failures), "failure_rate": 0.5,
                      "timings": {"render": 1.75, "encode": 0.1}}
     assert skeleton.rate(3, 0) == 0.0
