@@ -1,16 +1,18 @@
 """``render_shapenet --layout clickhere``: Click-Here CNN / Render for CNN training data.
 
-Graph: ListModels -> Reshuffle -> RenderClickHereViews (per view: viewpoint, random lights,
-render, truncation crop, background overlay, JPEG, keypoint labels -> one compact
-``clickhere_view`` record) -> then by output layout:
+Work: one unit per model (:mod:`pipelines.stream`): RenderClickHereViews (per view: viewpoint,
+random lights, render, truncation crop, background overlay, JPEG, keypoint labels -> one compact
+``clickhere_view`` record) streams into the model's part what the output layout stores:
 
-* ``--format lmdb``: WriteCaffeLmdbs (Click-Here's layout: ``<split>/<field>_lmdb``, one LMDB per
-  field, identical sorted key sets, Caffe ``Datum`` values; ``keys.txt``; ``views.jsonl``);
-* ``--format tfrecord``: WriteInstanceShards (one ``clickhere_instance`` Example per instance);
-* ``--compact`` (either format): WriteShards of the compact records themselves.
+* ``--format lmdb``: the compact records, assembled per split into Click-Here's layout
+  (``<split>/<field>_lmdb``, one LMDB per field, identical sorted key sets, Caffe ``Datum``
+  values; ``keys.txt``; ``views.jsonl``);
+* ``--format tfrecord``: one ``clickhere_instance`` Example per instance (:func:`instance_records`),
+  assembled into shards sorted by instance key;
+* ``--compact`` (either format): the compact records themselves.
 
-The full layouts are expanded from the compact records by :func:`schemas.clickhere.expand` in the
-writers, so every layout holds the same instances with the same arrays.
+The full layouts are expanded from the compact records by :func:`schemas.clickhere.expand`, so
+every layout holds the same instances with the same arrays.
 """
 from __future__ import annotations
 
@@ -30,16 +32,15 @@ from kpdata.clickhere import keypoint_maps as km
 from kpdata.errors import InputError
 from kpdata.keypoints import KeypointSource
 from kpdata.clickhere.lighting import R4CNNLighting
-from kpdata.seeding import bucket, rng_for
+from kpdata.seeding import rng_for
 from kpdata.viewpoints import ViewpointTable, read_viewpoint_file
-from pipelines import shapenet_views, skeleton, sinks
+from pipelines import shapenet_views, skeleton, sinks, stream
 from pipelines import options as opts
 from pipelines.shapenet_views import COMMAND, ModelTask, RenderConfig, load_model, plan_views
 from pipelines.workers import RendererDoFn, failure_stage
 from renderers import RenderRequest
 from renderers.lighting import to_render_lights
 from schemas import clickhere as chs
-from schemas.dataset import caffe_lmdb
 from schemas.dataset.names import DROPPED_FILE
 from schemas.dataset import names
 
@@ -247,41 +248,13 @@ class RenderClickHereViews(RendererDoFn):
 
 
 # ----------------------------------------------------------------------------------------------
-# Writers of the full layouts
+# Records of each output layout
 # ----------------------------------------------------------------------------------------------
 
-def write_instance_shard(path: str, views) -> dict:
-    """Expand compact records into ``clickhere_instance`` Examples, one TFRecord shard sorted by key."""
-    records = [(inst["key"], chs.encode_instance(inst)) for _, raw in views for inst in chs.expand(chs.decode_view(raw))]
-    return sinks.write_tfrecord_shard(path, records)
-
-
-class WriteFullLayout(beam.PTransform):
-    """(split, view key, compact bytes) -> shard info dicts, for the Caffe LMDB layout
-    (``fmt='lmdb'``, one folder per split) or instance TFRecords (``fmt='tfrecord'``)."""
-
-    def __init__(self, output_dir: str, name: str, fmt: str, shards: dict[str, int]):
-        super().__init__()
-        self.output_dir, self.name, self.fmt = output_dir, name, fmt
-        self.shards = {s: (1 if fmt == "lmdb" else int(n)) for s, n in shards.items()}
-
-    def expand(self, records):
-        shards = self.shards
-        every = [(s, i) for s, n in sorted(shards.items()) for i in range(n)]
-        keyed = records | "AssignShard" >> beam.Map(lambda r: ((r[0], bucket(r[1], shards[r[0]])), (r[1], r[2])))
-        empty = records.pipeline | "EveryShard" >> beam.Create(every) | "NoRecords" >> beam.Map(lambda s: (s, None))
-        return (({"records": keyed, "present": empty}) | "GroupShards" >> beam.CoGroupByKey()
-                | "WriteShard" >> beam.Map(self._write))
-
-    def _write(self, item):
-        (split, index), groups = item
-        if self.fmt == "lmdb":
-            info = caffe_lmdb.write_caffe_lmdbs(os.path.join(self.output_dir, split), groups["records"])
-        else:
-            n = self.shards[split]
-            info = write_instance_shard(os.path.join(self.output_dir, names.shard_name(self.name, split, index, n)),
-                                        groups["records"])
-        return {"split": split, "index": index, "num_shards": self.shards[split], **info}
+def instance_records(view: tuple) -> list[tuple[str, bytes]]:
+    """A rendered view (split, view key, compact bytes) -> its ``clickhere_instance`` Examples (with
+    the flipped copies)."""
+    return [(inst["key"], chs.encode_instance(inst)) for inst in chs.expand(chs.decode_view(view[2]))]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -363,19 +336,15 @@ def plan(config: ClickHereConfig) -> ClickHerePlan:
                          skeleton.shards_per_split(views_per_split, render.num_shards, per_view))
 
 
-def graph(p, plan: ClickHerePlan) -> skeleton.Graph:
+def work(plan: ClickHerePlan) -> skeleton.Work:
     config, render = plan.config, plan.config.render
-    rendered = skeleton.work(p, "ListModels", plan.tasks, "RenderClickHereViews",
-                             RenderClickHereViews(config, plan.source, plan.table, plan.sources, plan.classes),
-                             "failed", "dropped", "timing", "counts", main="views")
-    if config.compact:
-        infos = rendered.views | "WriteShards" >> sinks.WriteShards(render.output_dir, render.name, render.format,
-                                                                     plan.shards)
-    else:
-        infos = rendered.views | "WriteFullLayout" >> WriteFullLayout(render.output_dir, render.name, render.format,
-                                                                       plan.shards)
-    _ = rendered.dropped | "WriteDropped" >> sinks.WriteDeadLetters(render.output_dir, DROPPED_FILE)
-    return skeleton.Graph(rendered.failed, rendered.timing, (infos, rendered.counts))
+    full = not config.compact
+    fmt = "caffe" if full and render.format == "lmdb" else render.format
+    units, shards = skeleton.shard_layout(shapenet_views.model_units(plan.tasks), plan.shards, fmt, render.name)
+    return skeleton.Work(
+        units, RenderClickHereViews(config, plan.source, plan.table, plan.sources, plan.classes),
+        instance_records if full and fmt == "tfrecord" else stream.keyed, shards, lists=("shards", "counts"),
+        dead_letters=(("failed", names.FAILURES_FILE), ("dropped", DROPPED_FILE)))
 
 
 def summary(config: ClickHereConfig) -> dict:
@@ -390,5 +359,5 @@ def render_part(config: ClickHereConfig) -> RenderConfig:
     return config.render
 
 
-STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata, summary=summary, output=render_part)
+STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata, summary=summary, output=render_part)
 shapenet_views.register(shapenet_views.Layout(LAYOUT, config_from_args, STEPS, add_flags, OWN_FLAGS))

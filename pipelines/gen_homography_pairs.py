@@ -3,9 +3,10 @@ evaluation set.
 
     python -m pipelines.gen_homography_pairs [flags] [Beam flags]
 
-Graph: ListPhotos -> Reshuffle -> MakePairs (reads, resizes, samples each pair's homography,
-warps, augments, encodes; exports the photo's HPatches sequences) -> WriteShards, with
-unreadable photos going to errors/failures.jsonl and metadata written last (WriteMetadata).
+Work: one unit per photo (:mod:`pipelines.stream`): MakePairs reads, resizes, samples each pair's
+homography, warps, augments and encodes, streaming the pairs into the photo's part, and exports the
+photo's HPatches sequences; the parts are assembled into the shards; unreadable photos go to
+errors/failures.jsonl and the metadata is written last. A rerun resumes.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from kpdata.kp2d import homography as hg
 from kpdata.errors import InputError
 from kpdata.seeding import rng_for, split_of
 from kpdata.demo import photos as demo_photos
-from pipelines import skeleton, sinks
+from pipelines import skeleton, sinks, stream
 from pipelines import options as opts
 from pipelines.options import DEMO, ShardedOutputConfig
 from schemas.kp2d import KP2D_PAIR, make_pair_record
@@ -238,12 +239,12 @@ def plan(config: PairsConfig) -> PhotoPlan:
                      skeleton.shards_per_split(pairs_per_split, config.num_shards, w * h * 3 * 1.2))
 
 
-def graph(p, plan: PhotoPlan) -> skeleton.Graph:
+def work(plan: PhotoPlan) -> skeleton.Work:
     config = plan.config
-    made = skeleton.work(p, "ListPhotos", plan.tasks, "MakePairs", MakePairs(config), "failed", "timing", "exported",
-                         main="pairs")
-    infos = made.pairs | "WriteShards" >> sinks.WriteShards(config.output_dir, config.name, config.format, plan.shards)
-    return skeleton.Graph(made.failed, made.timing, (infos, made.exported))
+    units = [stream.Unit(t.rel, t.split, (t,), config.pairs_per_image) for t in plan.tasks]
+    units, shards = skeleton.shard_layout(units, plan.shards, config.format, config.name)
+    return skeleton.Work(units, MakePairs(config), stream.keyed, shards, lists=("shards", "exported"),
+                         stage="pairs", label="pairs")
 
 
 def summary(config: PairsConfig) -> dict:
@@ -252,7 +253,7 @@ def summary(config: PairsConfig) -> dict:
             if config.hpatches_out else []}
 
 
-STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata, summary=summary)
+STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata, summary=summary)
 
 
 def run(argv=None) -> int:

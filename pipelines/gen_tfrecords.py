@@ -8,12 +8,15 @@ features; 20 Examples per file (a file never mixes sequence folders); train file
 numbered ``0000.tfrecord``, ``0001.tfrecord``...; ``tfset.pbtxt`` and ``data_params.pbtxt`` beside
 them. Bad frames go to errors/failures.jsonl, the rest are converted.
 
-Graph: ListFrames (driver) -> Reshuffle -> ConvertFrames -> WriteRecordFiles, failures ->
-WriteDeadLetters, then WriteMetadata.
+Work: one unit per record file (:mod:`pipelines.stream`): ConvertFrames converts its frames in
+order, streamed into ``tfrecords/NNNN.tfrecord`` (or into a part, assembled into one LMDB
+environment per split: ``tfrecords/<split>.lmdb``); failures go to errors/failures.jsonl, the
+metadata is written last. A rerun resumes.
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import fnmatch
 import glob
@@ -28,7 +31,7 @@ from kpdata import keypose
 from kpdata.demo import default_cache_dir
 from kpdata.keypose import proto as kpp
 from kpdata.errors import InputError
-from pipelines import render_stereo, skeleton, sinks
+from pipelines import render_stereo, skeleton, sinks, stream
 from pipelines import options as opts
 from pipelines.options import DEMO, RecordOutputConfig
 from schemas.keypose import KEYPOSE, make_keypose_record
@@ -162,33 +165,9 @@ class ConvertFrames(beam.DoFn):
         yield beam.pvalue.TaggedOutput("timing", ("convert", time.perf_counter() - t0))
 
 
-class WriteRecordFiles(beam.PTransform):
-    """(group, (key, bytes)) -> one info dict per file: ``NNNN.tfrecord`` per file index, or one LMDB
-    environment per split. Every planned file is written, even if all its frames failed."""
-
-    def __init__(self, output_dir: str, fmt: str, files: list):
-        super().__init__()
-        self.output_dir, self.fmt = output_dir, fmt
-        self.split_of = {i: s for s, i, _ in files}
-        self.groups = sorted(self.split_of) if fmt == "tfrecord" else sorted({s for s, _, _ in files})
-
-    def expand(self, records):
-        present = records.pipeline | "EveryFile" >> beam.Create([(g, None) for g in self.groups])
-        return (({"records": records, "present": present}) | "GroupFiles" >> beam.CoGroupByKey()
-                | "WriteFile" >> beam.Map(self._write))
-
-    def _write(self, item):
-        group, groups = item
-        d = os.path.join(self.output_dir, RECORDS_DIR)
-        os.makedirs(d, exist_ok=True)
-        if self.fmt == "tfrecord":
-            info = sinks.write_tfrecord_shard(os.path.join(d, record_file(group)), groups["records"])
-            split, index = self.split_of[group], group
-        else:
-            info = sinks.write_lmdb(os.path.join(d, f"{group}.lmdb"), groups["records"])
-            split, index = group, 0
-        info["file"] = f"{RECORDS_DIR}/{info['file']}"
-        return {"split": split, "index": index, "num_shards": 1, **info}
+def frame_records(item: tuple) -> list[tuple[str, bytes]]:
+    """ConvertFrames' ``(group, (key, bytes))`` output as records."""
+    return [item[1]]
 
 
 def write_metadata(_, config: GenConfig, command, planned: dict, failures, timings, shard_infos, tfset_def: str,
@@ -198,7 +177,8 @@ def write_metadata(_, config: GenConfig, command, planned: dict, failures, timin
     out = config.output_dir
     rec_dir = os.path.join(out, RECORDS_DIR)
     os.makedirs(rec_dir, exist_ok=True)
-    splits = sinks.splits_info(shard_infos, config.format)
+    infos = sorted(shard_infos, key=lambda d: d["file"])  # 0000.tfrecord, ... or <split>.lmdb
+    splits = sinks.splits_info([{"index": i, **d} for i, d in enumerate(infos)], config.format)
     tfset = kpp.new("TfSet")
     tfset.name = config.name
     tfset.train.extend(os.path.basename(s["file"]) for s in splits.get("train", {}).get("shards", []))
@@ -329,14 +309,25 @@ def plan(config: GenConfig) -> GenPlan:
                    kpp.to_text(data_params))
 
 
-def graph(p, plan: GenPlan) -> skeleton.Graph:
+def work(plan: GenPlan) -> skeleton.Work:
+    """One unit per record file: written straight into ``tfrecords/NNNN.tfrecord`` (every planned
+    file, even one whose frames all failed), or parts assembled into ``tfrecords/<split>.lmdb``."""
     config = plan.config
-    converted = skeleton.work(p, "ListFrames", plan.tasks, "ConvertFrames", ConvertFrames(config.format),
-                              "failed", "timing", main="records")
-    infos = converted.records | "WriteRecordFiles" >> WriteRecordFiles(config.output_dir, config.format, plan.files)
-    failures = ((converted.failed, p | "PlanFailures" >> beam.Create(plan.plan_failures))
-                | "AllFailures" >> beam.Flatten())
-    return skeleton.Graph(failures, converted.timing, (infos,), (plan.tfset_def, plan.data_params))
+    tasks = collections.defaultdict(list)
+    for task in plan.tasks:
+        tasks[task.file_index].append(task)
+    tfrecords = config.format == "tfrecord"
+    units = [stream.Unit(record_file(index)[:-len(".tfrecord")], split, tuple(tasks[index]), frames,
+                         final=f"{RECORDS_DIR}/{record_file(index)}" if tfrecords else "")
+             for split, index, frames in plan.files]
+    shards = []
+    if not tfrecords:
+        splits = {split: 1 for split, _, _ in plan.files}
+        units = stream.assign_shards(units, splits)
+        shards = stream.plan_shards(units, splits, "lmdb", lambda split, i, n: f"{RECORDS_DIR}/{split}.lmdb")
+    return skeleton.Work(sorted(units, key=lambda u: u.key), ConvertFrames(config.format), frame_records, shards,
+                         final_empty=True, args=(plan.tfset_def, plan.data_params),
+                         plan_failures=tuple(plan.plan_failures), stage="convert", label="frames")
 
 
 def summary(config: GenConfig) -> dict:
@@ -346,7 +337,7 @@ def summary(config: GenConfig) -> dict:
                                 f"({TFSET}, {keypose.DATA_PARAMS})"]}
 
 
-STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata, summary=summary)
+STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata, summary=summary)
 
 
 def run(argv=None) -> int:

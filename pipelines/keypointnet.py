@@ -1,9 +1,11 @@
 """``render_shapenet --layout keypointnet``: KeypointNet view pairs (formats.md §1).
 
-Graph: ListModels -> Reshuffle -> RenderPairs (loads, normalises and renders each model's pairs)
--> EncodeExamples -> GroupByFile -> WriteRecordFiles (one ``.tfrecord`` per model), failures to
-``errors/failures.jsonl``; WriteMetadata writes ``projection.txt``, ``train.txt``, ``dev.txt``,
-``test.txt``, ``job.txt`` and kpdata's own metadata last.
+Work: one unit per model (:mod:`pipelines.stream`): RenderPairs loads, normalises and renders the
+model's pairs, each encoded (:func:`encode_pair`) and streamed into the model's own ``.tfrecord``;
+failures to ``errors/failures.jsonl``; the driver writes ``projection.txt``, ``train.txt``,
+``dev.txt``, ``test.txt``, ``job.txt`` and kpdata's own metadata last. The folder holds nothing
+else: KeypointNet trains on every ``.tfrecord`` in it (a used folder is refused unless the same
+command resumes, or ``--overwrite``).
 
 The layout registers itself with :mod:`pipelines.shapenet_views`: its flags join render_shapenet's
 parser (:func:`add_flags`), and ``--layout keypointnet`` runs :data:`STEPS` on the configuration of
@@ -13,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import os
 
-import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
 
 from kpdata import geometry
 
@@ -34,7 +35,6 @@ from pipelines import options as opts
 from pipelines.shapenet_views import COMMAND, ShapeNetConfig
 from pipelines.workers import RendererDoFn
 from renderers import Light, RenderRequest
-from schemas.dataset import records
 from schemas.dataset.names import KEYPOINTNET_JOB as JOB_FILE, KEYPOINTNET_PROJECTION as PROJECTION_FILE
 from schemas.dataset.names import KEYPOINTNET_SPLITS as SPLIT_NAMES, TFRECORD_EXT as RECORD_EXT, split_list
 from schemas.keypointnet import make_pair_record, schema
@@ -242,8 +242,8 @@ class RenderPairs(RendererDoFn):
                 yield pair
 
 
-def encode_pair(pair: dict, config: PairConfig) -> tuple[tuple[str, str], tuple[str, bytes]]:
-    """A rendered pair -> ((file, split), (key, serialized Example))."""
+def encode_pair(pair: dict, config: PairConfig) -> list[tuple[str, bytes]]:
+    """A rendered pair -> [(key, serialized Example)]."""
     v0, v1 = pair["views"]
     r0, r1 = pair["renders"]
     extras = None
@@ -254,49 +254,18 @@ def encode_pair(pair: dict, config: PairConfig) -> tuple[tuple[str, str], tuple[
                   "keypoints/xyz": pair["xyz"], "keypoints/uv0": r0["uv"], "keypoints/visible0": r0["visible"],
                   "keypoints/uv1": r1["uv"], "keypoints/visible1": r1["visible"]}
     rec = make_pair_record(img0=r0["rgba"], img1=r1["rgba"], mv0=v0.mv, mv1=v1.mv, extras=extras)
-    return (pair["file"], pair["split"]), (pair["key"], schema(config.extras).encode(rec))
-
-
-def write_record_file(item, output_dir: str) -> dict:
-    (name, split), records = item
-    info = sinks.write_tfrecord_shard(os.path.join(output_dir, name + RECORD_EXT), list(records))
-    return {"split": split, "name": name, **info}
+    return [(pair["key"], schema(config.extras).encode(rec))]
 
 
 # ------------------------------------------------------------------------------------ metadata
 
 
-def _record_files(output_dir: str) -> set[str]:
-    """Names of the ``*.tfrecord`` files in ``output_dir``."""
-    try:
-        found = FileSystems.match([os.path.join(output_dir, "*" + RECORD_EXT)])[0].metadata_list
-    except Exception:  # noqa: BLE001 - a missing folder matches nothing
-        return set()
-    return {os.path.basename(m.path) for m in found}
-
-
-def _previous_files(output_dir: str) -> set[str]:
-    """Record files a previous keypointnet run listed in this folder's dataset_info.json."""
-    try:
-        info = records.load_info(output_dir, FileSystems)
-    except FileNotFoundError:
-        return set()
-    if info.get("record") != "keypointnet_pair":
-        return set()
-    return {s["file"] for split in info.get("splits", {}).values() for s in split.get("shards", [])}
-
-
-def write_metadata(_, config: PairConfig, command, planned: dict, failures, timings, file_infos, previous: set):
-    """Writes projection.txt, train/dev/test.txt, job.txt (KeypointNet's files; record files of a
-    previous run that this one did not write are deleted) and kpdata's metadata."""
+def write_metadata(_, config: PairConfig, command, planned: dict, failures, timings, file_infos):
+    """Writes projection.txt, train/dev/test.txt, job.txt (KeypointNet's files) and kpdata's metadata."""
     out = config.output_dir
-    infos = sorted(file_infos, key=lambda d: d["file"])
+    infos = sorted(({**d, "name": d["file"][:-len(RECORD_EXT)]} for d in file_infos), key=lambda d: d["file"])
     shard_infos = [dict(d, index=i) for i, d in enumerate(infos)]
     splits = sinks.splits_info(shard_infos, "tfrecord")
-    written_files = {d["file"] for d in infos}
-    stale = sorted(previous - written_files)
-    if stale:  # KeypointNet trains on every .tfrecord in the folder: old ones must go
-        FileSystems.delete([os.path.join(out, f) for f in stale])
     for split in SPLIT_NAMES:
         names = [d["name"] for d in infos if d["split"] == split]
         sinks.write_text(os.path.join(out, split_list(split)), "".join(n + "\n" for n in names))
@@ -311,7 +280,7 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
         info={"version": rec_schema.version, "record": rec_schema.name, "layout": LAYOUT, "splits": splits,
               "intrinsics": dataclasses.asdict(config.intrinsics)},
         counts={"models": planned["models"], "views_planned": planned["pairs"], "pairs_planned": planned["pairs"],
-                "models_failed": len(failed_models), "records_written": written, "stale_files_removed": len(stale)},
+                "models_failed": len(failed_models), "records_written": written},
         failures=failures, failure_rate=skeleton.rate(planned["pairs"] - written, planned["pairs"]), timings=timings)
 
 
@@ -321,38 +290,26 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
 @dataclasses.dataclass(frozen=True)
 class PairPlan(skeleton.Plan):
     source: KeypointSource
-    previous: set  # record files a previous keypointnet run wrote into the folder
 
 
 def plan(config: PairConfig) -> PairPlan:
-    """The models, one task each with its split; refuses a folder holding foreign record files."""
+    """The models, one task each with its split."""
     root, models = shapenet_views.list_models(config.shapenet_dir, config.synsets)
     source = KeypointSource(config.keypoints or None)
-    out = config.output_dir
-    previous = _previous_files(out)
-    foreign = sorted(_record_files(out) - previous)
-    if foreign:
-        raise skeleton.NoInput(
-            f"{out} holds .tfrecord files that no kpdata keypointnet run wrote there ({', '.join(foreign[:5])}"
-            f"{', ...' if len(foreign) > 5 else ''}); KeypointNet trains on every .tfrecord of its folder, so "
-            f"use an empty --output_dir")
     split_of = assign_splits(config.seed, config.splits, models)
     tasks = [PairTask(m, split_of[m.key], config.pairs_per_model) for m in models]
     counts = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model}
     return PairPlan(config, tasks, counts, f"rendering {counts['pairs']} KeypointNet pairs of {counts['models']} "
-                                           f"models from {root} into {out}", source, previous)
+                                           f"models from {root} into {config.output_dir}", source)
 
 
-def graph(p, plan: PairPlan) -> skeleton.Graph:
-    config = plan.config
-    rendered = skeleton.work(p, "ListModels", plan.tasks, "RenderPairs", RenderPairs(config, plan.source),
-                             "failed", "timing", main="pairs")
-    files = (rendered.pairs
-             | "EncodeExamples" >> beam.Map(encode_pair, config)
-             | "GroupByFile" >> beam.GroupByKey()
-             | "WriteRecordFiles" >> beam.Map(write_record_file, config.output_dir))
-    return skeleton.Graph(rendered.failed, rendered.timing, (files,), (plan.previous,))
+def work(plan: PairPlan) -> skeleton.Work:
+    """One unit per model, written straight into its ``<synset>_<model_id>.tfrecord``."""
+    units = [dataclasses.replace(u, final=record_name(t.model) + RECORD_EXT)
+             for u, t in zip(shapenet_views.model_units(plan.tasks), plan.tasks)]
+    return skeleton.Work(sorted(units, key=lambda u: u.key), RenderPairs(plan.config, plan.source),
+                         functools.partial(encode_pair, config=plan.config), label="pairs")
 
 
-STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata)
+STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata)
 shapenet_views.register(shapenet_views.Layout(LAYOUT, config_from_args, STEPS, add_flags, OWN_FLAGS))

@@ -2,9 +2,9 @@
 
     python -m pipelines.render_shapenet [flags] [Beam flags]
 
-Graph: ListModels -> Reshuffle -> RenderViews (plans and renders each model's views) -> EncodeExamples
--> WriteShards,
-with failures going to errors/failures.jsonl and metadata written last (WriteMetadata).
+One work unit per model (pipelines.stream): its views are rendered, encoded and streamed into the
+model's part, then the parts are assembled into shards; failures go to errors/failures.jsonl and
+the metadata is written last. A rerun of the same command resumes (pipelines.journal).
 """
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def run(argv=None) -> int:
             parser.error(f"--layout {args.layout} does not take {', '.join('--' + w for w in wrong)} "
                          f"(flags of --layout {layout.name})")
     layout = shapenet_views.LAYOUTS[args.layout]
-    return skeleton.execute(layout.steps, layout.config_from_args(parser, args, argv), pipeline_options, argv)
+    return skeleton.execute(layout.steps, layout.config_from_args(parser, args, argv), pipeline_options, argv,
+                            overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

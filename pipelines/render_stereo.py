@@ -8,8 +8,9 @@ with texture ``t`` in placement ``p``; a rectified stereo pair moves around it. 
 mask and border, ``Do`` / ``Dt`` depth EXRs, L/R KeyTargets pbtxt with ``kp_target`` and up to
 ``--proj_targets`` projection targets; ``data_params.pbtxt`` and ``scene.json`` per sequence.
 
-Graph: ListSequences -> Reshuffle -> RenderSequences (renders and writes each sequence folder) ->
-WriteMetadata; failures -> WriteDeadLetters.
+Work: one unit per sequence (:mod:`pipelines.stream`): RenderSequences renders and writes the
+sequence folder (temporary name, then renamed); its summary goes to the run's journal, from which
+the driver writes the metadata; failures go to errors/failures.jsonl. A rerun resumes.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ from kpdata.seeding import rng_for
 from pipelines import skeleton, sinks
 from pipelines import options as opts
 from pipelines.options import DEMO, OutputConfig
+from pipelines.stream import Unit
 from pipelines.workers import RendererDoFn
 from renderers import RenderRequest
 from schemas.dataset.names import KEYPOSE_SEQUENCES as RECORD, OBJECTS_DIR, SCENE_JSON
@@ -379,10 +381,11 @@ def plan(config: StereoConfig) -> StereoPlan:
                       f"{config.output_dir}", source)
 
 
-def graph(p, plan: StereoPlan) -> skeleton.Graph:
-    rendered = skeleton.work(p, "ListSequences", plan.tasks, "RenderSequences", RenderSequences(plan.config, plan.source),
-                             "failed", "timing", main="sequences")
-    return skeleton.Graph(rendered.failed, rendered.timing, (rendered.sequences,))
+def work(plan: StereoPlan) -> skeleton.Work:
+    """One unit per sequence; each writes its own folder and its summary goes to the journal."""
+    units = [Unit(task.key, "", (task,), 1, final=task.key) for task in plan.tasks]
+    return skeleton.Work(sorted(units, key=lambda u: u.key), RenderSequences(plan.config, plan.source),
+                         lists=("items",), label="sequences")
 
 
 def summary(config: StereoConfig) -> dict:
@@ -391,7 +394,7 @@ def summary(config: StereoConfig) -> dict:
                                  f"frames {c['frames_written']}")}
 
 
-STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata, summary=summary)
+STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata, summary=summary)
 
 
 def run(argv=None) -> int:

@@ -25,6 +25,7 @@ from kpdata.viewpoints import UniformPrior, ViewpointTable
 from pipelines import options as opts
 from pipelines.options import DEMO, OutputConfig, ShardedOutputConfig
 from pipelines.skeleton import NoInput, Steps
+from pipelines.stream import Unit
 
 COMMAND = "pipelines.render_shapenet"
 DEFAULT_LAYOUT = "view"
@@ -130,6 +131,11 @@ def model_tasks(config: RenderConfig, models, num_views: int) -> tuple[list[Mode
     for t in tasks:
         views_per_split[t.split] += t.num_views
     return tasks, views_per_split
+
+
+def model_units(tasks: list) -> list[Unit]:
+    """One work unit per model task (key: the model's key), planned items: its views or pairs."""
+    return [Unit(t.model.key, t.split, (t,), getattr(t, "num_views", getattr(t, "num_pairs", 1))) for t in tasks]
 
 
 # ------------------------------------------------------------------------------------ flags

@@ -1,20 +1,23 @@
-"""The run every pipeline shares: flags -> config -> plan -> graph -> metadata -> finish.
+"""The run every pipeline shares: flags -> config -> plan -> work -> metadata -> finish.
 
 A pipeline module holds what differs: its parser, ``config_from_args`` (flags -> a frozen
 configuration, whose output part is a :class:`pipelines.options.OutputConfig`) and its
 :class:`Steps`:
 
 * ``plan(config)``: the driver's listing before the graph: the work units, the planned counts and
-  what the graph needs (a :class:`Plan`). Bad input as a whole (an :class:`InputError`, or
+  what the work needs (a :class:`Plan`). Bad input as a whole (an :class:`InputError`, or
   :class:`NoInput`) ends the run with ``error: ...`` and exit status 2;
-* ``graph(pipeline, plan)``: the composite transforms from the work units to the written records,
-  returning a :class:`Graph` (the dead letters, the timings and what the metadata reads);
+* ``work(plan)``: the units to make and how (a :class:`Work`: the pipeline's DoFn, how its outputs
+  become records, the shards they are assembled into);
 * ``write_metadata(_, config, command, counts, failures, timings, *lists, *args)``: the files
   beside the records, run once after everything else (usually through :func:`write_dataset_files`);
   returns the stats dict.
 
-:func:`execute` runs them in that order, writes the dead letters (``errors/failures.jsonl``), runs
-the Beam pipeline and ends with :func:`pipelines.report.finish` (summary, preview, exit status).
+:func:`execute` runs them in that order over the output folder's journal (:mod:`pipelines.journal`:
+lock, configuration check, resume): two Beam runs of the streaming write path
+(:mod:`pipelines.stream`: units, then shards) with a progress line (:mod:`pipelines.progress`);
+then, in the driver, the dead letters (``errors/failures.jsonl``) and the metadata from the
+units' journal records, and :func:`pipelines.report.finish` (summary, preview, exit status).
 """
 from __future__ import annotations
 
@@ -29,8 +32,8 @@ from typing import Any, Callable
 import apache_beam as beam
 
 from kpdata.errors import InputError
+from pipelines import journal, progress, report, sinks, stream
 from pipelines import options as opts
-from pipelines import report, sinks
 from pipelines.options import OutputConfig
 from schemas.dataset import names
 
@@ -57,15 +60,31 @@ class Plan:
 
 
 @dataclasses.dataclass(frozen=True)
-class Graph:
-    """What a graph hands back: ``failures`` (dead-letter dicts, :func:`sinks.failure_record`),
-    ``timings`` ((stage, seconds) pairs), ``lists``: the other PCollections ``write_metadata`` reads
-    whole, in its argument order, and ``args``: plain values passed after them."""
+class Work:
+    """The units a plan makes and how (:mod:`pipelines.stream`).
 
-    failures: beam.PCollection
-    timings: beam.PCollection
-    lists: tuple = ()
+    ``units``: :class:`stream.Unit` in key order, shards assigned; ``worker``: the pipeline's DoFn,
+    run on each unit's tasks; ``records(output) -> [(key, bytes)]``: its main outputs as records
+    (None: they are kept as the units' ``items``); ``shards``: :class:`stream.Shard` the units' parts
+    are assembled into (none when each unit writes a final file, or no records); ``final_empty``:
+    a unit's final file is written even without records. ``lists``: what ``write_metadata`` reads
+    after failures and timings, in order: ``"shards"`` (the shard records, or the units' final file
+    records) or an output tag of the units (``items``, ``counts``...); ``args``: plain values after
+    them. ``dead_letters``: (output tag, file in errors/) pairs, each file always written;
+    ``plan_failures``: dead letters of the driver's plan; ``stage`` and ``label``: the progress
+    line's words (``render``, ``views``)."""
+
+    units: list
+    worker: beam.DoFn
+    records: Callable | None = None
+    shards: list = ()
+    final_empty: bool = False
+    lists: tuple = ("shards",)
     args: tuple = ()
+    dead_letters: tuple = (("failed", names.FAILURES_FILE),)
+    plan_failures: tuple = ()
+    stage: str = "render"
+    label: str = "views"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +99,7 @@ class Steps:
     command: str
     log: logging.Logger
     plan: Callable[[Any], Plan]
-    graph: Callable[[beam.Pipeline, Plan], Graph]
+    work: Callable[[Plan], Work]
     write_metadata: Callable[..., dict]
     summary: Callable[[Any], dict] | None = None
     output: Callable[[Any], OutputConfig] | None = None
@@ -108,11 +127,12 @@ def run(argv, parser: argparse.ArgumentParser, config_from_args: Callable, steps
     except config_errors as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return execute(steps, config, pipeline_options, argv)
+    return execute(steps, config, pipeline_options, argv, overwrite=args.overwrite)
 
 
-def execute(steps: Steps, config, pipeline_options, argv: list[str]) -> int:
-    """Plan, build the graph, write the dead letters and the metadata, run, finish."""
+def execute(steps: Steps, config, pipeline_options, argv: list[str], overwrite: bool = False) -> int:
+    """Plan, take the output folder (:class:`journal.RunFolder`), make what is not committed yet,
+    write the dead letters and the metadata, finish."""
     start = time.time()
     try:
         plan = steps.plan(config)
@@ -120,29 +140,123 @@ def execute(steps: Steps, config, pipeline_options, argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = steps.output_of(plan.config)
-    if "://" not in out.output_dir:
-        os.makedirs(out.output_dir, exist_ok=True)
-    steps.log.info("%s", plan.message)
     command = f"python -m {steps.command} " + " ".join(argv)
-
-    p = beam.Pipeline(options=pipeline_options)
-    graph = steps.graph(p, plan)
-    _ = graph.failures | "WriteDeadLetters" >> sinks.WriteDeadLetters(out.output_dir)
-    lists = [beam.pvalue.AsList(c) for c in (graph.failures, graph.timings, *graph.lists)]
-    _ = (p | "Once" >> beam.Create([None])
-         | "WriteMetadata" >> beam.Map(steps.write_metadata, plan.config, command, plan.counts, *lists, *graph.args))
-    p.run().wait_until_finish()
+    work = steps.work(plan)
+    try:
+        with journal.RunFolder(out.output_dir, journal.fingerprint(steps.command, plan.config), overwrite,
+                               command) as folder:
+            steps.log.info("%s", plan.message)
+            make(work, out.output_dir, pipeline_options, steps.log)
+            failures, timings, lists = gather(work, out.output_dir)
+            for tag, file_name in work.dead_letters:
+                rows = list(work.plan_failures) + failures if tag == "failed" else outputs_of(work, out.output_dir, tag)
+                sinks.write_dead_letters(out.output_dir, rows, file_name)
+            steps.write_metadata(None, plan.config, command, plan.counts, list(work.plan_failures) + failures,
+                                 timings, *lists, *work.args)
+            folder.finish()
+    except journal.FolderError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     summary = steps.summary(plan.config) if steps.summary else {}
     return report.finish(out.output_dir, out.max_failure_rate, out.preview, start, **summary)
 
 
-def work(pipeline: beam.Pipeline, list_label: str, tasks: list, step: str, dofn: beam.DoFn, *outputs: str,
-         main: str):
-    """The head of a graph: the work units (``list_label``), reshuffled over the workers, into the
-    multi-output ``dofn`` (labelled ``step``); returns its tagged outputs."""
-    return (pipeline | list_label >> beam.Create(tasks)
-            | "Reshuffle" >> beam.Reshuffle()
-            | step >> beam.ParDo(dofn).with_outputs(*outputs, main=main))
+def pending(work: Work, output_dir: str) -> tuple[list, list, int]:
+    """(units to make, shards to assemble, items done before): what the journal does not hold
+    committed and intact (:func:`journal.intact`) yet."""
+    unit_recs = {u.id: journal.read_record(journal.unit_record(output_dir, u.id)) for u in work.units}
+    done_shards = set()
+    for s in work.shards:
+        rec = journal.read_record(journal.shard_record(output_dir, s.id))
+        if rec is not None and all(unit_recs[uid] is not None for uid in s.units) and \
+                journal.intact(os.path.join(output_dir, s.file), rec):
+            done_shards.add(s.id)
+    shard_of = {uid: s.id for s in work.shards for uid in s.units}
+    units, before = [], 0
+    for u in work.units:
+        rec = unit_recs[u.id]
+        if rec is not None and (shard_of.get(u.id) in done_shards or _unit_intact(output_dir, u, rec)):
+            before += u.planned
+        else:
+            units.append(u)
+    return units, [s for s in work.shards if s.id not in done_shards], before
+
+
+def _unit_intact(output_dir: str, unit, rec: dict) -> bool:
+    part = rec.get("part")
+    if part is None:  # no records (items only, or a final file left unwritten): the unit's own output
+        return not unit.final or journal.exists(os.path.join(output_dir, unit.final)) or not rec["outputs"].get("items")
+    if unit.final:
+        return journal.intact(os.path.join(output_dir, unit.final), part)
+    path = journal.part_path(output_dir, unit.id)
+    return journal.exists(journal.index_path(path)) and journal.intact(path, part)
+
+
+def make(work: Work, output_dir: str, pipeline_options, log: logging.Logger) -> None:
+    """The two stages over what is pending: units (:class:`stream.WriteUnits`), then shards
+    (:class:`stream.AssembleShards`), each one Beam run with its progress line."""
+    units, shards, before = pending(work, output_dir)
+    if before:
+        log.info("resuming: %d of %d %s already made in %s", before, before + sum(u.planned for u in units),
+                 work.label, output_dir)
+    if units:
+        with progress.Progress(output_dir, work.stage, {u.id: u.planned for u in units}, before, work.label):
+            beam_run(pipeline_options, units, "Units", stream.WriteUnits(output_dir, work.worker, work.records,
+                                                                       work.final_empty))
+    if shards:
+        with progress.Progress(output_dir, "assemble", {s.id: 1 for s in shards}, len(work.shards) - len(shards),
+                               "shards", folder=journal.SHARDS):
+            beam_run(pipeline_options, shards, "Shards", stream.AssembleShards(output_dir))
+
+
+def beam_run(pipeline_options, elements: list, label: str, dofn: beam.DoFn) -> None:
+    """``Create(elements) -> Reshuffle -> ParDo(dofn)``, run to the end: the primitives every runner
+    executes alike (one output, no side input, no grouping of records)."""
+    p = beam.Pipeline(options=pipeline_options)
+    _ = (p | f"List{label}" >> beam.Create(elements) | "Reshuffle" >> beam.Reshuffle()
+         | f"Write{label}" >> beam.ParDo(dofn))
+    p.run().wait_until_finish()
+
+
+def outputs_of(work: Work, output_dir: str, tag: str) -> list:
+    """One output tag of every unit, in unit key order (from the units' journal records)."""
+    out = []
+    for u in work.units:
+        rec = journal.read_record(journal.unit_record(output_dir, u.id))
+        if rec is None:
+            raise journal.FolderError(f"{journal.unit_record(output_dir, u.id)}: missing after the run")
+        out.extend(rec["outputs"].get(tag, []))
+    return out
+
+
+def gather(work: Work, output_dir: str) -> tuple[list, list, list]:
+    """(failures, timings, lists) for ``write_metadata``, from the journal."""
+    lists = []
+    for name in work.lists:
+        if name != "shards":
+            lists.append(outputs_of(work, output_dir, name))
+        elif work.shards:
+            lists.append([journal.read_record(journal.shard_record(output_dir, s.id)) for s in work.shards])
+        else:  # the units' final files
+            recs = [(u, journal.read_record(journal.unit_record(output_dir, u.id))) for u in work.units]
+            lists.append([{"split": u.split, "key": u.key, **r["part"], "file": u.final} for u, r in recs if r["part"]])
+    timings = [tuple(t) for t in outputs_of(work, output_dir, "timing")]
+    return outputs_of(work, output_dir, "failed"), timings, lists
+
+
+def shard_layout(units: list, shards: dict[str, int], fmt: str, name: str) -> tuple[list, list]:
+    """(units with their shards, :class:`stream.Shard` list) for records in ``shards`` {split: n}
+    TFRecord shards (``fmt='tfrecord'``), one LMDB environment per split (``'lmdb'``) or one Caffe
+    LMDB split folder per split (``'caffe'``)."""
+    if fmt != "tfrecord":
+        shards = {s: 1 for s in shards}
+    units = stream.assign_shards(units, shards)
+
+    def file_of(split, index, count):
+        if fmt == "tfrecord":
+            return names.shard_name(name, split, index, count)
+        return names.lmdb_name(name, split) if fmt == "lmdb" else split
+    return units, stream.plan_shards(units, shards, fmt, file_of)
 
 
 def shards_per_split(counts: dict[str, int], num_shards: int, bytes_per_record: float) -> dict[str, int]:

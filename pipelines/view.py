@@ -1,16 +1,17 @@
 """``render_shapenet --layout view`` (the default): keypoint-labelled views, one ``view`` record each.
 
-Graph: ListModels -> Reshuffle -> RenderViews (plans and renders each model's views) -> EncodeExamples
--> WriteShards, with failures going to errors/failures.jsonl and metadata written last
-(WriteMetadata). The layout registers itself with :mod:`pipelines.shapenet_views`.
+Work: one unit per model (:mod:`pipelines.stream`): RenderViews plans and renders its views, each
+encoded (:func:`encode_view`) and streamed into the model's part; the parts are assembled into the
+shards; failures go to errors/failures.jsonl and the metadata is written last. The layout
+registers itself with :mod:`pipelines.shapenet_views`.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 
-import apache_beam as beam
 
 from kpdata import geometry
 from kpdata.keypoints import KeypointSource
@@ -53,14 +54,14 @@ class RenderViews(RendererDoFn):
                        "names": kps.names, "xyz": kps.xyz, **out}
 
 
-def encode_view(view: dict, seed: int) -> tuple[str, str, bytes]:
-    """A rendered view -> (split, key, serialized VIEW Example)."""
+def encode_view(view: dict, seed: int) -> list[tuple[str, bytes]]:
+    """A rendered view -> [(key, serialized VIEW Example)]."""
     rec = make_view_record(
         key=view["key"], synset=view["synset"], model_id=view["model_id"], seed=seed,
         rgba=view["rgba"], depth=view["depth"], K=view["K"], cam_T_obj=view["cam_T_obj"],
         viewpoint=view["viewpoint"], names=view["names"], uv=view["uv"], z=view["z"],
         xyz=view["xyz"], visible=view["visible"])
-    return view["split"], view["key"], VIEW.encode(rec)
+    return [(view["key"], VIEW.encode(rec))]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,13 +86,12 @@ def plan(config: RenderConfig) -> ViewPlan:
                     skeleton.shards_per_split(views_per_split, config.num_shards, w * h * 1.5))
 
 
-def graph(p, plan: ViewPlan) -> skeleton.Graph:
+def work(plan: ViewPlan) -> skeleton.Work:
     config = plan.config
-    rendered = skeleton.work(p, "ListModels", plan.tasks, "RenderViews", RenderViews(config, plan.source, plan.table),
-                             "failed", "timing", main="views")
-    records = rendered.views | "EncodeExamples" >> beam.Map(encode_view, config.seed)
-    infos = records | "WriteShards" >> sinks.WriteShards(config.output_dir, config.name, config.format, plan.shards)
-    return skeleton.Graph(rendered.failed, rendered.timing, (infos,))
+    units, shards = skeleton.shard_layout(shapenet_views.model_units(plan.tasks), plan.shards, config.format,
+                                          config.name)
+    return skeleton.Work(units, RenderViews(config, plan.source, plan.table),
+                         functools.partial(encode_view, seed=config.seed), shards)
 
 
 def write_metadata(_, config: RenderConfig, command, planned: dict, failures, timings, shard_infos):
@@ -110,7 +110,7 @@ def config_from_args(parser: argparse.ArgumentParser, args, argv) -> RenderConfi
     return shapenet_views.render_config(args)
 
 
-STEPS = skeleton.Steps(COMMAND, LOG, plan, graph, write_metadata)
+STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata)
 shapenet_views.register(shapenet_views.Layout(LAYOUT, config_from_args, STEPS))
 
 

@@ -31,44 +31,52 @@ def view_summary(rec: dict) -> dict:
 
 
 def write_caffe_lmdbs(split_dir: str, views) -> dict:
-    """Expand compact records [(key, bytes)] into Click-Here's LMDBs under ``split_dir``
-    (``<field>_lmdb`` each, the same keys in every one), ``keys.txt`` and ``views.jsonl``.
-    Written aside and renamed. Returns {"file", "examples", "bytes"}."""
+    """Expand compact records [(key, bytes)], given in key order, into Click-Here's LMDBs under
+    ``split_dir`` (``<field>_lmdb`` each, the same keys in every one), ``keys.txt`` and
+    ``views.jsonl``, streaming: memory holds one transaction. Written aside and renamed. Returns
+    {"file", "examples", "bytes"}."""
     tmp = names.tmp_name(split_dir)
     os.makedirs(tmp)
     envs = {f: lmdb.open_write(os.path.join(tmp, chs.lmdb_name(f))) for f in chs.CAFFE_FIELDS}
-    keys, lines = [], []
+    n_keys, previous = 0, None
     try:
-        txns = {f: e.begin(write=True) for f, e in envs.items()}
-        for n, (_, raw) in enumerate(sorted(views, key=lambda kv: kv[0])):
-            rec = chs.decode_view(raw)
-            lines.append(json.dumps(view_summary(rec), sort_keys=True))
-            for inst in chs.expand(rec):
-                k = inst["key"].encode("ascii")
-                for field, datum in chs.caffe_datums(inst).items():
-                    if not txns[field].put(k, datum, overwrite=False):
-                        raise ValueError(f"duplicate instance key {inst['key']!r} in {split_dir}")
-                keys.append(inst["key"])
-            if n % 20 == 19:  # commit every ~100-200 instances, as Click-Here commits every 100
-                for f, txn in list(txns.items()):
-                    txn.commit()
-                    txns[f] = envs[f].begin(write=True)
-        for t in txns.values():
-            t.commit()
+        with open(os.path.join(tmp, VIEWS_FILE), "w", encoding="utf-8") as views_file:
+            txns = {f: e.begin(write=True) for f, e in envs.items()}
+            for n, (key, raw) in enumerate(views):
+                if previous is not None and key <= previous:
+                    raise ValueError(f"{split_dir}: views not in key order ({previous!r} before {key!r})")
+                previous = key
+                rec = chs.decode_view(raw)
+                views_file.write(json.dumps(view_summary(rec), sort_keys=True) + "\n")
+                for inst in chs.expand(rec):
+                    k = inst["key"].encode("ascii")
+                    for field, datum in chs.caffe_datums(inst).items():
+                        if not txns[field].put(k, datum, overwrite=False):
+                            raise ValueError(f"duplicate instance key {inst['key']!r} in {split_dir}")
+                    n_keys += 1
+                if n % 20 == 19:  # commit every ~100-200 instances, as Click-Here commits every 100
+                    for f, txn in list(txns.items()):
+                        txn.commit()
+                        txns[f] = envs[f].begin(write=True)
+            for t in txns.values():
+                t.commit()
         for e in envs.values():
             e.sync(True)
-    finally:
+        with open(os.path.join(tmp, KEYS_FILE), "w", encoding="ascii") as f, envs["image"].begin() as txn:
+            for k in txn.cursor().iternext(keys=True, values=False):  # LMDB's order: the sorted keys
+                f.write(bytes(k).decode("ascii") + "\n")
+    except BaseException:
         for e in envs.values():
             e.close()
-    with open(os.path.join(tmp, KEYS_FILE), "w", encoding="ascii") as f:
-        f.write("".join(k + "\n" for k in sorted(keys)))
-    with open(os.path.join(tmp, VIEWS_FILE), "w", encoding="utf-8") as f:
-        f.write("".join(ln + "\n" for ln in lines))
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for e in envs.values():
+        e.close()
     if os.path.exists(split_dir):
         shutil.rmtree(split_dir)
     os.replace(tmp, split_dir)
     size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(split_dir) for f in fs)
-    return {"file": os.path.basename(split_dir), "examples": len(keys), "bytes": size}
+    return {"file": os.path.basename(split_dir), "examples": n_keys, "bytes": size}
 
 
 def read_caffe_split(split_dir: str):

@@ -7,6 +7,7 @@ One place for every name a writer (``pipelines/sinks``), the validator and ``tra
       <name>-<split>.lmdb/                          or one LMDB environment per split
       dataset_info.json  features.json  stats.json  preview.png
       errors/failures.jsonl                         dead letters (errors/dropped.jsonl: dropped views)
+      .kpdata/                                      the run's journal (pipelines.journal): resume, lock
 
 A file being written has a hidden temporary name (:func:`tmp_name`) in the same folder and is
 renamed when complete; :data:`TEMP_NAME` matches every temporary name kpdata writes.
@@ -29,7 +30,7 @@ import re
 import uuid
 
 __all__ = ["DATASET_INFO", "FEATURES", "STATS", "PREVIEW", "ERRORS_DIR", "FAILURES_FILE", "DROPPED_FILE",
-           "SHARD_NAME", "TEMP_NAME", "LMDB_DATA", "TFRECORD_EXT", "shard_name", "lmdb_name", "tmp_name",
+           "SHARD_NAME", "TEMP_NAME", "JOURNAL_DIR", "LMDB_DATA", "TFRECORD_EXT", "shard_name", "lmdb_name", "tmp_name",
            "KEYPOINTNET_SPLITS", "KEYPOINTNET_PROJECTION", "KEYPOINTNET_JOB", "split_list",
            "KEYPOSE_RECORDS_DIR", "KEYPOSE_TFSET", "KEYPOSE_TFSET_DEF", "keypose_record_file",
            "KEYPOSE_SEQUENCES", "SCENE_JSON", "OBJECTS_DIR"]
@@ -43,6 +44,7 @@ FAILURES_FILE = "failures.jsonl"  # one line per failed input
 DROPPED_FILE = "dropped.jsonl"  # Click-Here views dropped for having no keypoint (not failures)
 
 SHARD_NAME = re.compile(r"^(?P<name>.+)-(?P<split>[A-Za-z0-9_]+)\.tfrecord-(?P<i>\d{5})-of-(?P<n>\d{5})$")
+JOURNAL_DIR = ".kpdata"  # the run's journal: configuration, lock, committed units and shards
 TEMP_NAME = re.compile(r"\.incomplete-|\.tmp-|\.tmp$|^\.tmp")
 LMDB_DATA = "data.mdb"  # the data file inside an LMDB environment folder
 TFRECORD_EXT = ".tfrecord"

@@ -30,7 +30,7 @@ def dropped_views(stats: dict | None) -> int:
 
 def instance_key_problem(key, split, render_cfg, flip_splits, seed, shard_index, num_shards, lmdb) -> str | None:
     """A Click-Here instance key: its format, its model in the split the seed gives it, ``_r``
-    copies only in ``flip_splits``, and (TFRecords) in the shard its view key hashes to."""
+    copies only in ``flip_splits``, and (TFRecords) in the shard its model's key hashes to."""
     m = checks.CLICKHERE_KEY.match(key)
     if not m:
         return f"key {key!r} is not <8 digits>_<synset>_<model>_v<i>_a_e_t_d_obj0_objc<c>_kp<k>[_r]"
@@ -40,9 +40,9 @@ def instance_key_problem(key, split, render_cfg, flip_splits, seed, shard_index,
     if m["r"] and split not in flip_splits:
         return f"a flipped _r copy in split {split!r}, which --flip_splits does not flip"
     if not lmdb:
-        view_key = f"{m['synset']}/{m['model_id']}/v{m['index']}"
-        if bucket(view_key, num_shards) != shard_index:
-            return f"its view {view_key} hashes to shard {bucket(view_key, num_shards)} of {num_shards}, " \
+        model = f"{m['synset']}/{m['model_id']}"
+        if bucket(model, num_shards) != shard_index:
+            return f"its model {model} hashes to shard {bucket(model, num_shards)} of {num_shards}, " \
                    f"found in shard {shard_index}"
     return None
 

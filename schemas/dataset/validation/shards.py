@@ -43,13 +43,14 @@ class ShardedKind(RecordKind):
         return []
 
     def placement_problem(self, key, what, group, splits, split, shard_index, num_shards, lmdb) -> str | None:
-        """``key`` of ``group`` (a model, a photo) in the split the seed gives the group and, for
-        TFRecords, in the shard its key hashes to."""
+        """``key`` of ``group`` (a model, a photo: the work unit) in the split the seed gives the
+        group and, for TFRecords, in the shard the group's key hashes to (units are assigned to
+        shards, DESIGN §7)."""
         want = split_of(int(self.info.get("seed", 0)), splits, group)
         if want != split:
             return f"{what} {group} belongs in split {want!r} (seed, --splits), found in {split!r}"
-        if not lmdb and bucket(key, num_shards) != shard_index:
-            return f"key hashes to shard {bucket(key, num_shards)} of {num_shards}, found in shard {shard_index}"
+        if not lmdb and bucket(group, num_shards) != shard_index:
+            return f"{what} {group} hashes to shard {bucket(group, num_shards)} of {num_shards}, found in shard {shard_index}"
         return None
 
     def finish(self) -> None:

@@ -1,0 +1,139 @@
+"""Progress of a long run, whatever the runner: workers write how far their unit is; the driver
+reads the journal and prints done / total, rate and ETA.
+
+* worker side, :class:`Ticker`: the count of items (views, pairs, frames) a unit has made, written to
+  ``.kpdata/progress/<unit>`` at most once a second (the first at once);
+* driver side, :class:`Progress`: a thread that every ``interval`` seconds counts the committed units
+  (``.kpdata/units/``, each worth its planned items) plus the counts of units in flight, and shows
+  a tqdm bar on a terminal; elsewhere (a log, CI) one line when the first rate is known and one per
+  :data:`LINE_STEP` of the total, then a last line.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+from pipelines import journal
+
+# Tagged outputs that stand for one item made (a view dropped or failed still counts as done).
+ITEM_TAGS = ("failed", "dropped")
+LINE_STEP = 0.05  # a line per 5 % when not on a terminal
+
+
+class Ticker:
+    """A unit's item count, written to ``path`` at most every ``every`` seconds (the first at once)."""
+
+    def __init__(self, path: str, every: float = 1.0):
+        self.path, self.every = path, every
+        self.count, self.last = 0, 0.0
+
+    def tick(self, n: int = 1) -> None:
+        if not n:
+            return
+        self.count += n
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            try:
+                journal.write_bytes(self.path, str(self.count).encode("ascii"))
+            except OSError:  # progress is best effort; the unit's own output is what matters
+                pass
+
+    def close(self) -> None:
+        if self.last:
+            try:
+                journal.remove(self.path)
+            except OSError:
+                pass
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+class Progress:
+    """The driver's progress display of one stage, as a context manager.
+
+    ``planned``: {unit id: items} of the units the stage makes; ``before``: items already done
+    (committed by an earlier run: counted as done, not in the rate); ``folder``: the journal folder
+    whose files are the committed units (``units`` or ``shards``); ``label``: the items' name."""
+
+    def __init__(self, output_dir: str, stage: str, planned: dict[str, int], before: int, label: str,
+                 folder: str = journal.UNITS, interval: float = 2.0, stream=None, tty: bool | None = None):
+        self.output_dir, self.stage, self.planned, self.before = output_dir, stage, planned, before
+        self.label, self.folder, self.interval = label, folder, interval
+        self.total = before + sum(planned.values())
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self._stop = threading.Event()
+        self._thread = None
+        self._bar = None
+        self._next_line = 0.0
+        self.start = time.monotonic()
+        self.done = before
+
+    def __enter__(self) -> Progress:
+        if self.planned:
+            if self.tty:
+                from tqdm import tqdm
+                self._bar = tqdm(total=self.total, initial=self.before, unit=" " + self.label, desc=self.stage,
+                                 file=self.stream, dynamic_ncols=True, smoothing=0.1)
+            self._thread = threading.Thread(target=self._loop, name="kpdata-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if not self.planned:
+            return
+        self.poll()
+        if self._bar is not None:
+            self._bar.close()
+        elif exc_type is None:
+            print(self.line(final=True), file=self.stream, flush=True)
+
+    def poll(self) -> int:
+        """Items done now: committed units' planned items plus in-flight counts."""
+        jdir = journal.journal_dir(self.output_dir)
+        committed = {os.path.splitext(n)[0] for n in journal.listdir(os.path.join(jdir, self.folder))
+                     if n.endswith(".json")}
+        done = self.before + sum(n for uid, n in self.planned.items() if uid in committed)
+        for uid in journal.listdir(os.path.join(jdir, journal.PROGRESS)):
+            if uid in self.planned and uid not in committed:
+                try:
+                    with open(os.path.join(jdir, journal.PROGRESS, uid), "rb") as f:
+                        done += min(int(f.read() or 0), self.planned[uid])
+                except (OSError, ValueError):
+                    pass
+        self.done = min(done, self.total)
+        return self.done
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.start
+        return (self.done - self.before) / elapsed if elapsed > 0 else 0.0
+
+    def line(self, final: bool = False) -> str:
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        text = f"{self.stage}: {self.done:,}/{self.total:,} {self.label} ({pct:.0f}%)  {self.rate():.1f} {self.label}/s"
+        if final:
+            return text + f"  in {duration(time.monotonic() - self.start)}"
+        rate = self.rate()
+        eta = duration((self.total - self.done) / rate) if rate > 0 else "?"
+        return text + f"  ETA {eta}"
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            before = self.done
+            self.poll()
+            if self._bar is not None:
+                self._bar.update(self.done - before)
+            elif self.done > self.before and self.done < self.total and self.done >= self._next_line:
+                print(self.line(), file=self.stream, flush=True)
+                self._next_line = self.done + max(1, int(LINE_STEP * self.total))
