@@ -135,6 +135,13 @@ class PartWriter:
         self.offset += len(chunk)
 
     def commit(self, sort: bool = False, index: bool = True) -> dict:
+        try:
+            return self._commit(sort, index)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _commit(self, sort: bool, index: bool) -> dict:
         self._close()
         if not self.sorted:
             keys = [k for k, _, _ in self.index]

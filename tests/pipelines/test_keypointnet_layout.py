@@ -17,7 +17,6 @@ from renderers import create_renderer
 from schemas import example_proto
 from schemas.dataset import records
 from schemas.keypointnet import decode_pair
-from schemas.dataset import names
 from tests.schemas.test_keypointnet_schema import tf_parse
 
 CORE = {"img0", "img1", "mv0", "mvi0", "mv1", "mvi1"}
@@ -280,20 +279,25 @@ def test_bad_flags_exit_with_a_message(argv, message, capsys, tmp_path):
     assert message in capsys.readouterr().err
 
 
-def test_foreign_tfrecords_are_refused_and_stale_ones_removed(tmp_path, gl):
+def test_foreign_files_are_refused_and_overwrite_leaves_only_this_run(tmp_path, gl, capsys):
+    """KeypointNet trains on every .tfrecord of its folder: a folder with other files is refused, a
+    rerun with other models needs --overwrite, which leaves only this run's record files."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.tfrecord").write_bytes(b"")
     args = ["--layout", "keypointnet", "--pairs_per_model", "1", "--preview", "0", "--output_dir", str(out)]
     assert render_shapenet.run(args) == 2
+    assert "mine.tfrecord" in capsys.readouterr().err and (out / "mine.tfrecord").exists()
     os.remove(out / "mine.tfrecord")
     assert render_shapenet.run(args) == 0
     assert len(record_files(out)) == 4
-    assert render_shapenet.run([*args, "--synsets", "bus"]) == 0  # the other models' files go
+    assert render_shapenet.run([*args, "--synsets", "bus"]) == 2
+    assert "another configuration (synsets: [] -> [\"02924116\"])" in capsys.readouterr().err
+    assert len(record_files(out)) == 4
+    assert render_shapenet.run([*args, "--synsets", "bus", "--overwrite"]) == 0
     assert record_files(out) == ["02924116_724f7432f87f0cf689ec5636e9b7d52e.tfrecord"]
     listed = [x for s in ("train", "dev", "test") for x in lines(out / f"{s}.txt")]
     assert listed == ["02924116_724f7432f87f0cf689ec5636e9b7d52e"]
-    assert json.loads((out / names.STATS).read_text())["counts"]["stale_files_removed"] == 3
 
 
 def test_bad_model_is_a_dead_letter_and_the_rest_is_written(tmp_path, gl):

@@ -9,6 +9,7 @@ camera is visible, one on a face turned away is hidden. Outputs are checked to b
 planned, a corrupt OBJ to reach the dead-letter output, and every keypoint label to agree with a
 depth test against the fake depth.
 """
+import functools
 import json
 import os
 
@@ -16,6 +17,7 @@ import apache_beam as beam
 import numpy as np
 import pytest
 import trimesh
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -25,7 +27,7 @@ from kpdata.keypose import exr
 from kpdata.mesh import load_mesh
 from kpdata.sources import shapenet
 from kpdata.viewpoints import ViewpointTable
-from pipelines import clickhere, gen_tfrecords, keypointnet, render_stereo, shapenet_views, sinks, view
+from pipelines import clickhere, gen_tfrecords, keypointnet, render_stereo, shapenet_views, sinks, skeleton, view
 from renderers import FakeRenderer, RenderRequest
 from schemas import clickhere as chs
 from schemas import tfrecord
@@ -297,25 +299,23 @@ def test_render_sequences_then_convert_frames(box_tree, tmp_path):
 
 
 def test_view_layout_end_to_end(box_tree, tmp_path):
-    """RenderViews (fake) -> EncodeExamples -> WriteShards and WriteDeadLetters, as render_shapenet
-    builds them; the shards read back with decode_view: uv is the projection of xyz through K and
-    cam_T_obj, visible keypoints have the depth within 1 % at their pixel, mask = depth > 0."""
+    """RenderViews (fake) through the streaming write path (units -> parts -> shards) and the dead
+    letters, as render_shapenet runs them; the shards read back with decode_view: uv is the
+    projection of xyz through K and cam_T_obj, visible keypoints have the depth within 1 % at their
+    pixel, mask = depth > 0."""
     out = str(tmp_path)
     config = view_config(box_tree, output_dir=out)
     table = ViewpointTable(ROWS)
     tasks = _tasks(box_tree, config, len(ROWS))
     shards = {"train": 2, "test": 1}
-    with test_pipeline.TestPipeline() as p:
-        rendered = (p | "ListModels" >> beam.Create(tasks)
-                    | "Reshuffle" >> beam.Reshuffle()
-                    | "RenderViews" >> beam.ParDo(view.RenderViews(config, KeypointSource(None), table,
-                                                                              backend="fake"))
-                    .with_outputs("failed", "timing", main="views"))
-        records = rendered.views | "EncodeExamples" >> beam.Map(view.encode_view, config.seed)
-        infos = records | "WriteShards" >> sinks.WriteShards(out, config.name, "tfrecord", shards)
-        _ = rendered.failed | "WriteDeadLetters" >> sinks.WriteDeadLetters(out)
-        assert_that(infos | beam.Map(lambda d: d["file"]),
-                    equal_to([shard_name(config.name, s, i, n) for s, n in shards.items() for i in range(n)]))
+    units, shard_list = skeleton.shard_layout(shapenet_views.model_units(tasks), shards, "tfrecord", config.name)
+    work = skeleton.Work(units, view.RenderViews(config, KeypointSource(None), table, backend="fake"),
+                         functools.partial(view.encode_view, seed=config.seed), shard_list)
+    skeleton.make(work, out, PipelineOptions([]), skeleton.logging.getLogger("test"))
+    failures, _, (infos,) = skeleton.gather(work, out)
+    sinks.write_dead_letters(out, failures)
+    assert [d["file"] for d in infos] == [shard_name(config.name, s, i, n) for s, n in sorted(shards.items())
+                                          for i in range(n)]
     recs = []
     for split, n in shards.items():
         for i in range(n):
