@@ -1,5 +1,9 @@
 """Runner names, the Dask partitioning and the graph check (no cluster: tests/pipelines/test_dask.py
 runs on one)."""
+import os
+import subprocess
+import sys
+
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -7,6 +11,8 @@ from apache_beam.runners.dask.dask_runner import DaskOptions
 
 from pipelines import options, render_shapenet, runners
 from pipelines.runners import DASK_RUNNER, MAX_DASK_PARTITIONS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -29,6 +35,20 @@ def test_parse_accepts_the_short_dask_name_and_its_flags():
     assert opts.view_as(StandardOptions).runner == DASK_RUNNER
     assert opts.view_as(DaskOptions).address == "tcp://10.0.0.1:8786"
     assert runners.is_dask(opts)
+
+
+def test_parse_registers_the_dask_flags_in_a_fresh_process():
+    """Beam declares the --dask_* flags in its Dask runner module; parse imports it when asked for
+    Dask (here in a process that has not imported it)."""
+    code = ("import sys\n"
+            "from pipelines import options, render_shapenet\n"
+            "assert 'apache_beam.runners.dask.dask_runner' not in sys.modules\n"
+            "_, o = options.parse(render_shapenet.build_parser(), ['--runner=dask', "
+            "'--dask_client_address', 'tcp://127.0.0.1:1', '--dask_connection_timeout', '5'])\n"
+            "print(sorted(o.get_all_options(drop_default=True).items()))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"('address', 'tcp://127.0.0.1:1'), ('runner', '{DASK_RUNNER}'), ('timeout', 5)" in res.stdout
 
 
 def _dask(*extra):
