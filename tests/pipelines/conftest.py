@@ -32,23 +32,25 @@ def _tail(path: str, lines: int = 30) -> str:
         return f"({e})"
 
 
-def _stop(procs: list[subprocess.Popen]) -> None:
-    """SIGTERM each process's group (a ``dask worker`` is a nanny with a worker child), SIGKILL
-    what is left after 20 s."""
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for p in procs:
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(p.pid, signal.SIGKILL)  # the group's stragglers too
-        except ProcessLookupError:
-            pass
-        p.wait()
+def _stop(procs: list[subprocess.Popen], grace: float = 15) -> None:
+    """Stop the cluster: SIGTERM to the workers' process groups (a ``dask worker`` is a nanny with
+    worker children) while the scheduler still answers them, then to the scheduler's; SIGKILL to
+    each group after ``grace`` seconds or at once when its leader has exited."""
+    for group in (procs[1:], procs[:1]):
+        for p in group:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for p in group:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
 
 
 @pytest.fixture(scope="session")
