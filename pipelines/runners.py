@@ -11,6 +11,10 @@ Facts about ``DaskRunner`` (``apache_beam/runners/dask``, checked on a scheduler
 * Only the last transform of the graph and what it reads are computed: another branch (a second
   sink) never runs, silently.
 * A multi-output ``ParDo`` hands every element of every output to each output's consumers.
+* The last transform's whole output is gathered into the driver (keep what it yields small).
+* A partition whose worker dies, even after it finished, is run again on another worker: a unit
+  may be processed twice, so what it writes must be atomic and deterministic.
+* ``result.metrics()`` raises ``NotImplementedError`` and ``Metrics`` counters in DoFns go nowhere.
 * The ``--dask_*`` flags exist only once ``apache_beam.runners.dask.dask_runner`` is imported.
 """
 from __future__ import annotations
@@ -107,7 +111,7 @@ def prepare(options: PipelineOptions, num_elements: int) -> PipelineOptions:
     return prepared
 
 
-class _Terminals(beam.pipeline.PipelineVisitor):
+class _Primitives(beam.pipeline.PipelineVisitor):
     """The primitive transforms, in visiting order, and the PCollections something reads."""
 
     def __init__(self):
@@ -127,7 +131,7 @@ def check_graph(pipeline: beam.Pipeline) -> None:
     elements). Nothing on other runners."""
     if not _is_dask_runner(pipeline.runner):
         return
-    seen = _Terminals()
+    seen = _Primitives()
     pipeline.visit(seen)
     problems = []
     terminals = [n.full_label for n in seen.nodes if not any(o in seen.read for o in n.outputs.values())]
@@ -136,7 +140,8 @@ def check_graph(pipeline: beam.Pipeline) -> None:
                         f"computes only the last one and what it reads")
     for n in seen.nodes:
         if isinstance(n.transform, beam.ParDo) and len(n.outputs) > 1 and any(o in seen.read for o in n.outputs.values()):
-            problems.append(f"multi-output ParDo {n.full_label} (outputs {', '.join(map(str, n.outputs))}): "
+            tags = ", ".join("main" if t is None else str(t) for t in n.outputs)
+            problems.append(f"multi-output ParDo {n.full_label} (outputs {tags}): "
                             f"DaskRunner hands every output's elements to each consumer")
     if problems:
         raise ValueError("this pipeline would run wrongly on DaskRunner (Beam 2.77): " + "; ".join(problems))
