@@ -10,6 +10,8 @@ import re
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import runners
+
 # The value of an input flag (--shapenet_dir, --models, --input, --input_dir) that selects the
 # built-in demo input.
 DEMO = "demo"
@@ -129,13 +131,14 @@ def given_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
 
 
 def parse(parser: argparse.ArgumentParser, argv):
-    """Our flags -> namespace; everything else -> Beam PipelineOptions."""
+    """Our flags -> namespace; everything else -> Beam PipelineOptions (runner names Beam does not
+    register made full: :func:`pipelines.runners.normalize_beam_args`)."""
     known, beam_args = parser.parse_known_args(argv)
     if getattr(known, "num_shards", 0) < 0:
         parser.error("--num_shards must be >= 0")
     if known.seed < 0:
         parser.error("--seed must be >= 0")
-    options = PipelineOptions(beam_args)
+    options = PipelineOptions(runners.normalize_beam_args(beam_args))
     unknown = sorted(set(options.get_all_options(retain_unknown_options=True))
                      - set(options.get_all_options()))
     if unknown:

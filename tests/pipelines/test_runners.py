@@ -1,0 +1,118 @@
+"""Runner names, the Dask partitioning and the graph check (no cluster: tests/pipelines/test_dask.py
+runs on one)."""
+import os
+import subprocess
+import sys
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.dask.dask_runner import DaskOptions
+
+from pipelines import options, render_shapenet, runners
+from pipelines.runners import DASK_RUNNER, MAX_DASK_PARTITIONS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--runner", "DaskRunner"], ["--runner", DASK_RUNNER]),
+    (["--runner=DaskRunner"], ["--runner=" + DASK_RUNNER]),
+    (["--runner", "dask", "--x"], ["--runner", DASK_RUNNER, "--x"]),
+    (["--runner=daskrunner"], ["--runner=" + DASK_RUNNER]),
+    (["--runner", DASK_RUNNER], ["--runner", DASK_RUNNER]),
+    (["--runner", "DirectRunner", "--direct_num_workers=2"], ["--runner", "DirectRunner", "--direct_num_workers=2"]),
+    (["--runner=FlinkRunner", "--job_name=dask"], ["--runner=FlinkRunner", "--job_name=dask"]),
+    ([], []),
+])
+def test_normalize_beam_args_spells_dask_out_and_leaves_the_rest(args, expected):
+    assert runners.normalize_beam_args(args) == expected
+
+
+def test_parse_accepts_the_short_dask_name_and_its_flags():
+    _, opts = options.parse(render_shapenet.build_parser(),
+                            ["--runner", "DaskRunner", "--dask_client_address", "tcp://10.0.0.1:8786", "--seed", "3"])
+    assert opts.view_as(StandardOptions).runner == DASK_RUNNER
+    assert opts.view_as(DaskOptions).address == "tcp://10.0.0.1:8786"
+    assert runners.is_dask(opts)
+
+
+def test_parse_registers_the_dask_flags_in_a_fresh_process():
+    """Beam declares the --dask_* flags in its Dask runner module; parse imports it when asked for
+    Dask (here in a process that has not imported it)."""
+    code = ("import sys\n"
+            "from pipelines import options, render_shapenet\n"
+            "assert 'apache_beam.runners.dask.dask_runner' not in sys.modules\n"
+            "_, o = options.parse(render_shapenet.build_parser(), ['--runner=dask', "
+            "'--dask_client_address', 'tcp://127.0.0.1:1', '--dask_connection_timeout', '5'])\n"
+            "print(sorted(o.get_all_options(drop_default=True).items()))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"('address', 'tcp://127.0.0.1:1'), ('runner', '{DASK_RUNNER}'), ('timeout', 5)" in res.stdout
+
+
+def _dask(*extra):
+    return PipelineOptions(runners.normalize_beam_args(["--runner", "DaskRunner", *extra]))
+
+
+@pytest.mark.parametrize("n, size", [(0, 1), (1, 1), (10, 1), (MAX_DASK_PARTITIONS, 1), (MAX_DASK_PARTITIONS + 1, 2),
+                                     (10 * MAX_DASK_PARTITIONS, 10), (10 * MAX_DASK_PARTITIONS + 1, 11)])
+def test_prepare_spreads_units_one_per_partition_up_to_the_cap(n, size):
+    opts = _dask("--dask_client_address", "tcp://h:1")
+    prepared = runners.prepare(opts, n)
+    assert prepared.view_as(DaskOptions).partition_size == size
+    assert prepared.view_as(DaskOptions).npartitions is None
+    assert -(-n // size) <= MAX_DASK_PARTITIONS
+    assert prepared.view_as(DaskOptions).address == "tcp://h:1"
+    assert opts.view_as(DaskOptions).partition_size is None  # the caller's options are not changed
+
+
+@pytest.mark.parametrize("flag", ["--dask_npartitions=3", "--dask_partition_size=5"])
+def test_prepare_keeps_the_users_partitioning(flag):
+    opts = _dask(flag)
+    assert runners.prepare(opts, 1000) is opts
+
+
+def test_prepare_leaves_other_runners_alone():
+    for opts in (PipelineOptions([]), PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=2"])):
+        assert runners.prepare(opts, 1000) is opts
+        assert not runners.is_dask(opts)
+    with pytest.raises(ValueError, match="work units >= 0, got -1"):
+        runners.prepare(PipelineOptions([]), -1)
+
+
+def _pipeline(*runner_args):
+    return beam.Pipeline(options=PipelineOptions(runners.normalize_beam_args(list(runner_args))))
+
+
+def _split(x):
+    yield beam.pvalue.TaggedOutput("odd" if x % 2 else "even", x)
+
+
+def test_check_graph_accepts_one_chain():
+    p = _pipeline("--runner", "DaskRunner")
+    _ = p | beam.Create([1, 2]) | beam.Reshuffle() | beam.Map(str)
+    runners.check_graph(p)
+
+
+def test_check_graph_refuses_a_second_sink_and_a_consumed_multi_output_pardo():
+    p = _pipeline("--runner", "DaskRunner")
+    src = p | "Units" >> beam.Create([1, 2])
+    _ = src | "SinkA" >> beam.Map(str)
+    _ = src | "SinkB" >> beam.Map(repr)
+    with pytest.raises(ValueError, match=r"2 terminal transforms \(SinkA, SinkB\)"):
+        runners.check_graph(p)
+
+    p = _pipeline("--runner=dask")
+    tagged = p | beam.Create([1, 2]) | "Split" >> beam.ParDo(_split).with_outputs("odd", "even")
+    _ = (tagged.odd, tagged.even) | beam.Flatten() | "Out" >> beam.Map(str)
+    with pytest.raises(ValueError, match="multi-output ParDo Split"):
+        runners.check_graph(p)
+
+
+def test_check_graph_is_silent_on_other_runners():
+    p = _pipeline()
+    src = p | beam.Create([1, 2])
+    _ = src | "SinkA" >> beam.Map(str)
+    _ = src | "SinkB" >> beam.Map(repr)
+    runners.check_graph(p)
