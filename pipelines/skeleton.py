@@ -32,7 +32,7 @@ from typing import Any, Callable
 import apache_beam as beam
 
 from kpdata.errors import InputError
-from pipelines import journal, progress, report, sinks, stream
+from pipelines import journal, progress, report, runners, sinks, stream
 from pipelines import options as opts
 from pipelines.options import OutputConfig
 from schemas.dataset import names
@@ -212,9 +212,10 @@ def make(work: Work, output_dir: str, pipeline_options, log: logging.Logger) -> 
 def beam_run(pipeline_options, elements: list, label: str, dofn: beam.DoFn) -> None:
     """``Create(elements) -> Reshuffle -> ParDo(dofn)``, run to the end: the primitives every runner
     executes alike (one output, no side input, no grouping of records)."""
-    p = beam.Pipeline(options=pipeline_options)
+    p = beam.Pipeline(options=runners.prepare(pipeline_options, len(elements)))
     _ = (p | f"List{label}" >> beam.Create(elements) | "Reshuffle" >> beam.Reshuffle()
          | f"Write{label}" >> beam.ParDo(dofn))
+    runners.check_graph(p)
     p.run().wait_until_finish()
 
 
