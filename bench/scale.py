@@ -45,8 +45,12 @@ def command(src: str, models: str, out: str, size: str, views: int) -> list[str]
 
 
 def tree_rss(proc: psutil.Process) -> int:
+    try:
+        procs = [proc] + proc.children(recursive=True)
+    except psutil.Error:  # the run has ended (or was killed)
+        return 0
     total = 0
-    for p in [proc] + proc.children(recursive=True):
+    for p in procs:
         try:
             total += p.memory_info().rss
         except psutil.Error:

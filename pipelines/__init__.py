@@ -5,15 +5,21 @@ Commands: ``render_shapenet`` (``--layout`` ``view``: :mod:`~pipelines.view`, ``
 ``gen_tfrecords``, ``gen_homography_pairs``, ``fit_viewpoints``, ``validate``, ``preview``.
 
 What the commands share (these modules import no command module):
-* :mod:`~pipelines.skeleton`: the run every pipeline shares (flags -> config -> plan -> graph ->
+* :mod:`~pipelines.skeleton`: the run every pipeline shares (flags -> config -> plan -> work ->
   metadata -> finish), the dataset_info.json / features.json / stats.json writer;
+* :mod:`~pipelines.stream`: the streaming write path (work units -> part files -> shards: TFRecord,
+  LMDB, Caffe LMDBs), the two single-output DoFns every runner executes alike;
+* :mod:`~pipelines.journal`: the output folder's journal (``.kpdata/``): committed units and
+  shards (resume), the configuration check, ``--overwrite``, the lock;
+* :mod:`~pipelines.progress`: workers' progress counts and the driver's progress line;
+* :mod:`~pipelines.runners`: runner names (``--runner DaskRunner``) and per-runner options;
 * :mod:`~pipelines.options`: the output part of every configuration and its flags, flag types,
   our flags split from Beam's;
 * :mod:`~pipelines.workers`: the render DoFn base (one renderer per worker, ``process`` = load ->
   dead letter or render -> timing);
 * :mod:`~pipelines.shapenet_views`: what render_shapenet's layouts share (configuration, model
   tasks, view planning) and the layout registry ``--layout`` dispatches through;
-* :mod:`~pipelines.sinks`: sharded TFRecord / LMDB writers, dead letters, JSON files;
+* :mod:`~pipelines.sinks`: dead letters, JSON and text files, shard statistics;
 * :mod:`~pipelines.report`: the end of a run (summary, preview sheet, exit status).
 
 Reading a written dataset back, checking it and drawing its sheet is :mod:`schemas.dataset`'s

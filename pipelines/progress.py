@@ -6,7 +6,8 @@ reads the journal and prints done / total, rate and ETA.
 * driver side, :class:`Progress`: a thread that every ``interval`` seconds counts the committed units
   (``.kpdata/units/``, each worth its planned items) plus the counts of units in flight, and shows
   a tqdm bar on a terminal; elsewhere (a log, CI) one line when the first rate is known and one per
-  :data:`LINE_STEP` of the total, then a last line.
+  :data:`LINE_STEP` of the total, then a last line. The rate (and the ETA: what is left over the
+  rate) counts from the first item seen, so start-up does not skew it.
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ class Progress:
     whose files are the committed units (``units`` or ``shards``); ``label``: the items' name."""
 
     def __init__(self, output_dir: str, stage: str, planned: dict[str, int], before: int, label: str,
-                 folder: str = journal.UNITS, interval: float = 2.0, stream=None, tty: bool | None = None):
+                 folder: str = journal.UNITS, interval: float = 1.0, stream=None, tty: bool | None = None):
         self.output_dir, self.stage, self.planned, self.before = output_dir, stage, planned, before
         self.label, self.folder, self.interval = label, folder, interval
         self.total = before + sum(planned.values())
@@ -76,6 +77,7 @@ class Progress:
         self._next_line = 0.0
         self.start = time.monotonic()
         self.done = before
+        self._first = None  # (time, items) when the first item was seen
 
     def __enter__(self) -> Progress:
         if self.planned:
@@ -93,8 +95,10 @@ class Progress:
             self._thread.join()
         if not self.planned:
             return
+        before = self.done
         self.poll()
         if self._bar is not None:
+            self._bar.update(self.done - before)
             self._bar.close()
         elif exc_type is None:
             print(self.line(final=True), file=self.stream, flush=True)
@@ -116,8 +120,16 @@ class Progress:
         return self.done
 
     def rate(self) -> float:
-        elapsed = time.monotonic() - self.start
-        return (self.done - self.before) / elapsed if elapsed > 0 else 0.0
+        """Items per second since the first item was seen (start-up, before it, is not the rate's)."""
+        if self._first is None:
+            return 0.0
+        t0, d0 = self._first
+        elapsed = time.monotonic() - t0
+        return (self.done - d0) / elapsed if elapsed > 0 else 0.0
+
+    def _observe(self) -> None:
+        if self._first is None and self.done > self.before:
+            self._first = (time.monotonic(), self.done)
 
     def line(self, final: bool = False) -> str:
         pct = 100.0 * self.done / self.total if self.total else 100.0
@@ -132,8 +144,9 @@ class Progress:
         while not self._stop.wait(self.interval):
             before = self.done
             self.poll()
+            self._observe()
             if self._bar is not None:
                 self._bar.update(self.done - before)
-            elif self.done > self.before and self.done < self.total and self.done >= self._next_line:
+            elif self.rate() > 0 and self.done < self.total and self.done >= self._next_line:
                 print(self.line(), file=self.stream, flush=True)
                 self._next_line = self.done + max(1, int(LINE_STEP * self.total))

@@ -108,9 +108,22 @@ class Steps:
         return self.output(config) if self.output else config
 
 
+def setup_logging() -> None:
+    """kpdata's own messages (``kpdata.*`` loggers: the plan, resuming, --overwrite) at INFO on
+    stderr. Beam's import has already given the root logger a WARNING handler, so Beam's INFO
+    chatter stays off."""
+    log = logging.getLogger("kpdata")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
 def parse(parser: argparse.ArgumentParser, argv=None) -> tuple[list[str], argparse.Namespace, Any]:
     """Set up logging and split the command line: (argv as a list, our flags, Beam's options)."""
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    setup_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     args, pipeline_options = opts.parse(parser, argv)
     return argv, args, pipeline_options

@@ -29,16 +29,22 @@ def test_progress_counts_committed_and_in_flight_units(tmp_path):
         journal.write_bytes(journal.progress_path(out, "x"), b"99")  # not this stage's unit: ignored
         time.sleep(0.3)
         assert p.poll() == 5 + 10 + 7 and p.total == 45
+        assert stream.getvalue() == ""  # no rate yet: the first items seen are the reference
+        journal.write_bytes(journal.progress_path(out, "c"), b"9")
+        time.sleep(0.3)
     lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("render: 22/45 views (49%)") and "ETA" in lines[0]
-    assert lines[-1].startswith("render: 22/45 views") and " in " in lines[-1]
+    assert lines[0].startswith("render: 24/45 views (53%)") and "ETA" in lines[0] and "ETA ?" not in lines[0]
+    assert lines[-1].startswith("render: 24/45 views") and " in " in lines[-1]
     assert os.path.isdir(jdir)
 
 
 def test_eta_is_remaining_over_rate(tmp_path):
     p = progress.Progress(str(tmp_path), "render", {"a": 100}, before=0, label="views", tty=False,
                           stream=io.StringIO())
-    p.start = time.monotonic() - 10.0
-    p.done = 25  # 2.5 views/s over 10 s: 75 left take 30 s
-    assert p.line().endswith("ETA 30s") and "2.5 views/s" in p.line()
+    assert p.line().endswith("ETA ?")  # no item seen yet: no rate
+    p.done = 5
+    p._observe()
+    p._first = (time.monotonic() - 10.0, 5)  # the first items seen 10 s ago
+    p.done = 30  # 2.5 views/s since: 70 left take 28 s
+    assert p.line().endswith("ETA 28s") and "2.5 views/s" in p.line()
     assert progress.duration(3725) == "1h02m05s" and progress.duration(65) == "1m05s"
