@@ -1,6 +1,6 @@
 """Scale: flat memory, resume after kill -9, and the progress line, measured on render_shapenet runs.
 
-    python bench/scale.py [memory] [resume] [--models 16] [--size 640x480] [--src TREE]
+    python bench/scale.py [memory] [resume] [throughput] [--models 16] [--size 640x480] [--src TREE]
 
 * ``memory``: peak RSS of the whole process tree (sampled every 50 ms with psutil) of the default job
   at 1x (``--views_per_model 8``) and 16x (128) the views, same models, ``--size``; prints the
@@ -11,6 +11,11 @@
   rerun's time / T (goal: <= 0.7), whether the shards are byte-identical to the uninterrupted
   run's, the temporaries left, when the first progress line appeared, and each ETA's error
   against the real end of the render stage.
+
+* ``throughput``: the Click-Here layout (960x540 renders, compact and full Caffe LMDB output) with 1
+  and 2 workers (DirectRunner multi_processing): views/s of the render stage (from its last progress
+  line) and of the whole command, per core; then the projection for Render for CNN's 2.4 M views on
+  one 16-core machine and on 100 one-core workers.
 
 ``--models N`` grows the demo set to N models with seeded variants (kpdata.demo.write_demo_set).
 """
@@ -147,12 +152,43 @@ def resume(a, models: str, work: str) -> None:
     print(f"   temporaries left: {temporaries(cut) or 'none'}")
 
 
+RATE = re.compile(r"^render: ([\d,]+)/[\d,]+ views \(100%\)\s+([\d.]+) views/s")
+R4CNN_VIEWS = 2_400_000  # Render for CNN's renders (its README: "many days on multiple cores")
+
+
+def throughput(a, models: str, work: str) -> None:
+    views = a.throughput_views
+    print(f"== throughput: --layout clickhere, {a.models} models x {views} views, 960x540 renders")
+    per_core = {}
+    for layout, flags in (("compact", ["--compact"]), ("caffe lmdb", ["--format", "lmdb"])):
+        for workers in (1, 2):
+            out = os.path.join(work, f"ch-{layout.split()[0]}-{workers}")
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = command(ROOT, models, out, "960x540", views) + ["--layout", "clickhere", *flags]
+            if workers > 1:
+                cmd += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
+            r = run(cmd, ROOT)
+            assert r["rc"] == 0, "\n".join(x for _, x in r["lines"][-20:])
+            stage = [float(m.group(2)) for _, x in r["lines"] if (m := RATE.match(x.strip()))][-1]
+            n = views * a.models
+            print(f"   {layout:<10} {workers} worker(s): render stage {stage:5.1f} views/s, whole command "
+                  f"{n / r['wall']:5.1f} views/s ({r['wall']:.1f} s), {stage / workers:5.1f} views/s per core")
+            per_core[(layout, workers)] = stage / workers
+    for layout in ("compact", "caffe lmdb"):
+        rate = per_core[(layout, 2)]  # both cores busy: the rate a loaded core keeps
+        print(f"   projection ({layout}, {rate:.1f} views/s per core with every core busy): {R4CNN_VIEWS:,} views / "
+              f"({rate:.1f} x 16 cores) = {R4CNN_VIEWS / (rate * 16) / 3600:.1f} h on one 16-core machine; "
+              f"/ ({rate:.1f} x 100 workers) = {R4CNN_VIEWS / (rate * 100) / 3600:.2f} h on 100 one-core workers")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", nargs="*", default=["memory", "resume"], choices=["memory", "resume"])
+    p.add_argument("what", nargs="*", default=["memory", "resume", "throughput"],
+                   choices=["memory", "resume", "throughput"])
     p.add_argument("--models", type=int, default=16)
     p.add_argument("--size", default="640x480")
     p.add_argument("--resume_views", type=int, default=32)
+    p.add_argument("--throughput_views", type=int, default=16)
     p.add_argument("--src", default="", help="another checkout to measure the same way (memory)")
     p.add_argument("--work", default="", help="folder for the outputs (default: a temporary one)")
     a = p.parse_args(argv)
@@ -164,6 +200,8 @@ def main(argv=None):
         memory(a, models, work)
     if "resume" in a.what:
         resume(a, models, work)
+    if "throughput" in a.what:
+        throughput(a, models, work)
 
 
 if __name__ == "__main__":

@@ -379,6 +379,10 @@ class AssembleShards(beam.DoFn):
 
     def process(self, shard: Shard):
         out = self.output_dir
+        done = journal.read_record(journal.shard_record(out, shard.id))
+        if done is not None and journal.intact(os.path.join(out, shard.file), done):
+            yield shard.id  # made already: a runner's retry of a finished element (Dask re-runs them)
+            return
         parts = []
         for uid in shard.units:
             rec = journal.read_record(journal.unit_record(out, uid))
