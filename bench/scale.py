@@ -170,9 +170,12 @@ def throughput(a, models: str, work: str) -> None:
             r = run(cmd, ROOT)
             assert r["rc"] == 0, "\n".join(x for _, x in r["lines"][-20:])
             stage = [float(m.group(2)) for _, x in r["lines"] if (m := RATE.match(x.strip()))][-1]
+            assemble = [x.rsplit(" in ", 1)[-1] for _, x in r["lines"] if x.startswith("assemble:") and " in " in x]
             n = views * a.models
+            size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs) / 2**20
             print(f"   {layout:<10} {workers} worker(s): render stage {stage:5.1f} views/s, whole command "
-                  f"{n / r['wall']:5.1f} views/s ({r['wall']:.1f} s), {stage / workers:5.1f} views/s per core")
+                  f"{n / r['wall']:5.1f} views/s ({r['wall']:.1f} s), {stage / workers:5.1f} views/s per core; "
+                  f"assembly {assemble[-1] if assemble else '?'} for {size:,.0f} MiB")
             per_core[(layout, workers)] = stage / workers
     for layout in ("compact", "caffe lmdb"):
         rate = per_core[(layout, 2)]  # both cores busy: the rate a loaded core keeps

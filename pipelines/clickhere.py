@@ -4,7 +4,8 @@ Work: one unit per model (:mod:`pipelines.stream`): RenderClickHereViews (per vi
 random lights, render, truncation crop, background overlay, JPEG, keypoint labels -> one compact
 ``clickhere_view`` record) streams into the model's part what the output layout stores:
 
-* ``--format lmdb``: the compact records, assembled per split into Click-Here's layout
+* ``--format lmdb``: each view's instances as Caffe Datums (:func:`caffe_records`), assembled per
+  split into Click-Here's layout
   (``<split>/<field>_lmdb``, one LMDB per field, identical sorted key sets, Caffe ``Datum``
   values; ``keys.txt``; ``views.jsonl``);
 * ``--format tfrecord``: one ``clickhere_instance`` Example per instance (:func:`instance_records`),
@@ -41,6 +42,7 @@ from pipelines.workers import RendererDoFn, failure_stage
 from renderers import RenderRequest
 from renderers.lighting import to_render_lights
 from schemas import clickhere as chs
+from schemas.dataset import caffe_lmdb
 from schemas.dataset.names import DROPPED_FILE
 from schemas.dataset import names
 
@@ -251,6 +253,12 @@ class RenderClickHereViews(RendererDoFn):
 # Records of each output layout
 # ----------------------------------------------------------------------------------------------
 
+def caffe_records(view: tuple) -> list[tuple[str, bytes]]:
+    """A rendered view -> its instances' Caffe Datums, packed (:func:`caffe_lmdb.pack_view`) under
+    the view's key: the expansion runs here, in parallel, the assembly only stores them."""
+    return [(view[1], caffe_lmdb.pack_view(view[2]))]
+
+
 def instance_records(view: tuple) -> list[tuple[str, bytes]]:
     """A rendered view (split, view key, compact bytes) -> its ``clickhere_instance`` Examples (with
     the flipped copies)."""
@@ -341,9 +349,10 @@ def work(plan: ClickHerePlan) -> skeleton.Work:
     full = not config.compact
     fmt = "caffe" if full and render.format == "lmdb" else render.format
     units, shards = skeleton.shard_layout(shapenet_views.model_units(plan.tasks), plan.shards, fmt, render.name)
+    records = {"tfrecord": instance_records, "caffe": caffe_records}.get(fmt) if full else stream.keyed
     return skeleton.Work(
-        units, RenderClickHereViews(config, plan.source, plan.table, plan.sources, plan.classes),
-        instance_records if full and fmt == "tfrecord" else stream.keyed, shards, lists=("shards", "counts"),
+        units, RenderClickHereViews(config, plan.source, plan.table, plan.sources, plan.classes), records, shards,
+        lists=("shards", "counts"),
         dead_letters=(("failed", names.FAILURES_FILE), ("dropped", DROPPED_FILE)))
 
 

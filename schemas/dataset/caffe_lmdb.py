@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 
 from schemas import clickhere as chs
 from schemas.dataset import lmdb, names
 
-__all__ = ["KEYS_FILE", "VIEWS_FILE", "view_summary", "write_caffe_lmdbs", "read_caffe_split"]
+__all__ = ["KEYS_FILE", "VIEWS_FILE", "view_summary", "pack_view", "unpack_view", "write_caffe_lmdbs",
+           "read_caffe_split"]
 
 KEYS_FILE = "keys.txt"
 VIEWS_FILE = "views.jsonl"
@@ -30,9 +32,40 @@ def view_summary(rec: dict) -> dict:
             "instances": list(rec["instances/key"]) + list(rec["instances/flip_key"])}
 
 
+def pack_view(raw: bytes) -> bytes:
+    """A compact view record -> what :func:`write_caffe_lmdbs` stores of it, expanded: a uint32
+    (little endian) header length, the JSON header ``{"view": views.jsonl line, "instances": [[key,
+    [Datum length per field of CAFFE_FIELDS]], ...]}``, then the Datums, instance by instance, field by
+    field. Packing is the costly part (maps, Datums): it runs where the view is made, in parallel."""
+    rec = chs.decode_view(raw)
+    index, blobs = [], []
+    for inst in chs.expand(rec):
+        datums = chs.caffe_datums(inst)
+        index.append([inst["key"], [len(datums[f]) for f in chs.CAFFE_FIELDS]])
+        blobs.extend(datums[f] for f in chs.CAFFE_FIELDS)
+    header = json.dumps({"view": view_summary(rec), "instances": index}, sort_keys=True).encode("utf-8")
+    return struct.pack("<I", len(header)) + header + b"".join(blobs)
+
+
+def unpack_view(data: bytes) -> tuple[dict, list[tuple[str, dict[str, bytes]]]]:
+    """(views.jsonl line, [(instance key, {field: Datum bytes})]) of a :func:`pack_view` result."""
+    (n,) = struct.unpack_from("<I", data)
+    header = json.loads(data[4:4 + n].decode("utf-8"))
+    offset, instances = 4 + n, []
+    for key, lengths in header["instances"]:
+        datums = {}
+        for field, length in zip(chs.CAFFE_FIELDS, lengths):
+            datums[field] = data[offset:offset + length]
+            offset += length
+        instances.append((key, datums))
+    if offset != len(data):
+        raise ValueError(f"a packed view holds {len(data) - offset} bytes beyond its instances")
+    return header["view"], instances
+
+
 def write_caffe_lmdbs(split_dir: str, views) -> dict:
-    """Expand compact records [(key, bytes)], given in key order, into Click-Here's LMDBs under
-    ``split_dir`` (``<field>_lmdb`` each, the same keys in every one), ``keys.txt`` and
+    """Views packed by :func:`pack_view` [(view key, bytes)], in key order, into Click-Here's LMDBs
+    under ``split_dir`` (``<field>_lmdb`` each, the same keys in every one), ``keys.txt`` and
     ``views.jsonl``, streaming: memory holds one transaction. Written aside and renamed. Returns
     {"file", "examples", "bytes"}."""
     tmp = names.tmp_name(split_dir)
@@ -42,17 +75,17 @@ def write_caffe_lmdbs(split_dir: str, views) -> dict:
     try:
         with open(os.path.join(tmp, VIEWS_FILE), "w", encoding="utf-8") as views_file:
             txns = {f: e.begin(write=True) for f, e in envs.items()}
-            for n, (key, raw) in enumerate(views):
+            for n, (key, packed) in enumerate(views):
                 if previous is not None and key <= previous:
                     raise ValueError(f"{split_dir}: views not in key order ({previous!r} before {key!r})")
                 previous = key
-                rec = chs.decode_view(raw)
-                views_file.write(json.dumps(view_summary(rec), sort_keys=True) + "\n")
-                for inst in chs.expand(rec):
-                    k = inst["key"].encode("ascii")
-                    for field, datum in chs.caffe_datums(inst).items():
+                summary, instances = unpack_view(packed)
+                views_file.write(json.dumps(summary, sort_keys=True) + "\n")
+                for inst_key, datums in instances:
+                    k = inst_key.encode("ascii")
+                    for field, datum in datums.items():
                         if not txns[field].put(k, datum, overwrite=False):
-                            raise ValueError(f"duplicate instance key {inst['key']!r} in {split_dir}")
+                            raise ValueError(f"duplicate instance key {inst_key!r} in {split_dir}")
                     n_keys += 1
                 if n % 20 == 19:  # commit every ~100-200 instances, as Click-Here commits every 100
                     for f, txn in list(txns.items()):

@@ -133,7 +133,8 @@ def write_clickhere(root, layout: str, models: int = 2, views: int = 2) -> str:
     os.makedirs(root, exist_ok=True)
     splits = {}
     for split, vs in views_by_split.items():
-        shard = caffe_lmdb.write_caffe_lmdbs(os.path.join(str(root), split), vs)
+        shard = caffe_lmdb.write_caffe_lmdbs(os.path.join(str(root), split),
+                                             [(k, caffe_lmdb.pack_view(raw)) for k, raw in vs])
         splits[split] = {"format": "clickhere_lmdb", "num_examples": shard["examples"], "num_bytes": shard["bytes"],
                          "shards": [{k: shard[k] for k in ("file", "examples", "bytes")}]}
     with open(os.path.join(str(root), names.DATASET_INFO), "w", encoding="utf-8") as f:
