@@ -160,12 +160,11 @@ def execute(steps: Steps, config, pipeline_options, argv: list[str], overwrite: 
                                command) as folder:
             steps.log.info("%s", plan.message)
             make(work, out.output_dir, pipeline_options, steps.log)
-            failures, timings, lists = gather(work, out.output_dir)
+            failures, timings, lists, records = gather(work, out.output_dir)
             for tag, file_name in work.dead_letters:
-                rows = list(work.plan_failures) + failures if tag == "failed" else outputs_of(work, out.output_dir, tag)
-                sinks.write_dead_letters(out.output_dir, rows, file_name)
-            steps.write_metadata(None, plan.config, command, plan.counts, list(work.plan_failures) + failures,
-                                 timings, *lists, *work.args)
+                sinks.write_dead_letters(out.output_dir, failures if tag == "failed" else outputs_of(records, tag),
+                                         file_name)
+            steps.write_metadata(None, plan.config, command, plan.counts, failures, timings, *lists, *work.args)
             folder.finish()
     except journal.FolderError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -232,30 +231,36 @@ def beam_run(pipeline_options, elements: list, label: str, dofn: beam.DoFn) -> N
     p.run().wait_until_finish()
 
 
-def outputs_of(work: Work, output_dir: str, tag: str) -> list:
-    """One output tag of every unit, in unit key order (from the units' journal records)."""
+def unit_records(work: Work, output_dir: str) -> list[tuple[Any, dict]]:
+    """Every unit with its journal record, in unit key order (each record read once)."""
     out = []
     for u in work.units:
         rec = journal.read_record(journal.unit_record(output_dir, u.id))
         if rec is None:
             raise journal.FolderError(f"{journal.unit_record(output_dir, u.id)}: missing after the run")
-        out.extend(rec["outputs"].get(tag, []))
+        out.append((u, rec))
     return out
 
 
-def gather(work: Work, output_dir: str) -> tuple[list, list, list]:
-    """(failures, timings, lists) for ``write_metadata``, from the journal."""
+def outputs_of(records: list[tuple[Any, dict]], tag: str) -> list:
+    """One output tag of every unit of ``records`` (:func:`unit_records`), in unit key order."""
+    return [v for _, rec in records for v in rec["outputs"].get(tag, [])]
+
+
+def gather(work: Work, output_dir: str) -> tuple[list, list, list, list]:
+    """(failures, timings, lists, unit records) for ``write_metadata`` and the dead letters, from
+    the journal; the failures start with the plan's."""
+    records = unit_records(work, output_dir)
     lists = []
     for name in work.lists:
         if name != "shards":
-            lists.append(outputs_of(work, output_dir, name))
+            lists.append(outputs_of(records, name))
         elif work.shards:
             lists.append([journal.read_record(journal.shard_record(output_dir, s.id)) for s in work.shards])
         else:  # the units' final files
-            recs = [(u, journal.read_record(journal.unit_record(output_dir, u.id))) for u in work.units]
-            lists.append([{"split": u.split, "key": u.key, **r["part"], "file": u.final} for u, r in recs if r["part"]])
-    timings = [tuple(t) for t in outputs_of(work, output_dir, "timing")]
-    return outputs_of(work, output_dir, "failed"), timings, lists
+            lists.append([{"split": u.split, "key": u.key, **r["part"], "file": u.final} for u, r in records if r["part"]])
+    timings = [tuple(t) for t in outputs_of(records, "timing")]
+    return list(work.plan_failures) + outputs_of(records, "failed"), timings, lists, records
 
 
 def shard_layout(units: list, shards: dict[str, int], fmt: str, name: str) -> tuple[list, list]:

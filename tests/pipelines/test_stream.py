@@ -112,7 +112,7 @@ def test_units_then_shards_under_beam(tmp_path, fmt):
     work = _work(fmt, shards)
     options = PipelineOptions([])
     skeleton.make(work, out, options, skeleton.logging.getLogger("test"))
-    failures, timings, (infos,) = skeleton.gather(work, out)
+    failures, timings, (infos,), _ = skeleton.gather(work, out)
     assert [(f["key"], f["error"]) for f in failures] == [("bad", "corrupt_mesh")]
     assert timings == [("render", 0.5)] * 5
     for split in shards:

@@ -312,7 +312,7 @@ def test_view_layout_end_to_end(box_tree, tmp_path):
     work = skeleton.Work(units, view.RenderViews(config, KeypointSource(None), table, backend="fake"),
                          functools.partial(view.encode_view, seed=config.seed), shard_list)
     skeleton.make(work, out, PipelineOptions([]), skeleton.logging.getLogger("test"))
-    failures, _, (infos,) = skeleton.gather(work, out)
+    failures, _, (infos,), _ = skeleton.gather(work, out)
     sinks.write_dead_letters(out, failures)
     assert [d["file"] for d in infos] == [shard_name(config.name, s, i, n) for s, n in sorted(shards.items())
                                           for i in range(n)]
