@@ -112,9 +112,9 @@ class Progress:
         for uid in journal.listdir(os.path.join(jdir, journal.PROGRESS)):
             if uid in self.planned and uid not in committed:
                 try:
-                    with open(os.path.join(jdir, journal.PROGRESS, uid), "rb") as f:
+                    with journal.open_read(os.path.join(jdir, journal.PROGRESS, uid)) as f:
                         done += min(int(f.read() or 0), self.planned[uid])
-                except (OSError, ValueError):
+                except (OSError, ValueError):  # gone (the unit committed meanwhile) or half written
                     pass
         self.done = min(done, self.total)
         return self.done
