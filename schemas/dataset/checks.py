@@ -338,9 +338,9 @@ def check_clickhere_instance(inst: dict, num_classes: int | None = None, flip_cl
 def check_keypose(rec: dict, num_kp: int | None = None, size=None, baseline: float | None = None) -> list[str]:
     """A ``keypose`` record: per side, to_world @ to_uvd = I (up to scale), keys_uvd rows
     ``[u, v, d > 0, 1]``, num_kp as the set's data_params, images and camera of the set's size
-    (``size`` = (W, H, F)), images fully opaque (3 channels, or alpha 255), a visible keypoint on
-    the image, padding of the proj targets; across sides, each left keypoint reprojected through
-    to_world_L and to_uvd_R is the right one, and each proj target's keypoints are the left ones
+    (``size`` = (W, H, F)) (that they are opaque 3-channel images, without alpha, the record
+    decoder checks: :data:`schemas.keypose.KEYPOSE`), a visible keypoint on the image, padding of
+    the proj targets; across sides, each left keypoint reprojected through to_world_L and to_uvd_R is the right one, and each proj target's keypoints are the left ones
     reprojected through its to_uvd."""
     out = []
     for pf in ("L", "R"):
@@ -352,11 +352,6 @@ def check_keypose(rec: dict, num_kp: int | None = None, size=None, baseline: flo
             out.append(f"num_kp_{pf} is {k}, keys_uvd_{pf} has {len(keys)} keypoints")
         if num_kp is not None and k != num_kp:
             out.append(f"num_kp_{pf} is {k}, data_params.pbtxt says num_kp = {num_kp}")
-        if img.ndim != 3 or img.shape[2] not in (3, 4):
-            out.append(f"img_{pf} has shape {img.shape}, KeyPose stores 3-channel B, G, R images")
-        elif img.shape[2] == 4 and img[..., 3].min() < 255:
-            out.append(f"img_{pf} has an alpha channel with {np.mean(img[..., 3] < 255):.1%} non-opaque pixels; "
-                       f"KeyPose's images are fully opaque (its input pipeline greys out alpha-0 pixels)")
         if size is not None:
             w, h, f = size
             if img.shape[:2] != (h, w):
