@@ -340,8 +340,9 @@ def check_keypose(rec: dict, num_kp: int | None = None, size=None, baseline: flo
     ``[u, v, d > 0, 1]``, num_kp as the set's data_params, images and camera of the set's size
     (``size`` = (W, H, F)) (that they are opaque 3-channel images, without alpha, the record
     decoder checks: :data:`schemas.keypose.KEYPOSE`), a visible keypoint on the image, padding of
-    the proj targets; across sides, each left keypoint reprojected through to_world_L and to_uvd_R is the right one, and each proj target's keypoints are the left ones
-    reprojected through its to_uvd."""
+    the proj targets; across sides, each left keypoint reprojected through to_world_L and to_uvd_R
+    is the right one, and each proj target's keypoints are the left ones reprojected through its
+    to_uvd."""
     out = []
     for pf in ("L", "R"):
         img = rec[f"img_{pf}"]
