@@ -232,7 +232,8 @@ class RenderClickHereViews(RendererDoFn):
         stem = ch.view_stem(model.synset, model.model_id, index, angles, vp.distance)
         flip = split in self.config.flip_splits
         keys = [ch.instance_key(ch.random_prefix(rng), stem, obj, classes[i], False) for i in keep]
-        flip_keys = [ch.instance_key(ch.random_prefix(rng), stem, obj, flip_classes[i], True) for i in keep] if flip else []
+        # an _r key names the original keypoint class (Click-Here's get_job_key), not the mirrored one
+        flip_keys = [ch.instance_key(ch.random_prefix(rng), stem, obj, classes[i], True) for i in keep] if flip else []
         uv = sample.uv[keep]
         counts.append((f"instances/{split}", len(keys) + len(flip_keys)))
         rec = chs.CLICKHERE_VIEW.record({

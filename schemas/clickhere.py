@@ -60,12 +60,13 @@ CLICKHERE_VIEW = Schema("clickhere_view", "1.0.0", (
     Text("keypoints/names", shape=(None,), dims=("N",), doc="the N keypoints visible in the crop"),
     Tensor("keypoints/uv", shape=(None,), dims=("N",), stride=2, doc="N x (u, v) pixels in the crop"),
     Tensor("keypoints/pixel", shape=(None,), dims=("N",), stride=2, dtype="int64",
-           doc="N x (x, y) pixels in the 227x227 resized crop"),
+           doc="N x (x, y) pixels in the 227x227 resized crop: floor(227 uv / (W, H)), clamped to 226"),
     Tensor("keypoints/class", shape=(None,), dims=("N",), dtype="int64", doc="keypoint class index"),
     Tensor("keypoints/flip_class", shape=(None,), dims=("N",), dtype="int64",
            doc="class of the left/right-swapped name (the _r copy's class)"),
     Text("instances/key", shape=(None,), dims=("N",), doc="Click-Here key of each keypoint's instance"),
-    Text("instances/flip_key", shape=(None,), dims=("F",), doc="keys of the _r copies (F = N, or 0 if unflipped)"),
+    Text("instances/flip_key", shape=(None,), dims=("F",),
+         doc="keys of the _r copies (F = N, or 0 if unflipped): the original key's kp<class> + _r"),
     Tensor("render/crop_box", shape=(4,), dtype="int64", doc="x0 y0 x1 y1 (inclusive) of the crop in the render"),
     Tensor("render/truncation", shape=(4,), doc="left right top bottom sample used for the crop"),
     Tensor("render/environment_energy", doc="Blender environment light energy"),
@@ -75,7 +76,7 @@ CLICKHERE_VIEW = Schema("clickhere_view", "1.0.0", (
 ))
 
 CLICKHERE_INSTANCE = Schema("clickhere_instance", "1.0.0", (
-    Text("key", doc="<8-digit random>_<stem>_obj0_objc<cls>_kp<kp>[_r]"),
+    Text("key", doc="<8-digit random>_<stem>_obj0_objc<cls>_kp<kp>[_r]; kp = the unflipped class, also on _r"),
     Text("view_key"),
     Tensor("flipped", dtype="int64"),
     PNGImage("image/encoded", shape=(S, S, 3), doc="227x227 RGB crop"),
@@ -136,8 +137,9 @@ def expand(rec: dict, fields=None) -> list[dict]:
     arrays of :func:`instance_arrays`, all or only ``fields``), originals first, in keypoint
     order, then the ``_r`` copies.
     The image is the JPEG decoded (OpenCV) and resized to 227x227 (:func:`imageops.resize`);
-    a flipped copy mirrors it (``fliplr``), its keypoint ``x -> 226 - x``, its class is the
-    left/right-swapped name's and its label's azimuth and tilt are mirrored."""
+    a flipped copy mirrors it (``fliplr``), its keypoint ``x -> 226 - x``, its one-hot class is
+    the left/right-swapped name's (while its key keeps the original ``kp<class>`` + ``_r``) and
+    its label's azimuth and tilt are mirrored."""
     image = imageops.resize(imageops.decode_jpeg(rec["image/jpeg"]), S)
     pixel = np.asarray(rec["keypoints/pixel"]).reshape(-1, 2)
     cls = int(rec["object_class"])

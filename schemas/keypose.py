@@ -1,7 +1,9 @@
 """The ``keypose`` record: one stereo frame as KeyPose's own parser reads it (formats.md §2.6).
 
 Exactly KeyPose's features, no others (``inputs.py:parser`` takes these names), for ``pf`` in
-``L``, ``R``: ``img_{pf}`` (PNG, RGBA: alpha = the object mask where one exists, else 255),
+``L``, ``R``: ``img_{pf}`` (PNG, 3 channels in **B, G, R** order: the ``cv2.imread`` array of the
+frame, resized, encoded as it is, exactly what KeyPose's ``gen_tfrecords`` stores; no alpha, so
+KeyPose's ``decode_png(..., 4)`` makes it fully opaque; formats.md §2.5, §2.9),
 ``to_world_{pf}`` (4x4 = inv(T) Q), ``to_uvd_{pf}`` (4x4 = P T), ``camera_{pf}`` (fx, fy, cx, cy,
 baseline, resx, resy), ``keys_uvd_{pf}`` (K x [u, v, disparity, 1]), ``visible_{pf}`` (K),
 ``num_kp_{pf}``, ``num_targets_{pf}``, ``targets_to_uvd_{pf}`` (5 x 4x4), ``targets_keys_uvd_{pf}``
@@ -19,8 +21,8 @@ T = keypose.MAX_TARGET_FRAMES
 
 def _fields(pf: str) -> tuple:
     return (
-        PNGImage(f"img_{pf}", shape=(None, None, 4), dims=("H", "W"),
-                 doc="RGBA uint8; alpha = object mask (left image) or 255"),
+        PNGImage(f"img_{pf}", shape=(None, None, 3), dims=("H", "W"),
+                 doc="B, G, R uint8 (the cv2.imread array, as KeyPose stores it), opaque: no alpha"),
         Tensor(f"to_world_{pf}", shape=(4, 4), doc="inv(cam_T_world) @ Q: uvd1 -> world"),
         Tensor(f"to_uvd_{pf}", shape=(4, 4), doc="P @ cam_T_world: world -> uvd"),
         Tensor(f"camera_{pf}", shape=(7,), doc="fx, fy, cx, cy, baseline (m), resx, resy of this image"),
@@ -70,12 +72,20 @@ def frame_features(kt, pf: str) -> dict:
     }
 
 
+def bgr_to_rgb(img) -> np.ndarray:
+    """A decoded ``img_L`` / ``img_R`` (B, G, R, as KeyPose stores it) in R, G, B order, for display."""
+    return np.ascontiguousarray(np.asarray(img)[..., ::-1])
+
+
 def make_keypose_record(img_l, img_r, kt_l, kt_r) -> dict:
-    """RGBA uint8 images and resized KeyTargets of both sides -> a KEYPOSE record."""
+    """(H, W, 3) uint8 **B, G, R** images (``cv2.imread`` order, see the module docstring) and
+    resized KeyTargets of both sides -> a KEYPOSE record. The PNGs hold the arrays' channels as
+    they are, so a standard PNG decoder (``tf.io.decode_png``, PIL) returns B, G, R."""
     return KEYPOSE.record({"img_L": img_l, "img_R": img_r, **frame_features(kt_l, "L"), **frame_features(kt_r, "R"),
                            "mirrored": int(kt_l.mirrored)})
 
 
 def decode_keypose(data: bytes, fields=None) -> dict:
-    """Parse a KEYPOSE Example: images as RGBA arrays, matrices in their shapes."""
+    """Parse a KEYPOSE Example: images as the stored (H, W, 3) B, G, R arrays (:func:`bgr_to_rgb`
+    for display), matrices in their shapes."""
     return KEYPOSE.decode(data, fields)

@@ -410,15 +410,32 @@ register(Layout(record=CAFFE_RECORD, fields_by_task=_CH_FIELDS, adapters=_CH_TAS
 _KEYPOSE_FIELDS = ["img_L", "img_R", "keys_uvd_L", "visible_L", "to_world_L", "camera_L"]
 
 
+def _keypoint_box_mask(uv, visible, h, w, min_grow=32.0):
+    """(h, w) bool: the box of the visible keypoints grown by half its longer side (at least
+    ``min_grow`` px) each way; the whole image when none is visible. KeyPose's records are opaque
+    and carry no object mask, so the object crop is taken around the keypoints (as KeyPose's own
+    input pipeline crops around their centroid)."""
+    pts = tf.boolean_mask(uv, visible)
+    lo, hi = tf.reduce_min(pts, axis=0), tf.reduce_max(pts, axis=0)  # +-inf when none is visible
+    grow = tf.maximum(0.5 * tf.reduce_max(hi - lo), min_grow)
+    xs = tf.cast(tf.range(w), tf.float32)[None, :]
+    ys = tf.cast(tf.range(h), tf.float32)[:, None]
+    box = (xs >= lo[0] - grow) & (xs <= hi[0] + grow) & (ys >= lo[1] - grow) & (ys <= hi[1] + grow)
+    return box | tf.logical_not(tf.reduce_any(visible))
+
+
 def _keypose_sample(parsed, source):
     plan = spec.parse_plan(keypose_schema.KEYPOSE, ["img_L", "img_R"])
     left = decode_png(plan["img_L"], parsed["img_L"])
     right = decode_png(plan["img_R"], parsed["img_R"])
     uvd = tf.reshape(parsed["keys_uvd_L"], [-1, 4])
     k = tf.shape(uvd)[0]
+    # The records store B, G, R (KeyPose's cv2.imread order, formats.md §2.5); every other layout
+    # feeds R, G, B, so the channels are reversed here.
+    left, right = tf.reverse(left[..., :3], axis=[-1]), tf.reverse(right[..., :3], axis=[-1])
     return {
-        "image": left[..., :3], "image_r": right[..., :3],
-        "mask": left[..., 3] > 0,  # the object mask where the frame has one, else the whole image
+        "image": left, "image_r": right,
+        "mask": _keypoint_box_mask(uvd[:, :2], parsed["visible_L"] > 0, tf.shape(left)[0], tf.shape(left)[1]),
         "uv": uvd[:, :2], "disparity": uvd[:, 2], "visible": parsed["visible_L"] > 0,
         "classes": tf.strings.join(["kp", tf.strings.as_string(tf.range(k), width=3, fill="0")]),
         "category": tf.constant("keypose"), "angles": tf.zeros([3]),

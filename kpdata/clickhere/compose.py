@@ -71,7 +71,10 @@ def view_stem(synset: str, model_id: str, index: int, angles: tuple[int, int, in
 
 
 def instance_key(prefix: int, stem: str, obj_class: int, kp_class: int, flipped: bool) -> str:
-    """Click-Here's key ``<8-digit random>_<stem>_obj0_objc<cls>_kp<kp>[_r]``."""
+    """Click-Here's key ``<8-digit random>_<stem>_obj0_objc<cls>_kp<kp>[_r]`` (``get_job_key``).
+    ``kp_class`` is the keypoint class of the *unflipped* instance also for an ``_r`` copy: the
+    key keeps the original class and only appends ``_r`` (the copy's one-hot class is the
+    left/right-swapped one; formats.md §3.7)."""
     return f"{prefix:08d}_{stem}_obj0_objc{obj_class}_kp{kp_class}{'_r' if flipped else ''}"
 
 
@@ -124,6 +127,9 @@ def compose_view(rgba, uv, visible, names, truncation, picker: imageops.Backgrou
 
 
 def crop_pixels(uv, width: int, height: int, size: int = keypoint_maps.CROP_SIZE) -> np.ndarray:
-    """(N, 2) int64 keypoint pixels in the size x size resized crop (§3.7: the bbox is the whole
-    crop, ``[0, 0, W - 1, H - 1]``)."""
-    return keypoint_maps.keypoint_pixel(uv, (width - 1, height - 1), size)
+    """(N, 2) int64 keypoint pixels in the size x size resized crop: ``floor(size * uv / (W, H))``
+    clamped to ``size - 1`` (§3.7: Click-Here divides by the box size ``x2 - x1 + 1``,
+    ``y2 - y1 + 1``, i.e. the crop's width and height W, H, not W - 1, H - 1).
+
+    uv: (N, 2) float pixels in the W x H crop (OpenCV convention, top-left pixel at 0)."""
+    return keypoint_maps.keypoint_pixel(uv, (width, height), size)

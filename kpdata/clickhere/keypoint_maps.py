@@ -26,8 +26,8 @@ def keypoint_pixel(uv, box_size, size: int = CROP_SIZE) -> np.ndarray:
     """Keypoint pixels in the resized crop: ``floor(size * uv / box_size)`` clamped to
     ``[0, size - 1]`` (Click-Here's mapping with the box's top-left at 0).
 
-    uv: (N, 2) float pixels in the crop (OpenCV convention); box_size: (w, h) = the crop's
-    bottom-right minus top-left pixel, i.e. ``(W - 1, H - 1)`` for a W x H crop.
+    uv: (N, 2) float pixels in the crop (OpenCV convention); box_size: (w, h) = Click-Here's
+    ``bbox_size`` = ``(x2 - x1 + 1, y2 - y1 + 1)``, i.e. ``(W, H)`` for a W x H crop.
     Returns (N, 2) int64 (x, y).
     """
     uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)

@@ -16,7 +16,7 @@ The package exports the API of ``sequence``, ``uvd`` and ``objfile``; ``proto``,
 
 from kpdata.keypose.sequence import (
     DATA_PARAMS, MAX_TARGET_FRAMES, SUFFIXES, frame_path, list_frames, is_stereo, read_key_targets,
-    read_data_params, read_tfset, write_text, read_png, write_png, border_from_mask, ConvertedFrame,
+    read_data_params, read_tfset, write_text, read_png, write_png, read_frame_image, border_from_mask, ConvertedFrame,
     load_frame,
 )
 from kpdata.keypose.uvd import (
@@ -30,7 +30,7 @@ from kpdata.keypose.objfile import (
 
 __all__ = [
     "DATA_PARAMS", "MAX_TARGET_FRAMES", "SUFFIXES", "frame_path", "list_frames", "is_stereo",
-    "read_key_targets", "read_data_params", "read_tfset", "write_text", "read_png", "write_png",
+    "read_key_targets", "read_data_params", "read_tfset", "write_text", "read_png", "write_png", "read_frame_image",
     "border_from_mask", "ConvertedFrame", "load_frame", "camera_array", "make_camera", "p_matrix",
     "q_matrix", "transform_matrix", "project_h", "TargetArrays", "target_arrays", "world_points",
     "make_target", "ImageSize", "ResizePlan", "resize_plan", "resize_target", "resize_key_targets",

@@ -126,6 +126,18 @@ def write_png(path: str, image) -> None:
         f.write(buf.tobytes())
 
 
+def read_frame_image(path: str, what: str) -> np.ndarray:
+    """A frame image exactly as KeyPose's ``utils.read_image`` reads it: ``cv2.imread`` with its
+    default flags, i.e. (H, W, 3) uint8 in **B, G, R** order, alpha dropped, gray expanded to three
+    channels, 16 bit shifted to 8 (formats.md §2.5). InputError when missing or corrupt."""
+    if not os.path.isfile(path):
+        raise InputError("missing_image", f"{what} does not exist", path)
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise InputError("corrupt_image", f"{what} cannot be decoded", path)
+    return img
+
+
 def border_from_mask(mask, width: int = 2) -> np.ndarray:
     """(H, W) uint8 0/255: pixels within ``width`` of the mask's boundary (dilation minus erosion)."""
     m = (np.asarray(mask) > 0).astype(np.uint8)
@@ -138,8 +150,10 @@ def border_from_mask(mask, width: int = 2) -> np.ndarray:
 
 @dataclasses.dataclass
 class ConvertedFrame:
-    """A frame after gen_tfrecords' resize: RGBA uint8 images (alpha = mask where a mask exists,
-    else 255) and the updated KeyTargets of both sides (mono: R = L)."""
+    """A frame after gen_tfrecords' resize: (H, W, 3) uint8 images in **B, G, R** order (the
+    ``cv2.imread`` arrays KeyPose's own converter PNG-encodes as they are; no alpha, so KeyPose's
+    ``decode_png(..., 4)`` makes them fully opaque) and the updated KeyTargets of both sides
+    (mono: R = L)."""
 
     img_l: np.ndarray
     img_r: np.ndarray
@@ -153,16 +167,6 @@ def _check_kp_count(kt, num_kp: int, path: str) -> None:
             what = "kp_target" if i == 0 else f"proj_targets[{i - 1}]"
             raise InputError("keypoint_count", f"{what} has {len(t.keypoints)} keypoints, data_params.pbtxt says "
                              f"num_kp = {num_kp}", path)
-
-
-def _rgba(img: np.ndarray, path: str) -> np.ndarray:
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    if img.ndim != 3 or img.shape[2] not in (3, 4):
-        raise InputError("corrupt_image", f"expected an RGB(A) or gray image, got shape {img.shape}", path)
-    if img.shape[2] == 3:
-        img = np.concatenate([img, np.full(img.shape[:2] + (1,), 255, np.uint8)], axis=2)
-    return img
 
 
 def load_frame(folder: str, frame: str, stereo: bool, num_kp: int, resx: int, resy: int,
@@ -179,36 +183,24 @@ def load_frame(folder: str, frame: str, stereo: bool, num_kp: int, resx: int, re
     images = []
     for side in ("L", "R") if stereo else ("L",):
         path = frame_path(folder, frame, side)
-        img = _rgba(read_png(path, f"{side} image"), path)
+        img = read_frame_image(path, f"{side} image")
         if img.shape[:2] != (resy, resx):
             raise InputError("bad_image_size", f"image is {img.shape[1]}x{img.shape[0]}, data_params.pbtxt says "
                              f"{resx}x{resy}", path)
         images.append(img)
     mask_path = frame_path(folder, frame, "mask")
-    if os.path.exists(mask_path):
+    if os.path.exists(mask_path):  # checked, not stored: KeyPose's records carry no mask
         mask = read_png(mask_path, "mask")
-        if mask.ndim == 3:
-            mask = mask[..., 0]
-        if mask.shape != (resy, resx):
+        if mask.shape[:2] != (resy, resx):
             raise InputError("bad_image_size", f"mask is {mask.shape[1]}x{mask.shape[0]}, expected {resx}x{resy}",
                              mask_path)
-        images[0] = images[0].copy()
-        images[0][..., 3] = np.where(mask > 127, 255, 0).astype(np.uint8)
     for kind in ("Do", "Dt"):
         path = frame_path(folder, frame, kind)
         if os.path.exists(path):
             depth = exr.read_depth_exr(path)
             if depth.shape != (resy, resx):
                 raise InputError("bad_exr", f"depth is {depth.shape[1]}x{depth.shape[0]}, expected {resx}x{resy}", path)
-    resized = []
-    for img in images:
-        rgb = resize_image(img[..., :3], plan)
-        if img[..., 3].min() < 255:
-            a = resize_image(np.ascontiguousarray(img[..., 3]), plan)
-            alpha = np.where(a.reshape(rgb.shape[:2]) >= 128, 255, 0).astype(np.uint8)
-        else:
-            alpha = np.full(rgb.shape[:2], 255, np.uint8)
-        resized.append(np.concatenate([rgb, alpha[..., None]], axis=2))
+    resized = [resize_image(img, plan) for img in images]
     resize_key_targets(kt_l, plan)
     resize_key_targets(kt_r, plan)
     return ConvertedFrame(resized[0], resized[-1], kt_l, kt_r)

@@ -214,7 +214,8 @@ def check_clickhere_view(rec: dict, flipped_split: bool, num_classes: int | None
     """A compact ``clickhere_view`` record: the JPEG is the stated size, the crop box has that
     size, keypoint pixels are ``crop_pixels(uv)``, classes are in range, the viewpoint label is the
     stored viewpoint's, and every instance key names this view's stem, object class and keypoint
-    class (``_r`` copies with the flipped class, present exactly in flipped splits)."""
+    class (``_r`` copies with the original class too, as Click-Here's ``get_job_key``; present
+    exactly in flipped splits)."""
     out = []
     w, h = int(rec["image/width"]), int(rec["image/height"])
     img = cv2.imdecode(np.frombuffer(rec["image/jpeg"], np.uint8), cv2.IMREAD_UNCHANGED)
@@ -266,7 +267,7 @@ def check_clickhere_view(rec: dict, flipped_split: bool, num_classes: int | None
         flip = i >= len(keys)
         j = i - len(keys) if flip else i
         km = CLICKHERE_KEY.match(key)
-        want_kp = (flip_classes if flip else classes)[j] if j < n else None
+        want_kp = classes[j] if j < n else None  # an _r key keeps the original class (get_job_key)
         if not km:
             bad.append(f"instance key {key!r} is not <8 digits>_<synset>_<model>_v<i>_a_e_t_d_obj0_objc<c>_kp<k>[_r]")
         elif (stem is not None and key[9:].split("_obj0_")[0] != stem) or int(km["objc"]) != obj or \
@@ -276,12 +277,14 @@ def check_clickhere_view(rec: dict, flipped_split: bool, num_classes: int | None
     return out + _listed(bad, "instance keys")
 
 
-def check_clickhere_instance(inst: dict, num_classes: int | None = None) -> list[str]:
+def check_clickhere_instance(inst: dict, num_classes: int | None = None, flip_class=None) -> list[str]:
     """One Click-Here instance (arrays as :func:`schemas.clickhere.instance_arrays` names them,
     from the instance TFRecords or the Caffe LMDBs): the key's format, keypoint_loc 255 exactly at
     the keypoint pixel, the Gaussian and distance maps those of that pixel, a one-hot class equal
-    to the key's ``kp``, and a viewpoint label whose class and angles are the key's (mirrored for
-    ``_r`` copies)."""
+    to the key's ``kp`` (an ``_r`` copy's key keeps the original class, its one-hot is
+    ``flip_class[kp]``, the left/right-swapped one; unchecked for ``_r`` copies when
+    ``flip_class`` is None), and a viewpoint label whose class and angles are the key's (mirrored
+    for ``_r`` copies)."""
     out = []
     key = inst["key"]
     m = CLICKHERE_KEY.match(key)
@@ -314,8 +317,11 @@ def check_clickhere_instance(inst: dict, num_classes: int | None = None) -> list
         out.append(f"keypoint_class has {onehot.size} classes, the dataset has {num_classes}")
     if np.sum(onehot == 1) != 1 or np.sum(onehot != 0) != 1:
         out.append(f"keypoint_class is not one-hot ({int(np.sum(onehot != 0))} non-zero entries)")
-    elif int(np.argmax(onehot)) != int(m["kp"]):
+    elif not flipped and int(np.argmax(onehot)) != int(m["kp"]):
         out.append(f"keypoint_class is class {int(np.argmax(onehot))}, the key says kp{m['kp']}")
+    elif flipped and flip_class is not None and int(np.argmax(onehot)) != flip_class.get(int(m["kp"])):
+        out.append(f"keypoint_class is class {int(np.argmax(onehot))}, but the _r copy of kp{m['kp']} has the "
+                   f"left/right-swapped class {flip_class.get(int(m['kp']))}")
     cls = int(m["objc"])
     angles = (int(m["a"]), int(m["e"]), int(m["t"]))
     want = keypoint_maps.viewpoint_label(cls, *(keypoint_maps.flip_angles(*angles) if flipped else angles))
@@ -332,9 +338,11 @@ def check_clickhere_instance(inst: dict, num_classes: int | None = None) -> list
 def check_keypose(rec: dict, num_kp: int | None = None, size=None, baseline: float | None = None) -> list[str]:
     """A ``keypose`` record: per side, to_world @ to_uvd = I (up to scale), keys_uvd rows
     ``[u, v, d > 0, 1]``, num_kp as the set's data_params, images and camera of the set's size
-    (``size`` = (W, H, F)), a visible keypoint on the image, padding of the proj targets; across
-    sides, each left keypoint reprojected through to_world_L and to_uvd_R is the right one, and each
-    proj target's keypoints are the left ones reprojected through its to_uvd."""
+    (``size`` = (W, H, F)) (that they are opaque 3-channel images, without alpha, the record
+    decoder checks: :data:`schemas.keypose.KEYPOSE`), a visible keypoint on the image, padding of
+    the proj targets; across sides, each left keypoint reprojected through to_world_L and to_uvd_R
+    is the right one, and each proj target's keypoints are the left ones reprojected through its
+    to_uvd."""
     out = []
     for pf in ("L", "R"):
         img = rec[f"img_{pf}"]

@@ -17,7 +17,8 @@ Metadata and TFRecord shards are read through ``fs``, anything with ``exists(pat
 and KeyPose folders are local.
 
 A stereo frame (:func:`keypose_frame`, :func:`read_sequence_frame`) is a dict: ``key``,
-``img_L``, ``img_R`` (H, W, 3|4) uint8 RGB(A), ``uvd_L``, ``uvd_R`` (K, >=3) float keypoints
+``img_L``, ``img_R`` (H, W, 3|4) uint8 RGB(A) (a ``keypose`` record stores B, G, R as KeyPose
+does; :func:`keypose_frame` swaps them back), ``uvd_L``, ``uvd_R`` (K, >=3) float keypoints
 ``[u, v, disparity, ...]`` in pixels of their image, ``visible_L``, ``visible_R`` (K,) 0/1, ``mask``
 (H, W) uint8 object mask of the left image or None.
 """
@@ -33,7 +34,7 @@ from kpdata import keypose
 from schemas import clickhere as chs
 from schemas import keypointnet, kp2d
 from schemas.dataset import caffe_lmdb, lmdb, names
-from schemas.keypose import decode_keypose
+from schemas.keypose import bgr_to_rgb, decode_keypose
 from schemas.tfrecord import read_records
 from schemas.view import decode_view
 
@@ -139,12 +140,12 @@ def iter_kp2d_pairs(output_dir: str, split: str | None = None, fields=None):
 
 
 def keypose_frame(key: str, raw: bytes) -> dict:
-    """One serialized ``keypose`` record as a stereo frame (see the module docstring); ``mask``
-    is the left image's alpha when it has a transparent pixel."""
+    """One serialized ``keypose`` record as a stereo frame (see the module docstring): the stored
+    B, G, R images turned to R, G, B; ``mask`` is None (KeyPose's records are opaque and carry no
+    mask)."""
     r = decode_keypose(raw)
-    alpha = r["img_L"][..., 3]
-    return {"key": key, "img_L": r["img_L"], "img_R": r["img_R"], "uvd_L": r["keys_uvd_L"], "uvd_R": r["keys_uvd_R"],
-            "visible_L": r["visible_L"], "visible_R": r["visible_R"], "mask": alpha if alpha.min() < 255 else None}
+    return {"key": key, "img_L": bgr_to_rgb(r["img_L"]), "img_R": bgr_to_rgb(r["img_R"]), "uvd_L": r["keys_uvd_L"],
+            "uvd_R": r["keys_uvd_R"], "visible_L": r["visible_L"], "visible_R": r["visible_R"], "mask": None}
 
 
 def iter_keypose_records(output_dir: str, split: str | None = None):

@@ -84,7 +84,11 @@ def test_datums_decode_with_caffes_definition_and_maps_equal_scipy(runs):
         kc = datum["keypoint_class"]
         assert (kc.channels, kc.height, kc.width) == (34, 1, 1)
         onehot = np.frombuffer(kc.data, np.uint8)
-        assert onehot.sum() == 1 and int(np.argmax(onehot)) == int(key.split("_kp")[1].split("_")[0])
+        # the key names the unflipped class; an _r copy's one-hot is the left/right-swapped one
+        table = clickhere.load_class_table("clickhere34").names
+        kp_name = table[int(key.split("_kp")[1].split("_")[0])]
+        want = kp_name.replace("left", "#").replace("right", "left").replace("#", "right") if key.endswith("_r") else kp_name
+        assert onehot.sum() == 1 and table[int(np.argmax(onehot))] == want
         vl = datum["viewpoint_label"]
         assert (vl.channels, vl.height, vl.width) == (4, 1, 1) and len(vl.float_data) == 4
         cls = int(vl.float_data[0])
@@ -141,6 +145,9 @@ def test_flipped_copies_mirror_image_keypoint_class_and_angles(runs):
             a, b = insts[k], insts[kr]
             stem = k.split("_", 1)[1].split("_kp")[0]
             assert kr.endswith("_r") and kr.split("_", 1)[1].split("_kp")[0] == stem
+            # Click-Here's get_job_key: the _r key keeps the original keypoint class, + "_r"
+            assert kr.split("_kp")[1] == k.split("_kp")[1] + "_r"
+            assert kr.endswith(f"_kp{int(rec['keypoints/class'][i])}_r")
             assert np.array_equal(b["image"], a["image"][:, ::-1])
             assert b["keypoint_pixel"].tolist() == [226 - a["keypoint_pixel"][0], a["keypoint_pixel"][1]]
             name = rec["keypoints/names"][i]
@@ -154,6 +161,31 @@ def test_flipped_copies_mirror_image_keypoint_class_and_angles(runs):
             assert (b["viewpoint_label"][1:] - 360 * c).tolist() == [(360 - az) % 360, el, (-tilt) % 360]
             n += 1
     assert n > 5
+
+
+def test_keypoint_pixels_divide_by_the_crop_box_size(runs):
+    """formats.md §3.7: pixel = floor(227 (kp - (x1, y1)) / (x2 - x1 + 1, y2 - y1 + 1)), clamped to
+    [0, 226], computed here from each view's crop box and its keypoints in render pixels; the full
+    instances (keypoint_loc's 255 pixel) and the compact rebuild hold it."""
+    full = _instances(runs["caffe"])
+    n = 0
+    for _, raw in records.iter_records(str(runs["compact_tfrecord"])):
+        rec = chs.decode_view(raw)
+        x1, y1, x2, y2 = (int(v) for v in rec["render/crop_box"])
+        for i, key in enumerate(rec["instances/key"]):
+            u, v = np.asarray(rec["keypoints/uv"], np.float64).reshape(-1, 2)[i] + (x1, y1)  # render pixels
+            # (a keypoint on the box's edge may sit a rounding error outside it: clamped to 0 too)
+            want = [max(0, min(int(np.floor(227 * (u - x1) / (x2 - x1 + 1))), 226)),
+                    max(0, min(int(np.floor(227 * (v - y1) / (y2 - y1 + 1))), 226))]
+            assert rec["keypoints/pixel"].reshape(-1, 2)[i].tolist() == want, key
+            loc = full[key]["keypoint_loc"]
+            assert np.argwhere(loc == 255).tolist() == [want[::-1]], key
+            assert full[key]["keypoint_pixel"].tolist() == want
+            if rec["instances/flip_key"]:
+                kr = rec["instances/flip_key"][i]
+                assert np.argwhere(full[kr]["keypoint_loc"] == 255).tolist() == [[want[1], 226 - want[0]]]
+            n += 1
+    assert n > 10
 
 
 def test_records_carry_lights_crop_and_background(runs, fixtures):

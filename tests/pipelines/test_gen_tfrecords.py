@@ -1,6 +1,7 @@
 """gen_tfrecords on the real KeyPose protos (with test-made 1280x720 images): the §2.5 camera
 updates, world points through to_world @ keys_uvd, registration of pixels and keypoints, layout,
 LMDB, TfSet input, mono folders, and bad input -> dead letters."""
+import io
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from kpdata import keypose
 
@@ -16,7 +18,8 @@ from kpdata.keypose import exr
 from kpdata.keypose import proto as kpp
 from pipelines import gen_tfrecords
 from schemas.dataset.records import iter_records, load_info
-from schemas.keypose import decode_keypose
+from schemas import example_proto
+from schemas.keypose import KEYPOSE, decode_keypose, make_keypose_record
 
 SAMPLE = os.path.join("keypose_sample", "bottle_0", "texture_5_pose_0")
 
@@ -95,26 +98,74 @@ def test_fixture_conversion_cameras_and_world_points(converted):
         assert r["mirrored"] == 0
 
 
-def test_fixture_images_are_registered_uint8_rgba(converted):
+def png_bytes(raw: bytes, key: str) -> bytes:
+    """The PNG bytes of ``key`` in a serialized Example."""
+    return example_proto.parse_example(raw).features.feature[key].bytes_list.value[0]
+
+
+def standard_decode(png: bytes) -> np.ndarray:
+    """A PNG decoded in its stored channel order (what tf.io.decode_png / PIL return), not OpenCV's."""
+    with Image.open(io.BytesIO(png)) as im:
+        return np.asarray(im)
+
+
+def test_fixture_images_are_registered_opaque_uint8(converted):
     _, out = converted
     for r in records(out):
         for pf in ("L", "R"):
             img = r[f"img_{pf}"]
-            assert img.dtype == np.uint8 and img.shape == (424, 756, 4)
-            gray = img[..., :3].astype(np.float64).min(axis=2)  # the white dots
+            assert img.dtype == np.uint8 and img.shape == (424, 756, 3)  # no alpha: KeyPose's images are opaque
+            gray = img.astype(np.float64).min(axis=2)  # the white dots
             for u, v, _, _ in r[f"keys_uvd_{pf}"]:
                 x0, y0 = int(u) - 7, int(v) - 7
                 win = np.clip(gray[y0:y0 + 15, x0:x0 + 15] - 60, 0, None)
                 ys, xs = np.mgrid[y0:y0 + 15, x0:x0 + 15]
                 cu, cv_ = (win * xs).sum() / win.sum(), (win * ys).sum() / win.sum()
                 assert abs(cu - u) < 0.25 and abs(cv_ - v) < 0.25
-        # left alpha = the resized mask; right (no mask) opaque
-        alpha = r["img_L"][..., 3]
-        assert set(np.unique(alpha)) == {0, 255}
-        ys, xs = np.nonzero(alpha)
-        assert xs.min() == pytest.approx((350 - 2) / 1.689, abs=1.5) and ys.max() == pytest.approx((599 - 2) / 1.689,
-                                                                                                 abs=1.5)
-        assert np.all(r["img_R"][..., 3] == 255)
+
+
+def test_images_hold_keypose_bgr_frames_opaque(converted):
+    """formats.md §2.5, §2.9: img_L / img_R hold what KeyPose's gen_tfrecords stores, the
+    cv2.imread array (B, G, R) PNG-encoded as it is, without alpha (the left image's mask is not
+    put in alpha). Reference: the frame file read with cv2.imread, cropped and resized here with
+    cv2.resize (INTER_AREA), against the record's PNG decoded in stored channel order (PIL, as
+    tf.io.decode_png does)."""
+    seq, out = converted
+    raws = [raw for _, raw in iter_records(str(out))]
+    for frame, raw in zip(("000001", "000002", "000003"), raws):
+        for pf in ("L", "R"):
+            png = png_bytes(raw, f"img_{pf}")
+            with Image.open(io.BytesIO(png)) as im:
+                assert im.mode == "RGB"  # 3 channels: decode_png(..., 4) adds alpha 255 everywhere
+            got = standard_decode(png).astype(np.float64)
+            frame_bgr = cv2.imread(keypose.frame_path(seq, frame, pf))  # KeyPose's utils.read_image
+            ref = cv2.resize(frame_bgr[2:718, 2:1278], (756, 424), interpolation=cv2.INTER_AREA).astype(np.float64)
+            diff = np.abs(got - ref).mean()
+            swapped = np.abs(got[..., ::-1] - ref).mean()
+            assert diff < 2.0 and swapped > 20.0, (frame, pf, diff, swapped)
+            # the blue channel (first in B, G, R) of the test frames is the constant 60 away from the dots
+            assert np.median(got[..., 0]) == 60
+
+
+def test_frame_at_the_target_size_is_stored_exactly(fixtures, tmp_path):
+    """No resize (a 756x424 frame at fx 400): the stored PNG, decoded in stored order, equals the
+    cv2.imread array of the frame file exactly, byte for byte, with no alpha."""
+    seq = make_sequence(fixtures, str(tmp_path / "seq"))
+    plan = keypose.ResizePlan(1.0, 0, 0, 756, 424)
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (424, 756, 3), dtype=np.uint8)
+    for side in ("L", "R"):
+        keypose.write_png(keypose.frame_path(seq, "000001", side), img if side == "L" else img[:, ::-1])
+    m = np.zeros((424, 756), np.uint8)
+    m[100:200, 300:400] = 255
+    keypose.write_png(keypose.frame_path(seq, "000001", "mask"), m)
+    fr = keypose.load_frame(seq, "000001", True, 2, 756, 424, plan)
+    rec = make_keypose_record(fr.img_l, fr.img_r, fr.targets_l, fr.targets_r)
+    raw = KEYPOSE.encode(rec)
+    for pf in ("L", "R"):
+        stored = standard_decode(png_bytes(raw, f"img_{pf}"))
+        assert stored.shape == (424, 756, 3)
+        np.testing.assert_array_equal(stored, cv2.imread(keypose.frame_path(seq, "000001", pf)))
 
 
 def test_output_layout_tfset_and_data_params(converted):

@@ -152,7 +152,8 @@ def test_disparity_of_visible_keypoints(converted):
 
 def test_round_trip_parses_with_tensorflow(converted):
     """Acceptance: the records parse with tf.io.parse_single_example and a spec written from
-    formats.md §2.6 alone (TensorFlow in a subprocess)."""
+    formats.md §2.6 alone (TensorFlow in a subprocess); decode_png(..., 4) gives alpha 255 on
+    every pixel of both images (formats.md §2.9)."""
     info = records.load_info(str(converted))
     files = [os.path.join(str(converted), s["file"]) for sp in info["splits"].values() for s in sp["shards"]]
     dp = keypose.read_data_params(os.path.join(str(converted), "tfrecords", "data_params.pbtxt"))
@@ -182,6 +183,7 @@ def test_round_trip_parses_with_tensorflow(converted):
                 img = tf.image.decode_png(ex["img_" + pf], 4)
                 img.set_shape([RESY, RESX, 4])
                 row["img_" + pf] = [int(v) for v in tf.reduce_sum(tf.cast(img, tf.int64), [0, 1]).numpy()]
+                row["opaque_" + pf] = float(tf.reduce_mean(tf.cast(img[..., 3] == 255, tf.float32)))
                 for k in ("keys_uvd_", "camera_", "visible_", "to_world_", "targets_keys_uvd_"):
                     row[k + pf] = ex[k + pf].numpy().tolist()
                 row["num_kp_" + pf] = int(ex["num_kp_" + pf])
@@ -198,7 +200,11 @@ def test_round_trip_parses_with_tensorflow(converted):
     for t, o in zip(tf_rows, ours):
         assert t["mirrored"] == o["mirrored"] == 0
         for pf in ("L", "R"):
-            assert t["img_" + pf] == o["img_" + pf].astype(np.int64).sum(axis=(0, 1)).tolist()
+            # KeyPose's parser (decode_png(..., 4)) sees our stored B, G, R channels and an alpha of
+            # 255 everywhere: the records carry no alpha, so do_composite greys out nothing
+            assert o["img_" + pf].shape[2] == 3
+            assert t["img_" + pf][:3] == o["img_" + pf].astype(np.int64).sum(axis=(0, 1)).tolist()
+            assert t["opaque_" + pf] == 1.0
             for k in ("keys_uvd_", "camera_", "visible_", "to_world_", "targets_keys_uvd_"):
                 np.testing.assert_array_equal(np.array(t[k + pf], np.float32), o[k + pf])
             assert t["num_kp_" + pf] == o["num_kp_" + pf] and t["num_targets_" + pf] == o["num_targets_" + pf] == 3
@@ -253,3 +259,41 @@ def test_bad_objects_are_dead_letters_and_keypose_obj_input(tmp_path, gl):
     kw = np.array(scene["keypoints_world"])
     assert kw[0, 2] == pytest.approx(0.12, abs=1e-6) and len(kt.kp_target.keypoints) == 3
     assert not os.path.exists(out / "broken_0")
+
+
+def test_records_hold_the_frames_in_keypose_channel_order(rendered, converted):
+    """formats.md §2.5, §2.9: each record's img_L / img_R is the cv2.imread array (B, G, R) of
+    its frame file, resized, 3 channels, no alpha; the left mask is not in the image. The
+    reference resize here is cv2.resize (INTER_AREA) of the whole frame (189x106 at fx 100 from
+    320x180 at fx 168.9: no crop); the record is decoded in stored channel order (PIL). Swapping
+    the record's first and last channel makes it far from the frame."""
+    import io
+
+    import cv2
+    from PIL import Image
+
+    from schemas import example_proto
+
+    info = records.load_info(str(converted))
+    frames = [(folder, frame) for split in ("train", "val") for folder in info["folders"][split]
+              for frame in keypose.list_frames(os.path.join(str(rendered), folder))]  # the records' order
+    raws = [raw for _, raw in records.iter_records(str(converted))]
+    assert len(raws) == len(frames) == 6
+    n = 0
+    for (folder, frame), raw in zip(frames, raws):
+        key = f"{folder}/{frame}"
+        ex = example_proto.parse_example(raw).features.feature
+        for pf in ("L", "R"):
+            with Image.open(io.BytesIO(ex[f"img_{pf}"].bytes_list.value[0])) as im:
+                assert im.mode == "RGB"
+                got = np.asarray(im).astype(np.float64)
+            frame_bgr = cv2.imread(keypose.frame_path(os.path.join(str(rendered), folder), frame, pf))
+            ref = cv2.resize(frame_bgr, (189, 106), interpolation=cv2.INTER_AREA).astype(np.float64)
+            # pixel by pixel the two resamplers differ at the render's sharp edges (ours samples at
+            # KeyPose's camera update, cv2.resize aligns pixel edges); channel by channel the means agree
+            diff, swapped = np.abs(got - ref).mean(), np.abs(got[..., ::-1] - ref).mean()
+            means, ref_means = got.mean(axis=(0, 1)), ref.mean(axis=(0, 1))
+            assert np.abs(means - ref_means).max() < 1.5, (key, pf, means, ref_means)
+            assert diff < 10 and diff < swapped / 4, (key, pf, diff, swapped)
+            n += 1
+    assert n == 12

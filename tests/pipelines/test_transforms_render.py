@@ -283,7 +283,7 @@ def test_render_sequences_then_convert_frames(box_tree, tmp_path):
             task = next(t for t in frame_tasks if t.key == key)
             assert index == task.file_index
             rec = decode_keypose(raw)
-            assert rec["img_L"].shape == (45, 80, 4) and int(rec["num_kp_L"]) == len(NAMES)
+            assert rec["img_L"].shape == (45, 80, 3) and int(rec["num_kp_L"]) == len(NAMES)
             kt = keypose.read_key_targets(keypose.frame_path(task.folder, task.frame, "L_pb")).kp_target
             np.testing.assert_allclose(rec["keys_uvd_L"][:, :2], [[k.u / 2, k.v / 2] for k in kt.keypoints], atol=1e-3)
 

@@ -428,7 +428,7 @@ def test_clickhere_instance_label_and_class(made, tmp_path):
     rc, report = run_json(d)
     assert rc == 1
     assert_defect(report, "invariants", rel, "viewpoint_label", key=hit[0])
-    assert_defect(report, "invariants", rel, "the key says kp", key=hit[1])
+    assert_defect(report, "invariants", rel, "keypoint_class is class", key=hit[1])
 
 
 def test_clickhere_compact_pixel(made, tmp_path):
@@ -446,7 +446,50 @@ def test_clickhere_compact_pixel(made, tmp_path):
     assert_defect(report, "invariants", rel, "is not uv", key=hit["key"])
 
 
+def test_clickhere_r_key_with_the_mirrored_class(made, tmp_path):
+    """An _r key must keep the original kp<class> (Click-Here's get_job_key): one naming the
+    left/right-mirrored class is a defect."""
+    d = copy(made, "ch_compact_tfrecord", tmp_path)
+    rel = first_shard(d)  # train: flipped
+    hit = {}
+
+    def edit(i, ex):
+        f = ex.features.feature
+        flips = f["instances/flip_key"].bytes_list.value
+        if "key" not in hit and len(flips):
+            c, fc = f["keypoints/class"].int64_list.value[0], f["keypoints/flip_class"].int64_list.value[0]
+            other = fc if fc != c else (c + 1) % 34
+            flips[0] = flips[0].decode().replace(f"_kp{c}_r", f"_kp{other}_r").encode()
+            hit["key"] = key_of(ex)
+    rewrite_shard(d, rel, edit)
+    rc, report = run_json(d)
+    assert rc == 1 and "key" in hit
+    assert_defect(report, "invariants", rel, "does not match this view", key=hit["key"])
+
+
 # ------------------------------------------------------------------------------------------ keypose
+
+
+def test_keypose_alpha_is_a_defect(made, tmp_path):
+    """KeyPose's images are opaque 3-channel PNGs (formats.md §2.9): an img_L with a mask in alpha
+    (what records written before issue 13 held) is a defect of the record's decoding."""
+    import cv2
+
+    d = copy(made, "keypose", tmp_path)
+    rel = first_shard(d)
+
+    def edit(i, ex):
+        if i == 0:
+            f = ex.features.feature["img_L"].bytes_list
+            img = cv2.imdecode(np.frombuffer(f.value[0], np.uint8), cv2.IMREAD_UNCHANGED)
+            alpha = np.zeros(img.shape[:2], np.uint8)
+            alpha[: img.shape[0] // 2] = 255
+            f.value[0] = cv2.imencode(".png", np.dstack([img, alpha]))[1].tobytes()
+    rewrite_shard(d, rel, edit)
+    rc, report = run_json(d)
+    assert rc == 1
+    assert_defect(report, "records", rel, "img_L: shape (", key="record 0")
+    assert any("expected ('?', '?', 3)" in d["message"] for d in report["defects"])
 
 
 def test_keypose_num_kp_against_data_params(made, tmp_path):

@@ -99,16 +99,20 @@ def clickhere_view(model: int, index: int, flip: bool = True) -> dict:
     angles = (30 * index % 360, 10, 355)
     stem = ch.view_stem(SYNSET, f"m{model}", index, angles, 2.0)
     uv = np.array([[8.0, 10.0], [30.0, 20.0 + index]])
-    classes, flip_classes = [10 + index, 12], [11, 13]
+    names = ["car_left_front_wheel", "car_right_back_trunk"]
+    table = ch.KeypointClassTable.clickhere34().names
+    classes = [table.index(n) for n in names]
+    flip_classes = [table.index(km.swap_left_right(n)) for n in names]
     keys = [ch.instance_key(10 * model + index + 1000 * i, stem, obj, c, False) for i, c in enumerate(classes)]
+    # an _r key keeps the original class (Click-Here's get_job_key); the copy's one-hot is flip_classes'
     flip_keys = [ch.instance_key(10 * model + index + 5000 * i, stem, obj, c, True)
-                 for i, c in enumerate(flip_classes)] if flip else []
+                 for i, c in enumerate(classes)] if flip else []
     return chs.CLICKHERE_VIEW.record({
         "key": f"{SYNSET}/m{model}/v{index:06d}", "synset": SYNSET, "model_id": f"m{model}", "seed": 0,
         "image/jpeg": imageops.encode_jpeg(rgb), "image/width": 40, "image/height": 40,
         "viewpoint": [angles[0], angles[1], 5.0, 2.0], "object_class": obj,
         "viewpoint_label": km.viewpoint_label(obj, *angles), "num_keypoint_classes": 34,
-        "keypoints/names": ["car_left_front_wheel", "car_right_back_trunk"], "keypoints/uv": uv,
+        "keypoints/names": names, "keypoints/uv": uv,
         "keypoints/pixel": ch.crop_pixels(uv, 40, 40), "keypoints/class": classes,
         "keypoints/flip_class": flip_classes, "instances/key": keys, "instances/flip_key": flip_keys,
         "render/crop_box": [0, 0, 40, 40], "render/truncation": np.zeros(4), "render/environment_energy": 1.0,
@@ -198,7 +202,8 @@ def write_sequences(root, fixtures: str, mask: bool = True, mono: bool = False) 
 
 
 def write_keypose(root, fixtures: str, splits=(("train", 2), ("val", 1))) -> str:
-    """A ``keypose`` dataset: the fixture's frames (not resized) with 32x18 RGBA images; the
+    """A ``keypose`` dataset: the fixture's frames (not resized) with 32x18 B, G, R images (the
+    R, G, B ``image(i, side, 3, 32)`` reversed); the
     first frames to the first split, and so on."""
     folder = os.path.join(fixtures, KEYPOSE_SAMPLE)
     frames = keypose.list_frames(folder)
@@ -208,10 +213,8 @@ def write_keypose(root, fixtures: str, splits=(("train", 2), ("val", 1))) -> str
         for frame in frames[i:i + n]:
             kt_l = keypose.read_key_targets(keypose.frame_path(folder, frame, "L_pb"))
             kt_r = keypose.read_key_targets(keypose.frame_path(folder, frame, "R_pb"))
-            img_l = image(i, 0, 4, 32)[:18]
-            if i % 2:
-                img_l[..., 3] = 255  # opaque: no mask
-            rec = make_keypose_record(img_l, image(i, 1, 4, 32)[:18], kt_l, kt_r)
+            # opaque 3-channel images in KeyPose's stored B, G, R order
+            rec = make_keypose_record(image(i, 0, 3, 32)[:18, :, ::-1], image(i, 1, 3, 32)[:18, :, ::-1], kt_l, kt_r)
             out[split].append((f"{split}/{frame}", KEYPOSE.encode(rec)))
             i += 1
     return write_dataset(root, KEYPOSE.name, out)

@@ -104,7 +104,13 @@ def test_clickhere_tiles_of_every_layout(tmp_path, layout):
     assert {t["key"].split("_")[1] for t in tiles} == {"m0", "m1"}
     assert all(t["caption"].startswith("label az ") for t in tiles)
     table = KeypointClassTable.clickhere34().names  # the keypoint named by its class in Click-Here's 34
-    assert [t["keypoints/names"][0] for t in tiles] == [table[10], table[10], table[11]]
+    # the key names the original class; an _r copy's one-hot (what the tile shows) is the swapped one
+    for t in tiles:
+        kp, flipped = int(t["key"].split("_kp")[1].split("_")[0]), t["key"].endswith("_r")
+        want = table[kp].replace("left", "#").replace("right", "left").replace("#", "right") if flipped else table[kp]
+        assert t["keypoints/names"] == [want + ("  (_r)" if flipped else "")]
+    assert {t["keypoints/names"][0] for t in tiles} <= {"car_left_front_wheel", "car_right_front_wheel  (_r)",
+                                                      "car_right_back_trunk", "car_left_back_trunk  (_r)"}
 
 
 def test_clickhere_layouts_draw_identical_sheets(tmp_path):

@@ -129,9 +129,11 @@ def test_keypose_records_and_frames(tmp_path, fixtures):
     assert [k for k, _ in raws] == ["train/0000", "train/0001", "val/0002"]
     assert [k for k, _ in records.iter_keypose_records(d, "val")] == ["val/0000"]
     f0, f1 = (records.keypose_frame(k, raw) for k, raw in raws[:2])
-    assert f0["key"] == "train/0000" and f0["img_L"].shape == (18, 32, 4)
-    np.testing.assert_array_equal(f0["mask"], image(0, 0, 4, 32)[:18, :, 3])  # the left alpha
-    assert f1["mask"] is None  # an opaque left image has no mask
+    assert f0["key"] == "train/0000" and f0["img_L"].shape == (18, 32, 3)
+    # the records store B, G, R (KeyPose's order); a frame comes back R, G, B for display
+    np.testing.assert_array_equal(f0["img_L"], image(0, 0, 3, 32)[:18])
+    np.testing.assert_array_equal(f1["img_R"], image(1, 1, 3, 32)[:18])
+    assert f0["mask"] is None and f1["mask"] is None  # KeyPose's records are opaque and carry no mask
     kt = keypose.read_key_targets(os.path.join(fixtures, "keypose_sample/bottle_0/texture_5_pose_0/000001_R.pbtxt"))
     np.testing.assert_allclose(f0["uvd_R"][:, :2], [[k.u, k.v] for k in kt.kp_target.keypoints], rtol=1e-6)
     assert f0["uvd_L"].shape == (2, 4)

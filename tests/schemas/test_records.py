@@ -178,11 +178,15 @@ def test_keypose_maker_on_real_targets(fixtures):
     folder = os.path.join(fixtures, "keypose_sample", "bottle_0", "texture_5_pose_0")
     kt_l = keypose.read_key_targets(keypose.frame_path(folder, "000001", "L_pb"))
     kt_r = keypose.read_key_targets(keypose.frame_path(folder, "000001", "R_pb"))
-    img = np.full((6, 7, 4), 255, np.uint8)
+    img = np.arange(6 * 7 * 3, dtype=np.uint8).reshape(6, 7, 3)  # B, G, R as KeyPose stores it
     rec = keypose_schema.make_keypose_record(img, img, kt_l, kt_r)
     out = keypose_schema.decode_keypose(keypose_schema.KEYPOSE.encode(rec))
     main = keypose.target_arrays(kt_l.kp_target)
     np.testing.assert_array_equal(out["keys_uvd_L"], main.keys_uvd.astype(np.float32))
     assert out["num_kp_L"] == 2 and out["num_targets_L"] == 5 and out["targets_keys_uvd_R"].shape == (5, 2, 4)
-    with pytest.raises(SchemaError, match=r"img_R: expected \(H, W, 4\) uint8 image, got \(6, 7\) uint8"):
+    np.testing.assert_array_equal(out["img_L"], img)  # the stored channels as they are
+    with pytest.raises(SchemaError, match=r"img_R: expected \(H, W, 3\) uint8 image, got \(6, 7\) uint8"):
         keypose_schema.make_keypose_record(img, img[..., 0], kt_l, kt_r)
+    rgba = np.full((6, 7, 4), 255, np.uint8)  # no alpha: KeyPose's records are opaque 3-channel PNGs
+    with pytest.raises(SchemaError, match=r"img_L: expected \(H, W, 3\) uint8 image, got \(6, 7, 4\) uint8"):
+        keypose_schema.make_keypose_record(rgba, img, kt_l, kt_r)

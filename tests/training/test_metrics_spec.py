@@ -113,7 +113,7 @@ def test_keypose_set_and_plans_of_lists_with_fixed_trailing_dims(tmp_path):
     plan = spec.parse_plan(KEYPOSE, ["keys_uvd_L", "targets_keys_uvd_R", "to_world_L", "img_R"])
     assert plan["keys_uvd_L"] == spec.ParseEntry("keys_uvd_L", "float32", None, reshape=(-1, 4))
     assert plan["targets_keys_uvd_R"].reshape == (5, -1, 4) and plan["to_world_L"].shape == (4, 4)
-    assert plan["img_R"].image == (4, "uint8")
+    assert plan["img_R"].image == (3, "uint8")  # KeyPose's opaque B, G, R PNGs
     # KeyPose's dset_dir: tfset.pbtxt lists the record files (the folder itself or its tfrecords/)
     rec = tmp_path / "set" / "tfrecords"
     rec.mkdir(parents=True)

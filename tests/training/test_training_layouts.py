@@ -146,9 +146,18 @@ def test_readers_match_the_pipelines_own_readers(data, tmp_path):
     k = len(val[0]["visible_L"])
     assert kp["classes"] == [f"kp{i:03d}" for i in range(k)] and kp["stereo"] and kp["input_shape"] == [len(val), 32, 32, 6]
     for j, r in enumerate(val):
-        assert np.array_equal(got[f"keypose|{j}|image"], r["img_L"][..., :3])
-        assert np.array_equal(got[f"keypose|{j}|image_r"], r["img_R"][..., :3])
-        assert np.array_equal(got[f"keypose|{j}|mask"], r["img_L"][..., 3] > 0) and got[f"keypose|{j}|mask"].any()
+        # the records store KeyPose's B, G, R (3 channels, opaque); the adapter feeds R, G, B
+        assert r["img_L"].shape[2] == 3
+        assert np.array_equal(got[f"keypose|{j}|image"], r["img_L"][..., ::-1])
+        assert np.array_equal(got[f"keypose|{j}|image_r"], r["img_R"][..., ::-1])
+        # no mask in the records: the object box is the visible keypoints' box grown by
+        # max(half its longer side, 32 px) each way
+        uv = r["keys_uvd_L"][:, :2][r["visible_L"] > 0]
+        lo, hi = uv.min(0), uv.max(0)
+        g = max(0.5 * (hi - lo).max(), 32.0)
+        ys, xs = np.mgrid[0:r["img_L"].shape[0], 0:r["img_L"].shape[1]]
+        want = (xs >= lo[0] - g) & (xs <= hi[0] + g) & (ys >= lo[1] - g) & (ys <= hi[1] + g)
+        assert np.array_equal(got[f"keypose|{j}|mask"], want) and want.any()
         assert np.array_equal(got[f"keypose|{j}|uv"], r["keys_uvd_L"][:, :2])
         assert np.array_equal(got[f"keypose|{j}|disparity"], r["keys_uvd_L"][:, 2])
         assert np.array_equal(got[f"keypose|{j}|visible"], r["visible_L"] > 0)

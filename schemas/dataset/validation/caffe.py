@@ -13,7 +13,7 @@ from schemas import clickhere as chs
 from schemas.dataset import checks, lmdb
 from schemas.dataset.caffe_lmdb import KEYS_FILE, VIEWS_FILE
 from schemas.dataset.names import DATASET_INFO, LMDB_DATA, TEMP_NAME
-from schemas.dataset.validation.clickhere import dropped_views, instance_key_problem, num_classes
+from schemas.dataset.validation.clickhere import dropped_views, flip_classes, instance_key_problem, num_classes
 from schemas.dataset.validation.files import check_temporaries, dir_bytes, read_lines
 from schemas.dataset.validation.kinds import RecordKind
 from schemas.dataset.validation.report import Check
@@ -72,6 +72,7 @@ class CaffeKind(RecordKind):
         if size != int(shard["bytes"]):
             files_c.defect(rel, f"{size} bytes, dataset_info.json lists {shard['bytes']}")
         n_classes = num_classes(self.config)
+        flip_class = flip_classes(self.config)
         envs, keysets = {}, {}
         try:
             for field in LAYOUT.fields:
@@ -121,7 +122,7 @@ class CaffeKind(RecordKind):
                     if not problems:
                         inst["key"] = key
                         try:
-                            problems = checks.check_clickhere_instance(inst, n_classes)
+                            problems = checks.check_clickhere_instance(inst, n_classes, flip_class)
                         except Exception as e:  # noqa: BLE001 - a record odd enough to break a check is a defect
                             problems = [f"checking the record failed: {type(e).__name__}: {e}"]
                         for p in problems:

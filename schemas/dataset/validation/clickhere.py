@@ -4,6 +4,7 @@ class count the Caffe LMDB layout (:mod:`schemas.dataset.validation.caffe`) shar
 from __future__ import annotations
 
 from kpdata.clickhere import KeypointClassTable
+from kpdata.clickhere.keypoint_maps import swap_left_right
 from kpdata.seeding import bucket, split_of
 from schemas import clickhere as chs
 from schemas.dataset import checks
@@ -12,7 +13,8 @@ from schemas.dataset.validation.kinds import config_splits
 from schemas.dataset.validation.shards import ShardedKind
 from schemas.dataset.validation.view import view_key_problem
 
-__all__ = ["ClickHereViewKind", "ClickHereInstanceKind", "instance_key_problem", "num_classes", "dropped_views"]
+__all__ = ["ClickHereViewKind", "ClickHereInstanceKind", "instance_key_problem", "num_classes", "flip_classes",
+           "dropped_views"]
 
 
 def num_classes(config: dict) -> int | None:
@@ -21,6 +23,16 @@ def num_classes(config: dict) -> int | None:
     if config.get("keypoint_classes", "clickhere34") == "clickhere34":
         return len(KeypointClassTable.clickhere34())
     return None
+
+
+def flip_classes(config: dict) -> dict[int, int] | None:
+    """{class index: its left/right-swapped class index} of the dataset's ``--keypoint_classes``
+    (the one-hot class of an ``_r`` copy whose key names the original class); None for a user
+    file (not stored with the dataset)."""
+    if config.get("keypoint_classes", "clickhere34") != "clickhere34":
+        return None
+    names = KeypointClassTable.clickhere34().names
+    return {i: names.index(swap_left_right(n)) for i, n in enumerate(names) if swap_left_right(n) in names}
 
 
 def dropped_views(stats: dict | None) -> int:
@@ -56,6 +68,7 @@ class _ClickHereShards(ShardedKind):
         self.render = self.config.get("render") or {}
         self.flip_splits = set(self.config.get("flip_splits") or [])
         self.num_classes = num_classes(self.config)
+        self.flip_class = flip_classes(self.config)
 
     def title(self):
         return f"clickhere {self.record}"
@@ -119,7 +132,7 @@ class ClickHereInstanceKind(_ClickHereShards):
     def invariants(self, rec, split):
         inst = dict(rec)
         inst["image"] = inst.pop("image/encoded")
-        out = checks.check_clickhere_instance(inst, self.num_classes)
+        out = checks.check_clickhere_instance(inst, self.num_classes, self.flip_class)
         m = checks.CLICKHERE_KEY.match(rec["key"])
         vm = checks.VIEW_KEY.match(rec["view_key"])
         if m and (not vm or (vm["synset"], vm["model_id"], vm["index"]) != (m["synset"], m["model_id"], m["index"])):

@@ -51,11 +51,30 @@ def test_out_of_crop_keypoint_is_an_error():
 
 
 def test_keypoint_pixel_mapping():
-    # a 454 x 228 crop: box size (453, 227); floor(227 * uv / size), clamped to 226
-    uv = np.array([[0.0, 0.0], [453.0, 227.0], [226.5, 113.5], [-0.4, 300.0]])
-    px = km.keypoint_pixel(uv, (453, 227))
-    assert px.tolist() == [[0, 0], [226, 226], [113, 113], [0, 226]]
+    # formats.md §3.7: floor(227 * (kp - bbox_tl) / bbox_size), bbox_size = (x2 - x1 + 1, y2 - y1 + 1)
+    # = (W, H) of the crop (not W - 1, H - 1), clamped to 226. A 454 x 228 crop:
+    uv = np.array([[0.0, 0.0], [453.0, 227.0], [226.5, 113.5], [-0.4, 300.0], [2.0, 1.0]])
+    px = km.keypoint_pixel(uv, (454, 228))
+    assert px.tolist() == [[0, 0], [226, 226], [113, 113], [0, 226], [1, 0]]
     assert ch.crop_pixels(uv, 454, 228).tolist() == px.tolist()
+
+
+def test_crop_pixels_divide_by_the_box_size():
+    # the crop box of a render, (x1, y1, x2, y2) inclusive, and keypoints in render pixels; the
+    # reference is Click-Here's formula written out here, per keypoint
+    rng = np.random.default_rng(5)
+    moved = 0
+    for _ in range(200):
+        x1, y1 = rng.integers(0, 300, 2)
+        x2, y2 = x1 + rng.integers(20, 500), y1 + rng.integers(20, 400)
+        kp = np.stack([rng.uniform(x1, x2 + 1), rng.uniform(y1, y2 + 1)], -1)
+        want = [min(int(np.floor(227 * (kp[0] - x1) / (x2 - x1 + 1))), 226),
+                min(int(np.floor(227 * (kp[1] - y1) / (y2 - y1 + 1))), 226)]
+        got = ch.crop_pixels(np.array([kp - (x1, y1)]), int(x2 - x1 + 1), int(y2 - y1 + 1))[0].tolist()
+        assert got == want, (x1, y1, x2, y2, kp)
+        old = np.floor(227 * (kp - (x1, y1)) / (x2 - x1, y2 - y1)).clip(0, 226)
+        moved += bool(np.any(old != want))
+    assert moved > 50  # the old (W - 1, H - 1) divisor differs on many of these
 
 
 def test_labels_and_flips():

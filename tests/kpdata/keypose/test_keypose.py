@@ -176,3 +176,25 @@ def test_keypose_obj_read_and_write(tmp_path):
     path.write_text("o mesh\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
     with pytest.raises(InputError, match="no 'o kp.NNN'"):
         keypose.read_keypose_obj(str(path))
+
+
+def test_frame_images_are_read_as_keypose_reads_them(tmp_path):
+    """formats.md §2.5: KeyPose's utils.read_image is cv2.imread with its default flags: B, G, R,
+    alpha dropped, gray expanded. The reference is written with PIL (R, G, B(, A) in the file)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 256, (9, 11, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(rng.random((9, 11)) < 0.5, 0, 255)  # a mask in alpha
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    got = keypose.read_frame_image(str(tmp_path / "rgba.png"), "L image")
+    assert got.shape == (9, 11, 3) and got.dtype == np.uint8
+    np.testing.assert_array_equal(got, rgba[..., 2::-1])  # B, G, R; the alpha is gone
+    Image.fromarray(rgba[..., 0], "L").save(tmp_path / "gray.png")
+    np.testing.assert_array_equal(keypose.read_frame_image(str(tmp_path / "gray.png"), "L image"),
+                                  np.repeat(rgba[..., :1], 3, axis=2))
+    with pytest.raises(InputError, match="L image does not exist"):
+        keypose.read_frame_image(str(tmp_path / "nope.png"), "L image")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="R image cannot be decoded"):
+        keypose.read_frame_image(str(tmp_path / "bad.png"), "R image")

@@ -51,3 +51,26 @@ def test_keypoint_loc_with_two_keypoints():
     inst["keypoint_loc"] = inst["keypoint_loc"].copy()
     inst["keypoint_loc"][0, 0] = 255
     assert decode_datums(chs.caffe_datums(inst), 34) == ({}, ["keypoint_loc has 2 pixels at 255, expected exactly 1"])
+
+
+def test_r_copy_keeps_the_original_class_in_its_key():
+    """formats.md §3.7: an _r key names the unflipped keypoint class and appends _r; the copy's
+    one-hot is the left/right-swapped class (Click-Here's job_to_keypoint_class_vector)."""
+    from kpdata.clickhere import KeypointClassTable
+    from schemas.dataset.validation.clickhere import flip_classes
+
+    names = KeypointClassTable.clickhere34().names
+    orig = names.index("car_left_front_wheel")
+    swapped = names.index("car_right_front_wheel")
+    flip = flip_classes({})
+    assert flip[orig] == swapped and flip[swapped] == orig and flip[names.index("motorbike_head_center")] == \
+        names.index("motorbike_head_center")
+    key = KEY.replace("_kp17", f"_kp{orig}_r")
+    assert key.endswith("_kp" + str(orig) + "_r")
+    label = [5, 5 * 360 + (360 - 18) % 360, 5 * 360 + 14, 5 * 360 + (-2) % 360]  # az, tilt mirrored
+    image = np.zeros((227, 227, 3), np.uint8)
+    good = chs.instance_arrays(image, (40, 100), swapped, 34, label)
+    assert checks.check_clickhere_instance(dict(good, key=key, flipped=1), 34, flip) == []
+    bad = chs.instance_arrays(image, (40, 100), orig, 34, label)  # the one-hot not swapped
+    problems = checks.check_clickhere_instance(dict(bad, key=key, flipped=1), 34, flip)
+    assert len(problems) == 1 and "left/right-swapped class" in problems[0]
