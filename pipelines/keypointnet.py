@@ -33,6 +33,7 @@ from kpdata.seeding import rng_for
 from pipelines import shapenet_views, skeleton, sinks
 from pipelines import options as opts
 from pipelines.shapenet_views import COMMAND, ShapeNetConfig
+from pipelines.stream import Unit
 from pipelines.workers import RendererDoFn
 from renderers import Light, RenderRequest
 from schemas.dataset.names import KEYPOINTNET_JOB as JOB_FILE, KEYPOINTNET_PROJECTION as PROJECTION_FILE
@@ -305,8 +306,8 @@ def plan(config: PairConfig) -> PairPlan:
 
 def work(plan: PairPlan) -> skeleton.Work:
     """One unit per model, written straight into its ``<synset>_<model_id>.tfrecord``."""
-    units = [dataclasses.replace(u, final=record_name(t.model) + RECORD_EXT)
-             for u, t in zip(shapenet_views.model_units(plan.tasks), plan.tasks)]
+    units = [Unit(t.model.key, t.split, (t,), t.num_pairs, final=record_name(t.model) + RECORD_EXT)
+             for t in plan.tasks]
     return skeleton.Work(sorted(units, key=lambda u: u.key), RenderPairs(plan.config, plan.source),
                          functools.partial(encode_pair, config=plan.config), label="pairs")
 

@@ -133,9 +133,9 @@ def model_tasks(config: RenderConfig, models, num_views: int) -> tuple[list[Mode
     return tasks, views_per_split
 
 
-def model_units(tasks: list) -> list[Unit]:
-    """One work unit per model task (key: the model's key), planned items: its views or pairs."""
-    return [Unit(t.model.key, t.split, (t,), getattr(t, "num_views", getattr(t, "num_pairs", 1))) for t in tasks]
+def model_units(tasks: list[ModelTask]) -> list[Unit]:
+    """One work unit per model task (key: the model's key), planned items: its views."""
+    return [Unit(t.model.key, t.split, (t,), t.num_views) for t in tasks]
 
 
 # ------------------------------------------------------------------------------------ flags

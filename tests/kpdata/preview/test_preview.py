@@ -221,32 +221,24 @@ def test_mask_outline_exact_at_scale_one():
     assert np.array_equal(cyan, boundary)
 
 
-def test_mask_outline_scaled():
+@pytest.mark.parametrize("h, w, rows, cols, tile_width, expected_rows, expected_cols", [
     # 100 x 50 -> 300 x 150 (scale 3). Mask rows 10..29, cols 20..69: pixel edges 9.5/29.5 and
     # 19.5/69.5 map to 29.5/89.5 and 59.5/209.5, i.e. tile rows 30..89 and cols 60..209.
-    mask = np.zeros((50, 100), np.uint8)
-    mask[10:30, 20:70] = 255
-    view = make_view(50, 100, mask=mask)
-    sheet = contact_sheet([view], tile_width=300)
-    img = tile_image(sheet, sheet_layout([view], tile_width=300).tiles[0])
-    cyan = np.all(img == MASK_COLOR, axis=2)
-    expected = np.zeros_like(cyan)
-    expected[30:90, 60:210] = True
-    expected[31:89, 61:209] = False
-    assert np.array_equal(cyan, expected)
-
-
-def test_mask_outline_downscaled():
+    (50, 100, (10, 30), (20, 70), 300, (30, 90), (60, 210)),
     # 200 x 100 -> 100 x 50 (scale 1/2): mask rows 20..59, cols 40..159 -> rows 10..29, cols 20..79
-    mask = np.zeros((100, 200), np.uint8)
-    mask[20:60, 40:160] = 255
-    view = make_view(100, 200, mask=mask)
-    sheet = contact_sheet([view], tile_width=100)
-    img = tile_image(sheet, sheet_layout([view], tile_width=100).tiles[0])
+    (100, 200, (20, 60), (40, 160), 100, (10, 30), (20, 80)),
+])
+def test_mask_outline_rescaled(h, w, rows, cols, tile_width, expected_rows, expected_cols):
+    mask = np.zeros((h, w), np.uint8)
+    mask[rows[0]:rows[1], cols[0]:cols[1]] = 255
+    view = make_view(h, w, mask=mask)
+    sheet = contact_sheet([view], tile_width=tile_width)
+    img = tile_image(sheet, sheet_layout([view], tile_width=tile_width).tiles[0])
     cyan = np.all(img == MASK_COLOR, axis=2)
     expected = np.zeros_like(cyan)
-    expected[10:30, 20:80] = True
-    expected[11:29, 21:79] = False
+    (r0, r1), (c0, c1) = expected_rows, expected_cols
+    expected[r0:r1, c0:c1] = True
+    expected[r0 + 1:r1 - 1, c0 + 1:c1 - 1] = False
     assert np.array_equal(cyan, expected)
 
 
