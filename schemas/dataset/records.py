@@ -3,7 +3,7 @@
 * its metadata: :func:`load_info` (``dataset_info.json``: ``record`` kind, ``splits`` with their
   shards, configuration);
 * its serialized records: :func:`iter_records` (TFRecord shards and LMDB splits, in the order
-  ``dataset_info.json`` lists them);
+  ``dataset_info.json`` lists them; :func:`split_shards` and :func:`iter_shard` shard by shard);
 * the decoded items of each record kind: :func:`iter_views` (``view``), :func:`iter_instances`
   (Click-Here instances of any of its layouts), :func:`iter_keypointnet_pairs`,
   :func:`iter_kp2d_pairs`, :func:`iter_keypose_records` (``keypose`` records; :func:`keypose_frame`
@@ -38,7 +38,8 @@ from schemas.keypose import bgr_to_rgb, decode_keypose
 from schemas.tfrecord import read_records
 from schemas.view import decode_view
 
-__all__ = ["LocalFiles", "LOCAL", "CAFFE_RECORD", "SEQUENCES_RECORD", "load_info", "iter_records", "iter_views", "iter_instances",
+__all__ = ["LocalFiles", "LOCAL", "CAFFE_RECORD", "SEQUENCES_RECORD", "load_info", "split_shards", "iter_shard",
+           "iter_records", "iter_views", "iter_instances", "decode_instance_record",
            "iter_keypointnet_pairs", "iter_kp2d_pairs", "iter_keypose_records", "keypose_frame", "sequence_frames",
            "is_sequence_tree", "read_sequence_frame"]
 
@@ -70,23 +71,37 @@ def load_info(output_dir: str, fs=LOCAL) -> dict:
         return json.loads(f.read().decode("utf-8"))
 
 
+def split_shards(output_dir: str, split: str | None = None, info: dict | None = None,
+                 fs=LOCAL) -> list[tuple[str, str, str]]:
+    """The shards of ``split`` (all splits when None, by split name), each as ``(split, path,
+    format)`` in the order ``dataset_info.json`` lists them; ``format`` is ``tfrecord`` (a TFRecord
+    file), ``lmdb`` (an LMDB environment) or ``clickhere_lmdb`` (a Click-Here split folder of Caffe
+    LMDBs). ``info``: the folder's metadata when the caller has it already."""
+    info = info or load_info(output_dir, fs)
+    return [(name, os.path.join(output_dir, shard["file"]), s.get("format", "tfrecord"))
+            for name, s in sorted(info["splits"].items()) if split is None or name == split
+            for shard in s["shards"]]
+
+
+def iter_shard(path: str, fmt: str, fs=LOCAL):
+    """Yield the serialized records of one shard of :func:`split_shards` (a ``tfrecord`` file, checksums
+    checked, or an ``lmdb`` environment in key order)."""
+    if fmt == "lmdb":
+        yield from lmdb.values(path)
+    elif fmt == "tfrecord":
+        with fs.open(path) as f:
+            yield from read_records(f, path)
+    else:
+        raise ValueError(f"{path}: shards of format {fmt!r} hold no serialized records")
+
+
 def iter_records(output_dir: str, split: str | None = None, info: dict | None = None, fs=LOCAL):
     """Yield the serialized records of ``split`` (all splits when None, by split name), shard by
     shard in key order, as ``(split, bytes)``. ``info``: the folder's dataset_info.json when the
     caller has it already."""
-    info = info or load_info(output_dir, fs)
-    for name, s in sorted(info["splits"].items()):
-        if split is not None and name != split:
-            continue
-        for shard in s["shards"]:
-            path = os.path.join(output_dir, shard["file"])
-            if s.get("format", "tfrecord") == "lmdb":
-                for value in lmdb.values(path):
-                    yield name, value
-            else:
-                with fs.open(path) as f:
-                    for raw in read_records(f, path):
-                        yield name, raw
+    for name, path, fmt in split_shards(output_dir, split, info, fs):
+        for raw in iter_shard(path, fmt, fs):
+            yield name, raw
 
 
 # ----------------------------------------------------------------------------- decoded records
@@ -111,16 +126,27 @@ def iter_instances(output_dir: str, split: str | None = None):
             yield from chs.expand(chs.decode_view(raw))
     elif kind == chs.CLICKHERE_INSTANCE.name:
         for _, raw in iter_records(output_dir, split, info):
-            rec = chs.decode_instance(raw)
-            rec["image"] = rec.pop("image/encoded")
-            rec["keypoint_class"] = rec["keypoint_class"].astype(np.uint8)
-            yield rec
+            yield decode_instance_record(raw)
     elif kind == CAFFE_RECORD:
         for name in sorted(info["splits"]):
             if split is None or name == split:
                 yield from caffe_lmdb.read_caffe_split(os.path.join(output_dir, name))
     else:
         raise ValueError(f"{output_dir}: not a clickhere dataset (record {kind!r})")
+
+
+def decode_instance_record(raw: bytes, fields=None) -> dict:
+    """A serialized ``clickhere_instance`` as the instance dict every Click-Here layout reads to:
+    ``image/encoded`` named ``image`` (227, 227, 3) RGB, ``keypoint_class`` (C,) uint8 one-hot,
+    maps (227, 227) (only ``fields`` when given, named as in the instance dict)."""
+    if fields is not None:
+        fields = ["image/encoded" if f == "image" else f for f in fields]
+    rec = chs.decode_instance(raw, fields)
+    if "image/encoded" in rec:
+        rec["image"] = rec.pop("image/encoded")
+    if "keypoint_class" in rec:
+        rec["keypoint_class"] = rec["keypoint_class"].astype(np.uint8)
+    return rec
 
 
 def iter_keypointnet_pairs(output_dir: str, split: str | None = None, fields=None):
