@@ -203,3 +203,34 @@ def test_reads_every_kind_where_tensorflow_cannot_be_imported(datasets, tmp_path
         total = float(sum(np.asarray(v, np.float64).sum() for rec in recs for v in rec.values()
                           if isinstance(v, np.ndarray)))
         assert got["summary"][d] == [len(recs), sorted(recs[0]), total], d
+
+
+def test_the_pytorch_wrapper_of_docs_reader_md_splits_shards_among_workers(tmp_path):
+    """The IterableDataset of docs/reader.md, run against a stand-in ``torch`` (PyTorch is not a
+    dependency): two workers together read every record once."""
+    import re
+    import types
+    with open(os.path.join(ROOT, "docs", "reader.md"), encoding="utf-8") as f:
+        code = re.search(r"```python\n(import torch\n.*?)```", f.read(), re.S).group(1)
+    worker = {"info": None}
+    data = types.SimpleNamespace(IterableDataset=object, get_worker_info=lambda: worker["info"])
+    fake = types.ModuleType("torch")
+    fake.utils = types.SimpleNamespace(data=data)
+    saved = sys.modules.get("torch")
+    sys.modules["torch"] = fake
+    try:
+        ns: dict = {}
+        exec(code, ns)
+    finally:
+        sys.modules.pop("torch")
+        if saved is not None:
+            sys.modules["torch"] = saved
+    d = _sharded_views(tmp_path / "d")
+    ds = ns["KpdataDataset"](d, "train", seed=1)
+    everything = sorted(r["key"] for r in ds)
+    parts = []
+    for i in range(2):
+        worker["info"] = types.SimpleNamespace(id=i, num_workers=2)
+        parts.append([r["key"] for r in ds])
+    assert sorted(parts[0] + parts[1]) == everything and len(everything) == 6
+    assert parts[0] and parts[1] and not set(parts[0]) & set(parts[1])
