@@ -19,6 +19,7 @@ it at the end of a run, ``python -m pipelines.preview DIR`` from the command lin
 """
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 
@@ -31,7 +32,7 @@ from kpdata.preview import keypointnet as keypointnet_sheet
 from kpdata.preview import pairs as pairs_sheet
 from kpdata.preview.stereo import pair_view
 from schemas.clickhere import CLICKHERE_INSTANCE, CLICKHERE_VIEW
-from schemas.dataset import names, records
+from schemas.dataset import caffe_lmdb, names, records
 from schemas.keypointnet import KEYPOINTNET_PAIR
 from schemas.keypose import KEYPOSE
 from schemas.kp2d import KP2D_PAIR
@@ -39,7 +40,8 @@ from schemas.view import VIEW
 
 __all__ = ["SEQUENCES_RECORD", "SCAN_LIMIT", "INSTANCE_SCAN_LIMIT", "UnknownKind", "register", "kinds",
            "dataset_kind", "write_preview", "select_preview", "select_instances", "spread", "view_tiles",
-           "clickhere_tiles", "keypointnet_pairs", "kp2d_pairs", "keypose_record_tiles", "sequence_tiles"]
+           "clickhere_tiles", "keypointnet_pairs", "kp2d_pairs", "keypose_record_tiles", "sequence_tiles",
+           "VIEWPOINT_PLOT", "rendered_viewpoints", "write_viewpoint_plot"]
 
 SEQUENCES_RECORD = records.SEQUENCES_RECORD
 SCAN_LIMIT = 512  # records (KeyPose: records or frames) looked at to choose from
@@ -240,6 +242,68 @@ def sequence_tiles(root: str, n: int) -> list[dict]:
             continue
         views.append(_pair_view(frame))
     return views
+
+
+# ----------------------------------------------------------------------------- rendered viewpoints
+
+VIEWPOINT_PLOT = "viewpoints.png"  # beside preview.png: the viewpoints a render_shapenet run rendered
+
+
+def rendered_viewpoints(dataset_dir: str) -> tuple[np.ndarray, list[str]]:
+    """The viewpoints a render_shapenet dataset holds, one per rendered view, as ((N, 4) azimuth,
+    elevation, tilt (degrees), distance; (N,) synsets), read from its records: ``view`` and compact
+    Click-Here records carry the rendered viewpoint, KeypointNet pairs both views' (extras),
+    Click-Here's LMDB layout its ``views.jsonl``; full Click-Here instances only the integer
+    ``viewpoint_label`` (one per view, distance NaN). Empty arrays for other kinds."""
+    kind = dataset_kind(dataset_dir)
+    vps, cats = [], []
+    if kind == VIEW.name:
+        for r in records.iter_views(dataset_dir, fields={"viewpoint", "synset"}):
+            vps.append(r["viewpoint"])
+            cats.append(r["synset"])
+    elif kind == CLICKHERE_VIEW.name:
+        for _, raw in records.iter_records(dataset_dir):
+            r = CLICKHERE_VIEW.decode(raw, {"viewpoint", "synset"})
+            vps.append(r["viewpoint"])
+            cats.append(r["synset"])
+    elif kind == records.CAFFE_RECORD:
+        for split in sorted(records.load_info(dataset_dir)["splits"]):
+            with open(os.path.join(dataset_dir, split, caffe_lmdb.VIEWS_FILE), encoding="utf-8") as f:
+                for line in f:
+                    v = json.loads(line)
+                    vps.append(v["viewpoint"])
+                    cats.append(v["key"].split("/")[0])
+    elif kind == CLICKHERE_INSTANCE.name:
+        seen = set()
+        for _, raw in records.iter_records(dataset_dir):
+            r = CLICKHERE_INSTANCE.decode(raw, {"view_key", "viewpoint_label"})
+            if r["view_key"] not in seen:
+                seen.add(r["view_key"])
+                cls = int(r["viewpoint_label"][0])
+                vps.append([*(float(a - 360 * cls) for a in r["viewpoint_label"][1:]), np.nan])
+                cats.append(r["view_key"].split("/")[0])
+    elif kind == KEYPOINTNET_PAIR.name:
+        for r in records.iter_keypointnet_pairs(dataset_dir, fields={"viewpoint0", "viewpoint1", "synset"}):
+            if "viewpoint0" in r:
+                vps += [r["viewpoint0"], r["viewpoint1"]]
+                cats += [r["synset"]] * 2
+    return np.asarray(vps, np.float64).reshape(-1, 4), cats
+
+
+def write_viewpoint_plot(dataset_dir: str, path: str | None = None) -> str | None:
+    """Histograms of :func:`rendered_viewpoints` (azimuth in [0, 360), elevation and tilt in [-180, 180),
+    distance; stacked
+    per synset) into ``path`` (default ``<dataset_dir>/viewpoints.png``); None when the dataset holds
+    no viewpoints."""
+    vps, cats = rendered_viewpoints(dataset_dir)
+    if not len(vps):
+        return None
+    from kpdata.preview import plots  # matplotlib, only here
+    vps[:, 0] = np.mod(vps[:, 0], 360.0)
+    vps[:, 1:3] = np.mod(vps[:, 1:3] + 180.0, 360.0) - 180.0  # Click-Here labels keep them in [0, 360)
+    kind = dataset_kind(dataset_dir)
+    return plots.write_viewpoint_plot(path or os.path.join(dataset_dir, VIEWPOINT_PLOT), vps, cats,
+                                      f"{dataset_dir}: the {len(vps)} rendered viewpoints ({kind} records)")
 
 
 # ----------------------------------------------------------------------------- the drawers
