@@ -4,7 +4,8 @@
 
 Prints the metrics and writes M/metrics.json: the model's metrics, the baseline's (statistics
 taken from the training split: mean keypoint position per class; most frequent viewpoint bin;
-identity rotation) and the differences.
+identity rotation) and the differences; and M/errors.png, their distributions (per-keypoint PCK,
+or the cumulative distribution of the angle errors).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import sys
 
 import numpy as np
 
-from training import common, data
+from training import common, data, error_plot
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +59,10 @@ def _collect(task, model, dataset):
     return cat(outs), cat(labs)
 
 
-def evaluate(source, task, model, split: str, batch_size: int, limit: int = 0, r4cnn: bool = False) -> dict:
+def evaluate(source, task, model, split: str, batch_size: int, limit: int = 0, r4cnn: bool = False,
+             plot_path: str | None = None) -> dict:
+    """The metrics of ``model`` and its baseline on ``split``; ``plot_path``: also draw the error
+    distributions there (:mod:`training.error_plot`)."""
     train_ds = data.build(source, task, "train", batch_size=batch_size, training=False, limit=limit or None)
     _, train_labels = _collect(task, None, train_ds)
     baseline = task.baseline_stats(train_labels)
@@ -70,6 +74,8 @@ def evaluate(source, task, model, split: str, batch_size: int, limit: int = 0, r
         task.evaluate(outputs, labels, baseline)
     result["difference"] = {k: v - result["baseline"][k] for k, v in result["model"].items()
                             if isinstance(v, float) and isinstance(result["baseline"].get(k), float)}
+    if plot_path and model is not None:
+        error_plot.write(plot_path, task, outputs, labels, baseline, r4cnn, f"{task.name} on {split!r} of {source.data_dir}")
     return result
 
 
@@ -90,7 +96,8 @@ def run(argv=None) -> int:
         else:
             split = next(iter(source.splits))
             print(f"note: {data_dir} has no {args.split!r} split; evaluating {split!r} (the training data)")
-    result = evaluate(source, task, model, split, args.batch_size, args.limit, args.r4cnn_distance)
+    result = evaluate(source, task, model, split, args.batch_size, args.limit, args.r4cnn_distance,
+                      plot_path=os.path.join(args.model_dir, error_plot.PLOT_NAME))
     report = {"task": task.name, "data": os.path.abspath(data_dir), "split": split, "step": step, **result}
     path = os.path.join(args.model_dir, "metrics.json")
     with open(path, "w", encoding="utf-8") as f:
