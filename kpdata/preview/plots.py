@@ -33,7 +33,7 @@ def _pyplot():
 
 def _save(fig, path: str) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
     _pyplot().close(fig)
     return path
 
@@ -139,7 +139,7 @@ def write_error_plot(path: str, pck: dict | None = None, angle_errors: dict | No
     if not panels:
         raise ValueError(f"{path}: nothing to plot (no per-keypoint PCK and no angle errors)")
     rows = max(1, len(pck or {}))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), max(3.2, 0.22 * rows + 1.4)), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), max(3.2, 0.22 * rows + 1.4)), squeeze=False)
     axes = list(axes[0])
     if pck:
         ax = axes.pop(0)
