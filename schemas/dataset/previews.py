@@ -12,6 +12,9 @@ spread over models (or photos, sequences), and draws them with :mod:`kpdata.prev
 ``keypointnet_pair``                                the two views of a pair and their relative rotation
 ``kp2d_pair``                                       the photo with the warped patch outlined, the warped image
 ``keypose``, ``keypose_sequences``                  left | right pairs with keypoints and disparity lines
+``hpatches`` (an HPatches-layout folder)            per sequence its 6 images, image 1's border mapped by H_1_k
+``viewpoint_distributions`` (fit_viewpoints output) per class the sampled az, el, tilt, distance and truncation
+                                                    histograms (the input marginals: fit_distributions.png)
 ==================================================  =========================================================
 
 :func:`write_preview` draws a folder's sheet (default ``<dataset_dir>/preview.png``); pipelines call
@@ -25,8 +28,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+import cv2
+
 from kpdata import clickhere as ch
+from kpdata.clickhere import kde
 from kpdata.errors import InputError
+from kpdata.kp2d import hpatches
+from kpdata.preview import hpatches as hpatches_sheet
 from kpdata.preview import crop_to_content, write_contact_sheet
 from kpdata.preview import keypointnet as keypointnet_sheet
 from kpdata.preview import pairs as pairs_sheet
@@ -38,12 +46,16 @@ from schemas.keypose import KEYPOSE
 from schemas.kp2d import KP2D_PAIR
 from schemas.view import VIEW
 
-__all__ = ["SEQUENCES_RECORD", "SCAN_LIMIT", "INSTANCE_SCAN_LIMIT", "UnknownKind", "register", "kinds",
+__all__ = ["SEQUENCES_RECORD", "HPATCHES_KIND", "DISTRIBUTIONS_KIND", "FIT_INFO", "is_hpatches",
+           "SCAN_LIMIT", "INSTANCE_SCAN_LIMIT", "UnknownKind", "register", "kinds",
            "dataset_kind", "write_preview", "select_preview", "select_instances", "spread", "view_tiles",
            "clickhere_tiles", "keypointnet_pairs", "kp2d_pairs", "keypose_record_tiles", "sequence_tiles",
            "VIEWPOINT_PLOT", "rendered_viewpoints", "write_viewpoint_plot"]
 
 SEQUENCES_RECORD = records.SEQUENCES_RECORD
+HPATCHES_KIND = "hpatches"  # gen_homography_pairs --hpatches_out: v_*/ i_*/ sequence folders
+DISTRIBUTIONS_KIND = "viewpoint_distributions"  # fit_viewpoints output: fit_info.json, *_distribution/<cls>.txt
+FIT_INFO = "fit_info.json"
 SCAN_LIMIT = 512  # records (KeyPose: records or frames) looked at to choose from
 INSTANCE_SCAN_LIMIT = 4096  # Click-Here instances looked at (several per view)
 
@@ -71,15 +83,29 @@ def kinds() -> list[str]:
     return sorted(_DRAWERS)
 
 
+def is_hpatches(folder: str) -> bool:
+    """True when ``folder`` holds an HPatches sequence (a sub-folder with ``1.ppm`` and ``H_1_2``)."""
+    try:
+        subs = [os.path.join(folder, d) for d in os.listdir(folder)]
+    except OSError:
+        return False
+    return any(os.path.isfile(os.path.join(d, "1.ppm")) and os.path.isfile(os.path.join(d, "H_1_2")) for d in subs)
+
+
 def dataset_kind(dataset_dir: str) -> str | None:
     """The kind of the folder: ``dataset_info.json``'s ``record`` (``view`` when it names none,
     :data:`SEQUENCES_RECORD` when it names none and the folder holds KeyPose sequences);
-    :data:`SEQUENCES_RECORD` for a tree of KeyPose sequence folders without ``dataset_info.json``;
-    None for any other folder."""
+    :data:`SEQUENCES_RECORD` for a tree of KeyPose sequence folders without ``dataset_info.json``,
+    :data:`DISTRIBUTIONS_KIND` for a fit_viewpoints output (``fit_info.json``), :data:`HPATCHES_KIND`
+    for an HPatches-layout folder; None for any other folder."""
     try:
         record = records.load_info(dataset_dir).get("record")
     except FileNotFoundError:
-        return SEQUENCES_RECORD if records.is_sequence_tree(dataset_dir) else None
+        if records.is_sequence_tree(dataset_dir):
+            return SEQUENCES_RECORD
+        if os.path.isfile(os.path.join(dataset_dir, FIT_INFO)):
+            return DISTRIBUTIONS_KIND
+        return HPATCHES_KIND if is_hpatches(dataset_dir) else None
     if record is None and records.is_sequence_tree(dataset_dir):
         return SEQUENCES_RECORD
     return record or VIEW.name
@@ -337,3 +363,41 @@ def draw_keypose_records(dataset_dir: str, n: int, path: str) -> str:
 @register(SEQUENCES_RECORD)
 def draw_keypose_sequences(dataset_dir: str, n: int, path: str) -> str:
     return write_contact_sheet(path, sequence_tiles(dataset_dir, n), columns=2, tile_width=480)
+
+
+@register(HPATCHES_KIND)
+def draw_hpatches(dataset_dir: str, n: int, path: str) -> str:
+    """Up to ``n`` sequences, evenly spread over the folder's (sorted by name: illumination, then viewpoint)."""
+    rows = []
+    for seq in spread(hpatches.read_layout(dataset_dir), n):
+        images = []
+        for p in seq.images:
+            bgr = cv2.imread(p, cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise InputError("unreadable_image", "cannot decode the image", p)
+            images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        rows.append(hpatches_sheet.sequence_row(seq.name, images, list(seq.homographies)))
+    return hpatches_sheet.write_sequence_sheet(path, rows)
+
+
+@register(DISTRIBUTIONS_KIND)
+def draw_distributions(dataset_dir: str, n: int, path: str) -> str:
+    """The sampled distributions of every class in the folder (``n`` is not used: one row per class)."""
+    from kpdata.preview import plots  # matplotlib, only here
+    with open(os.path.join(dataset_dir, FIT_INFO), encoding="utf-8") as f:
+        info = json.load(f)
+    classes = {}
+    for cls in sorted(info.get("classes", {})):
+        entry = {}
+        for key, sub, what, cols in (("view_samples", kde.VIEW_DISTRIBUTION_DIR, "viewpoint", "az el tilt dist"),
+                                     ("truncation_samples", kde.TRUNCATION_DISTRIBUTION_DIR, "truncation",
+                                      "left right top bottom")):
+            table = os.path.join(dataset_dir, sub, f"{cls}.txt")
+            if os.path.isfile(table):
+                entry[key] = kde.read_table(table, what, cols)
+        classes[cls] = entry
+    if not classes:
+        raise InputError("no_distributions", "fit_info.json lists no classes", os.path.join(dataset_dir, FIT_INFO))
+    div = info.get("config", {}).get("distance_divisor", 1)
+    return plots.write_fit_plot(path, classes, f"{dataset_dir}: the sampled distributions (source {info.get('source')}; "
+                                               f"distance / {div}); the input marginals are in fit_distributions.png")
