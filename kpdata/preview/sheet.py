@@ -304,12 +304,12 @@ def _legend_item_width(label: str) -> int:
     return 2 * _LEGEND_MARKER_R + 6 + _text_width(label, CAPTION_SCALE)
 
 
-def _legend_lines(width: int) -> list[list[tuple[Any, str]]]:
-    """Greedy word-wrap of the legend items into lines that fit ``width`` (minus margins)."""
+def _legend_lines(width: int, items=_LEGEND_ITEMS) -> list[list[tuple[Any, str]]]:
+    """Greedy word-wrap of the legend ``items`` into lines that fit ``width`` (minus margins)."""
     avail = max(1, width - 2 * GAP)
     lines: list[list[tuple[Any, str]]] = [[]]
     used = 0
-    for item in _LEGEND_ITEMS:
+    for item in items:
         w = _legend_item_width(item[1])
         need = w if not lines[-1] else used + _LEGEND_ITEM_SPACING + w
         if lines[-1] and need > avail:
@@ -321,14 +321,14 @@ def _legend_lines(width: int) -> list[list[tuple[Any, str]]]:
     return lines
 
 
-def _legend_height(width: int) -> int:
-    return GAP + _LEGEND_LINE * len(_legend_lines(width))
+def _legend_height(width: int, items=_LEGEND_ITEMS) -> int:
+    return GAP + _LEGEND_LINE * len(_legend_lines(width, items))
 
 
-def _draw_legend(sheet: np.ndarray) -> None:
+def _draw_legend(sheet: np.ndarray, items=_LEGEND_ITEMS) -> None:
     width = sheet.shape[1]
     r = _LEGEND_MARKER_R
-    for li, line in enumerate(_legend_lines(width)):
+    for li, line in enumerate(_legend_lines(width, items)):
         cy = GAP + li * _LEGEND_LINE + _LEGEND_LINE // 2
         x = GAP
         for draw, label in line:
@@ -528,7 +528,7 @@ def render_tile(view: Mapping, tile_width: int = 320, index: int = 0) -> np.ndar
 
 
 def sheet_layout(
-    views: Sequence[Mapping], columns: int | None = None, tile_width: int = 320
+    views: Sequence[Mapping], columns: int | None = None, tile_width: int = 320, legend: Sequence = ()
 ) -> SheetLayout:
     """Geometry of ``contact_sheet(views, columns, tile_width)`` without drawing anything.
 
@@ -547,7 +547,7 @@ def sheet_layout(
     cols = math.ceil(math.sqrt(n)) if columns is None else min(int(columns), n)
     rows = math.ceil(n / cols)
     width = cols * tile_width + (cols + 1) * GAP
-    legend_h = _legend_height(width)
+    legend_h = _legend_height(width, _LEGEND_ITEMS + tuple(legend))
     ths = [_tile_height(*_image_size(v, _key(v, i)), tile_width) for i, v in enumerate(views)]
     caps = [_caption_height(len(_tile_text(v, tile_width, i)[1])) for i, v in enumerate(views)]
     tiles = []
@@ -573,7 +573,7 @@ def _empty_sheet() -> np.ndarray:
 
 
 def contact_sheet(
-    views: Sequence[Mapping], columns: int | None = None, tile_width: int = 320
+    views: Sequence[Mapping], columns: int | None = None, tile_width: int = 320, legend: Sequence = ()
 ) -> np.ndarray:
     """Draws a grid of views with their masks, keypoints and captions.
 
@@ -590,6 +590,8 @@ def contact_sheet(
         ``viewpoint`` (optional): 4 floats (azimuth, elevation, tilt in degrees, distance);
         ``caption`` (optional): a string shown instead of the viewpoint line.
       columns: grid columns; default ``ceil(sqrt(n))``; capped at ``n``.
+      legend: more legend items ``(draw(img, x, y, r), label)`` for marks the views carry in their
+        images (e.g. stereo disparity lines), after the marker styles.
       tile_width: width in pixels each image is scaled to (aspect kept); >= 16. Keypoint names
         are drawn only when ``tile_width >= MIN_LABEL_TILE_WIDTH``: beside their markers where each
         finds a free place (with a leader line when away from it), else as numbers with a numbered
@@ -606,12 +608,12 @@ def contact_sheet(
         view's key), or bad ``columns`` / ``tile_width``.
     """
     views = list(views)
-    layout = sheet_layout(views, columns, tile_width)
+    layout = sheet_layout(views, columns, tile_width, legend)
     if not views:
         return _empty_sheet()
     sheet = np.empty((layout.height, layout.width, 3), np.uint8)
     sheet[:] = BACKGROUND_COLOR
-    _draw_legend(sheet)
+    _draw_legend(sheet, _LEGEND_ITEMS + tuple(legend))
     for i, (view, box) in enumerate(zip(views, layout.tiles)):
         tile = render_tile(view, box.width, index=i)
         sheet[box.y : box.y + tile.shape[0], box.x : box.x + box.width] = tile

@@ -38,6 +38,7 @@ from kpdata.preview import hpatches as hpatches_sheet
 from kpdata.preview import crop_to_content, write_contact_sheet
 from kpdata.preview import keypointnet as keypointnet_sheet
 from kpdata.preview import pairs as pairs_sheet
+from kpdata.preview import stereo as stereo_sheet
 from kpdata.preview.stereo import pair_view
 from schemas.clickhere import CLICKHERE_INSTANCE, CLICKHERE_VIEW
 from schemas.dataset import caffe_lmdb, names, records
@@ -219,7 +220,7 @@ def clickhere_tiles(dataset_dir: str, n: int, class_names=None) -> list[dict]:
 
 def keypointnet_pairs(dataset_dir: str, n: int) -> list[dict]:
     """Up to ``n`` KeypointNet pairs spread over models, as :func:`kpdata.preview.keypointnet.pair_tile`
-    takes them."""
+    takes them, each view cropped to its object (:func:`kpdata.preview.crop_to_content`)."""
     out = []
     for r in select_preview(records.iter_keypointnet_pairs(dataset_dir), n):
         views = []
@@ -229,7 +230,8 @@ def keypointnet_pairs(dataset_dir: str, n: int) -> list[dict]:
                 view.update({"keypoints/names": r["keypoints/names"], "keypoints/uv": r[f"keypoints/uv{v}"],
                              "keypoints/visible": r[f"keypoints/visible{v}"], "viewpoint": r[f"viewpoint{v}"]})
             views.append(view)
-        out.append({"view0": views[0], "view1": views[1], "mv0": r["mv0"], "mv1": r["mv1"]})
+        out.append({"view0": crop_to_content(views[0]), "view1": crop_to_content(views[1]), "mv0": r["mv0"],
+                    "mv1": r["mv1"]})
     return out
 
 
@@ -357,12 +359,14 @@ def draw_kp2d(dataset_dir: str, n: int, path: str) -> str:
 
 @register(KEYPOSE.name)
 def draw_keypose_records(dataset_dir: str, n: int, path: str) -> str:
-    return write_contact_sheet(path, keypose_record_tiles(dataset_dir, n), columns=2, tile_width=480)
+    return write_contact_sheet(path, keypose_record_tiles(dataset_dir, n), columns=2, tile_width=480,
+                               legend=stereo_sheet.LEGEND)
 
 
 @register(SEQUENCES_RECORD)
 def draw_keypose_sequences(dataset_dir: str, n: int, path: str) -> str:
-    return write_contact_sheet(path, sequence_tiles(dataset_dir, n), columns=2, tile_width=480)
+    return write_contact_sheet(path, sequence_tiles(dataset_dir, n), columns=2, tile_width=480,
+                               legend=stereo_sheet.LEGEND)
 
 
 @register(HPATCHES_KIND)
