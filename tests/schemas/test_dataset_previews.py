@@ -9,6 +9,7 @@ from kpdata.clickhere import KeypointClassTable
 from kpdata.preview import crop_to_content, write_contact_sheet
 from kpdata.preview import keypointnet as keypointnet_sheet
 from kpdata.preview import pairs as pairs_sheet
+from kpdata.preview import stereo
 from schemas import clickhere as chs
 from schemas.dataset import names, previews, records
 from tests.schemas.dataset_folders import (
@@ -16,8 +17,8 @@ from tests.schemas.dataset_folders import (
     write_views,
 )
 
-KINDS = ["caffe_datum", "clickhere_instance", "clickhere_view", "keypointnet_pair", "keypose", "keypose_sequences",
-         "kp2d_pair", "view"]
+KINDS = ["caffe_datum", "clickhere_instance", "clickhere_view", "hpatches", "keypointnet_pair", "keypose",
+         "keypose_sequences", "kp2d_pair", "view", "viewpoint_distributions"]
 
 
 def test_every_record_kind_has_a_sheet():
@@ -154,7 +155,7 @@ def test_keypose_sheets(tmp_path, fixtures):
     assert [t["key"] for t in frames] == ["bottle_0/texture_5_pose_0/000001", "bottle_0/texture_5_pose_0/000003"]
     for folder, views in ((d, tiles), (seq, frames)):
         path = previews.write_preview(folder, 8 if folder == seq else 2)
-        expected = write_contact_sheet(str(tmp_path / "e.png"), views, columns=2, tile_width=480)
+        expected = write_contact_sheet(str(tmp_path / "e.png"), views, columns=2, tile_width=480, legend=stereo.LEGEND)
         assert open(path, "rb").read() == open(expected, "rb").read()
         assert png_size(path)[0] > 900  # two 480 px columns
 
