@@ -5,8 +5,10 @@ of ``training/`` on the same dataset, both decoding every field (PNGs included) 
 
 The TF reader runs in a subprocess (this script with ``--tf``; TensorFlow never shares a process
 with the rest): ``training.readers.records`` + the parser generated from the record's schema +
-``decode_png`` of every PNG field, ``AUTOTUNE`` parallel maps, iterated as numpy; Click-Here's compact
-and Caffe LMDB layouts through their training layout readers (which expand / decode instances). The
+``decode_png`` of every PNG field, ``AUTOTUNE`` parallel maps, iterated as numpy; Click-Here instances
+(all three layouts) through their training layout readers, which make the instance fields training
+uses (key, image, keypoint pixel and class, viewpoint label, chessboard map): the numpy reader is
+asked for the same fields there. The
 numpy reader runs in one thread, as a PyTorch ``DataLoader`` worker would. Each side reads the
 first ``--records`` records (instances for Click-Here) ``--repeat`` times and reports the best pass,
 so file caching is the same for both; the TF pipeline is built once and gets one more pass (the first
@@ -43,7 +45,10 @@ def _best_rate(make_iter, limit: int, repeat: int) -> tuple[float, int]:
 
 
 def numpy_rate(data: str, split: str | None, limit: int, repeat: int) -> tuple[float, int]:
-    return _best_rate(lambda: reader.read(data, split), limit, repeat)
+    """Every field of every record; Click-Here instances: the fields the TF layout readers make."""
+    kind = reader.record_kind(data)
+    fields = INSTANCE_FIELDS if kind in ("clickhere_view", "clickhere_instance", "caffe_datum") else None
+    return _best_rate(lambda: reader.read(data, split, fields=fields), limit, repeat)
 
 
 def tf_rate(data: str, split: str | None, limit: int, repeat: int) -> tuple[float, int]:
@@ -55,7 +60,7 @@ def tf_rate(data: str, split: str | None, limit: int, repeat: int) -> tuple[floa
 
     source = spec.load_source(data)
     split = split or sorted(source.splits)[0]
-    if source.record in (layouts.CAFFE_RECORD, "clickhere_view"):
+    if source.record in (layouts.CAFFE_RECORD, "clickhere_view", "clickhere_instance"):
         layout = layouts.get(source.record)
         ds = layout.reader(layout, source, split, INSTANCE_FIELDS, False, 0, False, limit).prefetch(readers.AUTOTUNE)
         return _best_rate(ds.as_numpy_iterator, limit, repeat + 1)  # built once; the first pass warms up

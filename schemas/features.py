@@ -349,8 +349,10 @@ class Schema:
             if f.name not in feats:
                 raise SchemaError(f"{self.name} record: field {f.name} is missing")
             feat = feats[f.name]
-            vals = {"bytes": feat.bytes_list.value, "int64": feat.int64_list.value, "float": feat.float_list.value}[f.kind]
-            value = f.decode(list(vals))
+            if f.kind == "float":
+                value = f.decode(example_proto.float_array(feat.float_list))
+            else:
+                value = f.decode(list(feat.bytes_list.value if f.kind == "bytes" else feat.int64_list.value))
             out[f.name] = f.to_array(value) if arrays else value
         return out
 

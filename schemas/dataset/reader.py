@@ -143,12 +143,13 @@ def read_shard(shard: Shard, fields: Iterable[str] | None = None) -> Iterator[di
                     frame[side] = np.asarray(frame[side], np.int64)
                 yield _select(frame, fields)
     elif shard.format == "clickhere_lmdb":
-        for inst in caffe_lmdb.read_caffe_split(shard.path):
+        for inst in caffe_lmdb.read_caffe_split(shard.path, fields):
             yield _select(inst, fields)
     else:
         decode = DECODERS[shard.kind]
         for raw in records.iter_shard(shard.path, shard.format):
-            yield from decode(raw, fields)
+            for rec in decode(raw, fields):
+                yield _select(rec, fields)
 
 
 def interleave(iterators: list[Iterator], cycle_length: int) -> Iterator:

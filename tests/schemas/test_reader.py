@@ -234,3 +234,28 @@ def test_the_pytorch_wrapper_of_docs_reader_md_splits_shards_among_workers(tmp_p
         parts.append([r["key"] for r in ds])
     assert sorted(parts[0] + parts[1]) == everything and len(everything) == 6
     assert parts[0] and parts[1] and not set(parts[0]) & set(parts[1])
+
+
+@pytest.mark.parametrize("n", [0, 1, 31, 51529])
+def test_float_array_reads_the_packed_floats_exactly(n):
+    from schemas import example_proto
+    values = np.random.default_rng(n).normal(size=n).astype(np.float32)
+    ex = example_proto.Example()
+    ex.features.feature["x"].float_list.value.extend(values.tolist())
+    parsed = example_proto.parse_example(ex.SerializeToString())
+    got = example_proto.float_array(parsed.features.feature["x"].float_list)
+    assert got.dtype == np.float32 and got.shape == (n,) and got.flags.writeable
+    np.testing.assert_array_equal(got, np.asarray(parsed.features.feature["x"].float_list.value, np.float32))
+    np.testing.assert_array_equal(got, values)
+
+
+@pytest.mark.parametrize("name", ["caffe_datum", "clickhere_view", "clickhere_instance", "view"])
+def test_fields_read_only_what_is_asked_and_the_same_values(datasets, name):
+    full = list(reader.read(datasets[name]))
+    wanted = {"key", "keypoint_pixel", "viewpoint_label"} if name != "view" else {"key", "keypoints/uv"}
+    part = list(reader.read(datasets[name], fields=wanted))
+    assert len(part) == len(full) and all(set(p) == wanted for p in part)
+    for p, f in zip(part, full):
+        for k in wanted:
+            np.testing.assert_array_equal(np.asarray(p[k]), np.asarray(f[k]))
+    assert [r["key"] for r in reader.read(datasets[name], fields={"key"})] == [r["key"] for r in full]
