@@ -42,12 +42,13 @@ from kpdata.preview import stereo as stereo_sheet
 from kpdata.preview.stereo import pair_view
 from schemas.clickhere import CLICKHERE_INSTANCE, CLICKHERE_VIEW
 from schemas.dataset import caffe_lmdb, names, records
+from schemas.dataset.validation.hpatches import looks_like_hpatches
 from schemas.keypointnet import KEYPOINTNET_PAIR
 from schemas.keypose import KEYPOSE
 from schemas.kp2d import KP2D_PAIR
 from schemas.view import VIEW
 
-__all__ = ["SEQUENCES_RECORD", "HPATCHES_KIND", "DISTRIBUTIONS_KIND", "FIT_INFO", "is_hpatches",
+__all__ = ["SEQUENCES_RECORD", "HPATCHES_KIND", "DISTRIBUTIONS_KIND", "FIT_INFO",
            "SCAN_LIMIT", "INSTANCE_SCAN_LIMIT", "UnknownKind", "register", "kinds",
            "dataset_kind", "write_preview", "select_preview", "select_instances", "spread", "view_tiles",
            "clickhere_tiles", "keypointnet_pairs", "kp2d_pairs", "keypose_record_tiles", "sequence_tiles",
@@ -84,15 +85,6 @@ def kinds() -> list[str]:
     return sorted(_DRAWERS)
 
 
-def is_hpatches(folder: str) -> bool:
-    """True when ``folder`` holds an HPatches sequence (a sub-folder with ``1.ppm`` and ``H_1_2``)."""
-    try:
-        subs = [os.path.join(folder, d) for d in os.listdir(folder)]
-    except OSError:
-        return False
-    return any(os.path.isfile(os.path.join(d, "1.ppm")) and os.path.isfile(os.path.join(d, "H_1_2")) for d in subs)
-
-
 def dataset_kind(dataset_dir: str) -> str | None:
     """The kind of the folder: ``dataset_info.json``'s ``record`` (``view`` when it names none,
     :data:`SEQUENCES_RECORD` when it names none and the folder holds KeyPose sequences);
@@ -106,7 +98,7 @@ def dataset_kind(dataset_dir: str) -> str | None:
             return SEQUENCES_RECORD
         if os.path.isfile(os.path.join(dataset_dir, FIT_INFO)):
             return DISTRIBUTIONS_KIND
-        return HPATCHES_KIND if is_hpatches(dataset_dir) else None
+        return HPATCHES_KIND if looks_like_hpatches(dataset_dir) else None
     if record is None and records.is_sequence_tree(dataset_dir):
         return SEQUENCES_RECORD
     return record or VIEW.name
