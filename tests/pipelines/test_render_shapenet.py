@@ -140,6 +140,7 @@ def test_metadata_and_dead_letters_of_a_clean_run(v2_run):
     assert not [f for f in os.listdir(v2_run) if "incomplete" in f]
     preview = cv2.imread(str(v2_run / "preview.png"))
     assert preview is not None and preview.shape[1] > 600
+    assert cv2.imread(str(v2_run / "viewpoints.png")) is not None  # what it rendered: viewpoint histograms
 
 
 def test_same_seed_twice_is_byte_identical_and_workers_do_not_matter(tmp_path, gl):
