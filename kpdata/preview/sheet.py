@@ -409,7 +409,7 @@ def _keypoint_counts(uv: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, n
 def caption_lines(view: Mapping, tile_width: int = 320, index: int = 0) -> list[str]:
     """The caption lines of ``view``'s tile, fitted to ``tile_width`` pixels (three for a key that fits one line).
 
-    1. the key, whole, wrapped over more lines at its ``/`` when too long (model ids are never cut);
+    1. the key, whole, wrapped over more lines after a ``/`` or ``_`` when too long (model ids are never cut);
     2. ``az 120.0 el 40.0 tilt 3.0 d 2.50`` (degrees, degrees, degrees, distance) or
        ``viewpoint n/a``;
     3. ``kp 7/10 visible``, plus ``, 2 outside`` for keypoints outside the image and ``, 1 nan``
@@ -429,7 +429,7 @@ def caption_lines(view: Mapping, tile_width: int = 320, index: int = 0) -> list[
         kp += f", {n_nan} nan"
     avail = tile_width - 8
     return [
-        *labels.wrap_key(_ascii(key), avail, CAPTION_SCALE),
+        *labels.wrap_key(_ascii(key), avail, CAPTION_SCALE, "/_"),
         _fit_right(_viewpoint_text(view, key), avail, CAPTION_SCALE),
         _fit_right(kp, avail, CAPTION_SCALE),
     ]
