@@ -276,12 +276,13 @@ def record_kind(config: ClickHereConfig) -> str:
     return chs.CAFFE_LAYOUT.name if config.render.format == "lmdb" else chs.CLICKHERE_INSTANCE.name
 
 
-def features(config: ClickHereConfig) -> dict:
+def record_schema(config: ClickHereConfig):
+    """The record declaration of the output: a Schema, or the Caffe LMDB layout."""
     if config.compact:
-        return chs.CLICKHERE_VIEW.describe()
+        return chs.CLICKHERE_VIEW
     if config.render.format == "tfrecord":
-        return chs.CLICKHERE_INSTANCE.describe()
-    return chs.CAFFE_LAYOUT.describe()
+        return chs.CLICKHERE_INSTANCE
+    return chs.CAFFE_LAYOUT
 
 
 def write_metadata(_, config: ClickHereConfig, command, planned, failures, timings, shard_infos, counts):
@@ -297,7 +298,7 @@ def write_metadata(_, config: ClickHereConfig, command, planned, failures, timin
     failed_views = planned["per_model"] * len({f["key"] for f in failures if f["stage"] in ("load", "label")}) + \
         sum(1 for f in failures if f["stage"] == "compose")
     return skeleton.write_dataset_files(
-        rcfg, config, command, features=features(config),
+        rcfg, config, command, schema=record_schema(config),
         info={"version": chs.CLICKHERE_VIEW.version, "layout": LAYOUT, "record": record_kind(config),
               "compact": config.compact, "splits": splits},
         counts={"models": planned["models"], "views_planned": planned["views"],

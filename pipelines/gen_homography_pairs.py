@@ -154,7 +154,7 @@ def write_metadata(_, config: PairsConfig, command, planned: dict, failures, tim
     splits = sinks.splits_info(shard_infos, config.format)
     failed = len({f["key"] for f in failures})
     return skeleton.write_dataset_files(
-        config, config, command, features=KP2D_PAIR.describe(),
+        config, config, command, schema=KP2D_PAIR,
         info={"version": KP2D_PAIR.version, "record": KP2D_PAIR.name, "splits": splits},
         counts={"images": planned["images"], "pairs_planned": planned["pairs"], "images_failed": failed,
                 "records_written": sum(s["num_examples"] for s in splits.values()), "hpatches_sequences": len(exported)},

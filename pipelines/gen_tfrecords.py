@@ -189,7 +189,7 @@ def write_metadata(_, config: GenConfig, command, planned: dict, failures, timin
     written = sum(s["num_examples"] for s in splits.values())
     frames, lost = planned["frames"], planned["frames_in_failed_folders"]
     return skeleton.write_dataset_files(
-        config, config, command, features=KEYPOSE.describe(),
+        config, config, command, schema=KEYPOSE,
         info={"version": KEYPOSE.version, "record": KEYPOSE.name, "splits": splits, "folders": planned["folders"]},
         counts={"folders": len(planned["folders"]["train"]) + len(planned["folders"]["val"]),
                 "folders_failed": planned["folders_failed"], "frames_planned": frames,

@@ -228,8 +228,8 @@ def _differences(old, new, prefix="") -> list[str]:
 
 
 def is_dataset(path: str) -> bool:
-    """``path`` is a folder a kpdata run wrote (it has a journal or a dataset_info.json)."""
-    return any(exists(os.path.join(path, n)) for n in (names.JOURNAL_DIR, names.DATASET_INFO))
+    """``path`` is a folder a kpdata run wrote (it has a journal, a kpdata_info.json or a dataset_info.json)."""
+    return any(exists(os.path.join(path, n)) for n in (names.JOURNAL_DIR, names.KPDATA_INFO, names.DATASET_INFO))
 
 
 class RunFolder:
@@ -293,7 +293,7 @@ class RunFolder:
         if previous is not None:
             what = "a dataset made with another configuration (" + "; ".join(
                 _differences(previous, self.fingerprint)[:6]) + ")"
-        elif exists(os.path.join(out, names.DATASET_INFO)):
+        elif exists(os.path.join(out, names.KPDATA_INFO)) or exists(os.path.join(out, names.DATASET_INFO)):
             what = "a dataset without a run journal (an earlier kpdata version or an unknown configuration)"
         else:
             what = f"files that are not a kpdata dataset ({', '.join(ours[:5])}{', ...' if len(ours) > 5 else ''})"

@@ -277,7 +277,7 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
     failed_models = {f["key"] for f in failures if f["stage"] == "load"}
     rec_schema = schema(config.extras)
     return skeleton.write_dataset_files(
-        config, config, command, features=rec_schema.describe(),
+        config, config, command, schema=rec_schema,
         info={"version": rec_schema.version, "record": rec_schema.name, "layout": LAYOUT, "splits": splits,
               "intrinsics": dataclasses.asdict(config.intrinsics)},
         counts={"models": planned["models"], "views_planned": planned["pairs"], "pairs_planned": planned["pairs"],

@@ -415,7 +415,7 @@ def cached_demo_sequences(cache_dir: str) -> str:
         with open(mod, "rb") as f:
             h.update(f.read())
     target = os.path.join(cache_dir, f"keypose_stereo_demo-{h.hexdigest()[:12]}")
-    if os.path.isfile(os.path.join(target, names.DATASET_INFO)):
+    if os.path.isfile(os.path.join(target, names.KPDATA_INFO)):
         return target
     os.makedirs(cache_dir, exist_ok=True)
     tmp = f"{target}.incomplete-{uuid.uuid4().hex[:8]}"

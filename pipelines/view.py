@@ -99,7 +99,7 @@ def write_metadata(_, config: RenderConfig, command, planned: dict, failures, ti
     written = sum(s["num_examples"] for s in splits.values())
     failed_models = {f["key"] for f in failures if f["stage"] == "load"}
     return skeleton.write_dataset_files(
-        config, config, command, features=VIEW.describe(),
+        config, config, command, schema=VIEW,
         info={"version": VIEW.version, "record": VIEW.name, "splits": splits},
         counts={"models": planned["models"], "views_planned": planned["views"],
                 "models_failed": len(failed_models), "records_written": written},

@@ -89,12 +89,12 @@ def copy(made, kind, tmp_path):
 
 
 def info_of(d):
-    with open(os.path.join(d, "dataset_info.json")) as f:
+    with open(os.path.join(d, "kpdata_info.json")) as f:
         return json.load(f)
 
 
 def write_info(d, info):
-    with open(os.path.join(d, "dataset_info.json"), "w") as f:
+    with open(os.path.join(d, "kpdata_info.json"), "w") as f:
         json.dump(info, f, indent=2, sort_keys=True)
 
 
@@ -180,8 +180,8 @@ def test_truncated_shard(made, tmp_path):
     rc, report = run_json(d)
     assert rc == 1
     assert_defect(report, "framing", rel, "truncated record")
-    assert_defect(report, "files", rel, f"{size - 100} bytes, dataset_info.json lists {size}")
-    assert_defect(report, "files", rel, "records, dataset_info.json lists")
+    assert_defect(report, "files", rel, f"{size - 100} bytes, kpdata_info.json lists {size}")
+    assert_defect(report, "files", rel, "records, kpdata_info.json lists")
 
 
 def test_flipped_byte_fails_the_data_checksum(made, tmp_path):
@@ -214,7 +214,7 @@ def test_deleted_shard(made, tmp_path):
     os.remove(d / rel)
     rc, report = run_json(d)
     assert rc == 1
-    assert_defect(report, "files", rel, "listed in dataset_info.json but missing")
+    assert_defect(report, "files", rel, "listed in kpdata_info.json but missing")
 
 
 def test_temporary_and_stray_shards(made, tmp_path):
@@ -238,8 +238,8 @@ def test_changed_example_count(made, tmp_path):
     write_info(d, info)
     rc, report = run_json(d)
     assert rc == 1
-    assert_defect(report, "files", shard["file"], f"{real} records, dataset_info.json lists {real + 1}")
-    assert_defect(report, "metadata", "dataset_info.json", "num_examples")
+    assert_defect(report, "files", shard["file"], f"{real} records, kpdata_info.json lists {real + 1}")
+    assert_defect(report, "metadata", "kpdata_info.json", "num_examples")
 
 
 def test_lmdb_shard_count_and_key(made, tmp_path):
@@ -586,17 +586,17 @@ def test_usage_errors(tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert validate.run([str(tmp_path)]) == 2
     assert "not a kpdata dataset" in capsys.readouterr().err
-    (tmp_path / "dataset_info.json").write_text('{"record": "something_else", "splits": {}}')
+    (tmp_path / "kpdata_info.json").write_text('{"record": "something_else", "splits": {}}')
     assert validate.run([str(tmp_path)]) == 2
     assert validate.run([str(tmp_path), "--max_records", "0"]) == 2
     assert validate.run([str(tmp_path), "--no_such_flag"]) == 2
 
 
 def test_unparseable_or_malformed_dataset_info_is_a_defect(made, tmp_path):
-    (tmp_path / "dataset_info.json").write_text("{not json")
+    (tmp_path / "kpdata_info.json").write_text("{not json")
     rc, report = run_json(tmp_path)
     assert rc == 1
-    assert_defect(report, "metadata", "dataset_info.json", "does not parse as JSON")
+    assert_defect(report, "metadata", "kpdata_info.json", "does not parse as JSON")
     d = copy(made, "kp2d", tmp_path)
     info = info_of(d)
     info["splits"]["train"]["shards"][0]["examples"] = "many"
@@ -604,8 +604,8 @@ def test_unparseable_or_malformed_dataset_info_is_a_defect(made, tmp_path):
     write_info(d, info)
     rc, report = run_json(d)
     assert rc == 1
-    assert_defect(report, "metadata", "dataset_info.json", "has no 'config'")
-    assert_defect(report, "metadata", "dataset_info.json", "shards must be a list of {file, examples >= 0")
+    assert_defect(report, "metadata", "kpdata_info.json", "has no 'config'")
+    assert_defect(report, "metadata", "kpdata_info.json", "shards must be a list of {file, examples >= 0")
     assert_defect(report, "files", "kp2d_pairs-train.tfrecord-00000-of-00001", "does not list (stray)")
 
 

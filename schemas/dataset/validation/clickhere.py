@@ -8,7 +8,7 @@ from kpdata.clickhere.keypoint_maps import swap_left_right
 from kpdata.seeding import bucket, split_of
 from schemas import clickhere as chs
 from schemas.dataset import checks
-from schemas.dataset.names import DATASET_INFO
+from schemas.dataset.names import KPDATA_INFO
 from schemas.dataset.validation.kinds import config_splits
 from schemas.dataset.validation.shards import ShardedKind
 from schemas.dataset.validation.view import view_key_problem
@@ -80,11 +80,11 @@ class _ClickHereShards(ShardedKind):
         return dropped_views(stats)
 
     def check_instance_counts(self, complete: bool) -> None:
-        """Each split's num_instances in dataset_info.json against the records (``complete``:
+        """Each split's num_instances in kpdata_info.json against the records (``complete``:
         every record was decoded)."""
 
     def instance_count_defect(self, split: str, message: str) -> None:
-        self.report.check("files").defect(DATASET_INFO, f"split {split!r}: num_instances {message}")
+        self.report.check("files").defect(KPDATA_INFO, f"split {split!r}: num_instances {message}")
 
 
 class ClickHereViewKind(_ClickHereShards):

@@ -65,7 +65,7 @@ def check_layout_files(root: str, report, info: dict) -> None:
             continue
         want = [f[:-len(TFRECORD_EXT)] for f in by_split.get(split, [])]
         if [ln for ln in lines if ln.strip()] != want:
-            c.defect(name, f"lists {len(lines)} record file(s), dataset_info.json has {len(want)} in "
+            c.defect(name, f"lists {len(lines)} record file(s), kpdata_info.json has {len(want)} in "
                            f"split {split!r} ({', '.join(want[:3])}{'...' if len(want) > 3 else ''})")
     lines = read_lines(os.path.join(root, KEYPOINTNET_JOB), c, KEYPOINTNET_JOB)
     if lines is not None:

@@ -1,5 +1,5 @@
 """Record kinds: how to check a dataset folder of one record type, found by the ``record`` name
-its dataset_info.json gives.
+its kpdata_info.json gives.
 
 A :class:`RecordKind` subclass names its ``record``, titles the report and checks the folder
 (:meth:`RecordKind.validate`); the
@@ -18,8 +18,9 @@ __all__ = ["RecordKind", "registry", "formats", "config_splits"]
 class RecordKind(abc.ABC):
     """How to check a dataset folder of one record type.
 
-    ``record``: the record name in dataset_info.json (the registry key); ``has_features``: the
-    folder has a features.json; ``counts_records``: stats.json's records_written counts the listed examples;
+    ``record``: the record name in kpdata_info.json (the registry key); ``has_features``: the
+    folder's kpdata_info.json describes its schema (``features``);
+    ``counts_records``: stats.json's records_written counts the listed examples;
     ``exports_hpatches``: the kind checks the HPatches folder its run exported itself."""
 
     record: str = ""

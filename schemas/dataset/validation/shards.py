@@ -1,4 +1,4 @@
-"""Datasets of records in shards (TFRecord files or LMDB environments): the shards dataset_info.json
+"""Datasets of records in shards (TFRecord files or LMDB environments): the shards kpdata_info.json
 lists are present with their bytes and counts, framed, decoded and checked record by record by a
 :class:`ShardedKind`; keys unique and sorted; no stray shard."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from schemas.dataset.validation.decode import decode_strict
 from schemas.dataset.validation.files import check_temporaries, dir_bytes
 from schemas.dataset.validation.framing import sample_counts, walk_lmdb, walk_tfrecord
 from schemas.dataset.validation.kinds import RecordKind
-from schemas.dataset.validation.metadata import check_features_match
+from schemas.dataset.validation.metadata import check_features_match, check_tfds
 from schemas.dataset.validation.report import Check, Report
 
 __all__ = ["ShardedKind", "validate_shards", "check_shards", "check_stray_shards"]
@@ -59,12 +59,14 @@ class ShardedKind(RecordKind):
 
 def validate_shards(root: str, report: Report, info: dict, kind: ShardedKind, max_records: int | None,
                     shard_folders=("",)) -> None:
-    """The shards, stray shards in ``shard_folders``, temporaries, features.json = the schema's."""
+    """The shards, stray shards in ``shard_folders``, temporaries, kpdata_info.json's features = the
+    schema's, TFDS's metadata where the shards are in its template."""
     check_shards(root, report, info, kind, max_records)
     check_stray_shards(root, report, info, shard_folders)
     check_temporaries(root, report)
     if kind.schema is not None:
         check_features_match(root, report, kind.schema)
+        check_tfds(root, report, kind.schema, info)
 
 
 def check_shards(root: str, report: Report, info: dict, kind: ShardedKind, max_records: int | None) -> None:
@@ -89,17 +91,17 @@ def check_shards(root: str, report: Report, info: dict, kind: ShardedKind, max_r
             totals["shards"] += 1
             if fmt == "lmdb":
                 if not os.path.isdir(path) or not os.path.isfile(os.path.join(path, LMDB_DATA)):
-                    files_c.defect(rel, f"listed in dataset_info.json but missing (no LMDB {LMDB_DATA})")
+                    files_c.defect(rel, f"listed in kpdata_info.json but missing (no LMDB {LMDB_DATA})")
                     continue
                 size = dir_bytes(path)
             else:
                 if not os.path.isfile(path):
-                    files_c.defect(rel, "listed in dataset_info.json but missing")
+                    files_c.defect(rel, "listed in kpdata_info.json but missing")
                     continue
                 size = os.path.getsize(path)
             totals["bytes"] += size
             if size != int(shard["bytes"]):
-                files_c.defect(rel, f"{size} bytes, dataset_info.json lists {shard['bytes']}")
+                files_c.defect(rel, f"{size} bytes, kpdata_info.json lists {shard['bytes']}")
             records = walk_lmdb(path, k_full, files_c, rel) if fmt == "lmdb" else walk_tfrecord(path, k_full, frame_c, rel)
             n = 0
             prev = None
@@ -115,7 +117,7 @@ def check_shards(root: str, report: Report, info: dict, kind: ShardedKind, max_r
                                      prev, (rec_c, key_c, inv_c))
             totals["records"] += n
             if n != int(shard["examples"]):
-                files_c.defect(rel, f"{n} records, dataset_info.json lists {shard['examples']}")
+                files_c.defect(rel, f"{n} records, kpdata_info.json lists {shard['examples']}")
     kind.finish()
     files_c.note(f"{totals['shards']} shard(s), {totals['records']} records, {totals['bytes'] / 1e6:,.1f} MB")
     frame_c.note("length and data CRCs" + ("" if max_records is None else " (data CRCs of the checked records)"))
@@ -157,7 +159,7 @@ def _check_record(kind, data, lmdb_key, i, rel, split, index, num_shards, is_lmd
 
 
 def check_stray_shards(root: str, report: Report, info: dict, folders=("",)) -> None:
-    """Shard-like entries (``*.tfrecord*``, ``*.lmdb``) in the shard folders that dataset_info.json
+    """Shard-like entries (``*.tfrecord*``, ``*.lmdb``) in the shard folders that kpdata_info.json
     does not list."""
     c = report.check("files")
     for folder in folders:
@@ -169,4 +171,4 @@ def check_stray_shards(root: str, report: Report, info: dict, folders=("",)) -> 
             if TEMP_NAME.search(name):
                 continue  # reported by check_temporaries
             if (".tfrecord" in name or name.endswith(".lmdb")) and rel not in report.listed:
-                c.defect(rel, "a shard file dataset_info.json does not list (stray)")
+                c.defect(rel, "a shard file kpdata_info.json does not list (stray)")
