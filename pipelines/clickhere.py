@@ -300,7 +300,7 @@ def write_metadata(_, config: ClickHereConfig, command, planned, failures, timin
     return skeleton.write_dataset_files(
         rcfg, config, command, schema=record_schema(config),
         info={"version": chs.CLICKHERE_VIEW.version, "layout": LAYOUT, "record": record_kind(config),
-              "compact": config.compact, "splits": splits},
+              "compact": config.compact, "splits": splits, "split_assignment": planned["split_assignment"]},
         counts={"models": planned["models"], "views_planned": planned["views"],
                 "records_written": sum(s["num_examples"] for s in splits.values()),
                 "instances_written": sum(s["num_instances"] for s in splits.values()),
@@ -339,7 +339,8 @@ def plan(config: ClickHereConfig) -> ClickHerePlan:
     per_model = len(table) if render.views_per_model < 0 else render.views_per_model
     tasks, views_per_split = shapenet_views.model_tasks(render, models, per_model)
     per_view = 40e3 if config.compact else 12 * 1.2e6
-    counts = {"models": len(tasks), "views": sum(views_per_split.values()), "per_model": per_model}
+    counts = {"models": len(tasks), "views": sum(views_per_split.values()), "per_model": per_model,
+              "split_assignment": shapenet_views.split_assignment("model", {t.model.key: t.split for t in tasks})}
     return ClickHerePlan(config, tasks, counts,
                          f"rendering {counts['views']} clickhere views of {counts['models']} models from {root} "
                          f"into {render.output_dir}", source, table, sources, classes,

@@ -28,7 +28,8 @@ from kpdata.kp2d import hpatches
 from kpdata.sources import photos
 from kpdata.kp2d import homography as hg
 from kpdata.errors import InputError
-from kpdata.seeding import rng_for, split_of
+from kpdata import seeding
+from kpdata.seeding import rng_for
 from kpdata.demo import photos as demo_photos
 from pipelines import skeleton, sinks, stream
 from pipelines import options as opts
@@ -79,9 +80,10 @@ def pair_key(rel: str, index: int) -> str:
     return f"{rel}/p{index:04d}"
 
 
-def assign_split(config: PairsConfig, rel: str) -> str:
-    """Seeded split by photo (all pairs of a photo share a split)."""
-    return split_of(config.seed, config.splits, rel)
+def assign_splits(config: PairsConfig, rels) -> dict[str, str]:
+    """{photo path: split}: the plan-wide seeded split by photo (all pairs of a photo share a
+    split; :func:`kpdata.seeding.assign_splits`). SplitError when a split would get no photo."""
+    return seeding.assign_splits(config.seed, config.splits, rels, "photo")
 
 
 def sequence_names(rels: list[str]) -> dict[str, str]:
@@ -155,7 +157,8 @@ def write_metadata(_, config: PairsConfig, command, planned: dict, failures, tim
     failed = len({f["key"] for f in failures})
     return skeleton.write_dataset_files(
         config, config, command, schema=KP2D_PAIR,
-        info={"version": KP2D_PAIR.version, "record": KP2D_PAIR.name, "splits": splits},
+        info={"version": KP2D_PAIR.version, "record": KP2D_PAIR.name, "splits": splits,
+              "split_assignment": {"by": "photo", "groups": dict(sorted(planned["split_assignment"].items()))}},
         counts={"images": planned["images"], "pairs_planned": planned["pairs"], "images_failed": failed,
                 "records_written": sum(s["num_examples"] for s in splits.values()), "hpatches_sequences": len(exported)},
         failures=failures, failure_rate=skeleton.rate(failed, planned["images"]), timings=timings)
@@ -226,12 +229,13 @@ def plan(config: PairsConfig) -> PhotoPlan:
         raise skeleton.NoInput(f"{root}: no .jpg/.jpeg/.png photos found"
                                f"{'' if config.recursive else ' (sub-folders need --recursive)'}")
     names = sequence_names(rels)
-    tasks = [PhotoTask(r, os.path.join(root, *r.split("/")), assign_split(config, r), names[r]) for r in rels]
+    split_of = assign_splits(config, rels)
+    tasks = [PhotoTask(r, os.path.join(root, *r.split("/")), split_of[r], names[r]) for r in rels]
     pairs_per_split = {name: 0 for name, _ in config.splits}
     for t in tasks:
         pairs_per_split[t.split] += config.pairs_per_image
     w, h = config.image_size
-    counts = {"images": len(tasks), "pairs": sum(pairs_per_split.values())}
+    counts = {"images": len(tasks), "pairs": sum(pairs_per_split.values()), "split_assignment": split_of}
     if config.hpatches_out:
         os.makedirs(config.hpatches_out, exist_ok=True)
     return PhotoPlan(config, tasks, counts,

@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from kpdata import geometry
+from kpdata import geometry, seeding
 
 from kpdata.sources import shapenet
 from kpdata import keypointnet as kpn
@@ -95,32 +95,10 @@ def pair_key(model: shapenet.ShapeNetModel, index: int) -> str:
 
 
 def assign_splits(seed: int, splits, models) -> dict[str, str]:
-    """Seeded split by model: {model key: split}.
-
-    Models are ordered by a seeded draw per model (``rng_for(seed, "split/" + key)``, as the view
-    layout draws) and cut into consecutive runs of ``round(fraction * n)`` models (largest
-    remainders), with at least one model in every split of non-zero fraction when there are enough
-    models: KeypointNet's evaluation reads dev.txt and needs a file in it.
-    """
-    models = list(models)
-    n = len(models)
-    fracs = [f for _, f in splits]
-    counts = [int(f * n) for f in fracs]
-    for i in sorted(range(len(fracs)), key=lambda i: (-(fracs[i] * n - counts[i]), i))[:n - sum(counts)]:
-        counts[i] += 1
-    if n >= sum(1 for f in fracs if f > 0):
-        for i, f in enumerate(fracs):
-            if f > 0 and counts[i] == 0:
-                donor = max(range(len(counts)), key=lambda j: (counts[j], -j))
-                counts[donor] -= 1
-                counts[i] += 1
-    order = sorted(models, key=lambda m: (rng_for(seed, "split/" + m.key).random(), m.key))
-    out, start = {}, 0
-    for (name, _), c in zip(splits, counts):
-        for m in order[start:start + c]:
-            out[m.key] = name
-        start += c
-    return out
+    """Seeded split by model: {model key: split} (:func:`kpdata.seeding.assign_splits`: largest
+    remainder, at least one model in every split of non-zero fraction: KeypointNet's evaluation
+    reads dev.txt and needs a file in it; SplitError when there are too few models)."""
+    return seeding.assign_splits(seed, splits, [m.key for m in models], "model")
 
 
 # ------------------------------------------------------------------------------------ flags
@@ -279,7 +257,7 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
     return skeleton.write_dataset_files(
         config, config, command, schema=rec_schema,
         info={"version": rec_schema.version, "record": rec_schema.name, "layout": LAYOUT, "splits": splits,
-              "intrinsics": dataclasses.asdict(config.intrinsics)},
+              "intrinsics": dataclasses.asdict(config.intrinsics), "split_assignment": planned["split_assignment"]},
         counts={"models": planned["models"], "views_planned": planned["pairs"], "pairs_planned": planned["pairs"],
                 "models_failed": len(failed_models), "records_written": written},
         failures=failures, failure_rate=skeleton.rate(planned["pairs"] - written, planned["pairs"]), timings=timings)
@@ -299,7 +277,8 @@ def plan(config: PairConfig) -> PairPlan:
     source = KeypointSource(config.keypoints or None)
     split_of = assign_splits(config.seed, config.splits, models)
     tasks = [PairTask(m, split_of[m.key], config.pairs_per_model) for m in models]
-    counts = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model}
+    counts = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model,
+              "split_assignment": shapenet_views.split_assignment("model", split_of)}
     return PairPlan(config, tasks, counts, f"rendering {counts['pairs']} KeypointNet pairs of {counts['models']} "
                                            f"models from {root} into {config.output_dir}", source)
 

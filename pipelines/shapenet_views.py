@@ -19,7 +19,8 @@ from kpdata import demo, geometry
 from kpdata.camera import Intrinsics
 from kpdata.keypoints import Keypoints3D, KeypointSource
 from kpdata.mesh import LoadedMesh, load_mesh
-from kpdata.seeding import rng_for, split_of
+from kpdata import seeding
+from kpdata.seeding import rng_for
 from kpdata.sources import shapenet
 from kpdata.viewpoints import UniformPrior, ViewpointTable
 from pipelines import options as opts
@@ -78,9 +79,16 @@ def view_key(model: shapenet.ShapeNetModel, index: int) -> str:
     return f"{model.synset}/{model.model_id}/v{index:06d}"
 
 
-def assign_split(config: RenderConfig, model: shapenet.ShapeNetModel) -> str:
-    """Seeded split by model (all views of a model share a split)."""
-    return split_of(config.seed, config.splits, model.key)
+def assign_splits(config: RenderConfig, models) -> dict[str, str]:
+    """{model key: split}: the plan-wide seeded split by model (all views of a model share a
+    split; :func:`kpdata.seeding.assign_splits`). SplitError when a split would get no model."""
+    return seeding.assign_splits(config.seed, config.splits, [m.key for m in models], "model")
+
+
+def split_assignment(by: str, groups: dict[str, str]) -> dict:
+    """kpdata_info.json's ``split_assignment``: ``by`` (model, photo) and {group: split}, sorted;
+    validate checks every record's group against it."""
+    return {"by": by, "groups": dict(sorted(groups.items()))}
 
 
 def plan_views(task: ModelTask, config: RenderConfig, table: ViewpointTable | None) -> list[ViewSpec]:
@@ -126,7 +134,8 @@ def load_model(model: shapenet.ShapeNetModel, keypoints: KeypointSource) -> tupl
 
 def model_tasks(config: RenderConfig, models, num_views: int) -> tuple[list[ModelTask], dict[str, int]]:
     """One task of ``num_views`` views per model, with its seeded split; and the views per split."""
-    tasks = [ModelTask(m, assign_split(config, m), num_views) for m in models]
+    split_of = assign_splits(config, models)
+    tasks = [ModelTask(m, split_of[m.key], num_views) for m in models]
     views_per_split = {name: 0 for name, _ in config.splits}
     for t in tasks:
         views_per_split[t.split] += t.num_views

@@ -6,7 +6,8 @@ configuration, whose output part is a :class:`pipelines.options.OutputConfig`) a
 
 * ``plan(config)``: the driver's listing before the graph: the work units, the planned counts and
   what the work needs (a :class:`Plan`). Bad input as a whole (an :class:`InputError`, or
-  :class:`NoInput`) ends the run with ``error: ...`` and exit status 2;
+  :class:`NoInput`), or ``--splits`` the inputs cannot fill (:class:`kpdata.seeding.SplitError`),
+  ends the run with ``error: ...`` and exit status 2;
 * ``work(plan)``: the units to make and how (a :class:`Work`: the pipeline's DoFn, how its outputs
   become records, the shards they are assembled into);
 * ``write_metadata(_, config, command, counts, failures, timings, *lists, *args)``: the files
@@ -32,6 +33,7 @@ from typing import Any, Callable
 import apache_beam as beam
 
 from kpdata.errors import InputError
+from kpdata.seeding import SplitError
 from pipelines import journal, progress, report, runners, sinks, stream
 from pipelines import options as opts
 from pipelines.options import OutputConfig
@@ -151,7 +153,7 @@ def execute(steps: Steps, config, pipeline_options, argv: list[str], overwrite: 
     start = time.time()
     try:
         plan = steps.plan(config)
-    except (InputError, NoInput) as e:
+    except (InputError, NoInput, SplitError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = steps.output_of(plan.config)

@@ -79,7 +79,8 @@ def plan(config: RenderConfig) -> ViewPlan:
     per_model = len(table) if config.views_per_model < 0 else config.views_per_model
     tasks, views_per_split = shapenet_views.model_tasks(config, models, per_model)
     w, h = config.image_size
-    counts = {"models": len(tasks), "views": sum(views_per_split.values())}
+    counts = {"models": len(tasks), "views": sum(views_per_split.values()),
+              "split_assignment": shapenet_views.split_assignment("model", {t.model.key: t.split for t in tasks})}
     return ViewPlan(config, tasks, counts,
                     f"rendering {counts['views']} views of {counts['models']} models from {root} into "
                     f"{config.output_dir}", source, table,
@@ -100,7 +101,8 @@ def write_metadata(_, config: RenderConfig, command, planned: dict, failures, ti
     failed_models = {f["key"] for f in failures if f["stage"] == "load"}
     return skeleton.write_dataset_files(
         config, config, command, schema=VIEW,
-        info={"version": VIEW.version, "record": VIEW.name, "splits": splits},
+        info={"version": VIEW.version, "record": VIEW.name, "splits": splits,
+              "split_assignment": planned["split_assignment"]},
         counts={"models": planned["models"], "views_planned": planned["views"],
                 "models_failed": len(failed_models), "records_written": written},
         failures=failures, failure_rate=skeleton.rate(planned["views"] - written, planned["views"]), timings=timings)

@@ -16,11 +16,16 @@
                                         ``FixedLenSequenceFeature``, our flat list unchanged)
   ``PNGImage`` (H, W, C) / (H, W)       ``Image(shape=(H, W, C|1), dtype, encoding_format=png)``;
                                         a 2-D field decodes with a trailing channel of 1
+  opaque bytes (Click-Here's            ``Tensor(shape=(), dtype=string)``: the JPEG file
+  compact ``image/jpeg``)               unchanged (see below)
   ====================================  ========================================================
 
   The record bytes are untouched: TFDS's parser reads our ``tf.train.Example`` features under the
   same names (``image/encoded`` stays a flat key), int64 lists as the declared integer dtype,
-  float lists as float32, PNG bytes through ``tf.io.decode_png``.
+  float lists as float32, PNG bytes through ``tf.io.decode_png``. Click-Here's compact JPEG is
+  declared as bytes, not as a TFDS ``Image``: TFDS decodes JPEG with TensorFlow's default
+  ``INTEGER_FAST`` IDCT, about 1 grey level (mean) from our reader's OpenCV decode;
+  ``tf.io.decode_jpeg(x, channels=3, dct_method="INTEGER_ACCURATE")`` equals it exactly.
 * ``dataset_info.json`` (:func:`dataset_info_json`): TFDS's ``DatasetInfo`` proto as JSON (name,
   version, file format, and per split ``shardLengths``, ``numBytes``, ``filepathTemplate``; proto
   JSON writes int64 values as strings).
@@ -69,6 +74,9 @@ def feature_json(field) -> dict:
         shape = field.shape if len(field.shape) == 3 else (*field.shape, 1)
         return {"pythonClassName": f"{_PKG}.image_feature.Image",
                 "image": {"shape": _shape(shape), "dtype": field.dtype, "encodingFormat": "png"}}
+    if field.kind == "bytes" and field.shape == ():  # opaque bytes (Click-Here's JPEG): unchanged
+        return {"pythonClassName": f"{_PKG}.tensor_feature.Tensor",
+                "tensor": {"shape": {}, "dtype": "string", "encoding": "none"}}
     raise ValueError(f"{field.name}: no TFDS feature for a {type(field).__name__} field")
 
 

@@ -280,10 +280,15 @@ def test_records_in_the_wrong_split(made, tmp_path):
     d = copy(made, "view", tmp_path)
     info = info_of(d)
     info["config"]["splits"] = [["train", 1.0]]
+    info["split_assignment"]["groups"] = {g: "train" for g in info["split_assignment"]["groups"]}
     write_info(d, info)
     rc, report = run_json(d)
     assert rc == 1
     assert_defect(report, "keys", "-test.tfrecord-", "belongs in split 'train'")
+    info["config"]["splits"] = [["train", 0.5], ["test", 0.5]]
+    write_info(d, info)
+    rc, report = run_json(d)
+    assert_defect(report, "metadata", "kpdata_info.json", "split_assignment: 2 of 4 models are not where the seed")
 
 
 # ------------------------------------------------------------------------------- record values
@@ -609,16 +614,32 @@ def test_unparseable_or_malformed_dataset_info_is_a_defect(made, tmp_path):
     assert_defect(report, "files", "kp2d_pairs-train.tfrecord-00000-of-00001", "does not list (stray)")
 
 
-def test_split_rule_matches_the_pipelines():
-    """The validator places keys with kpdata.seeding.split_of: the rule the pipelines assign splits by.
-    (File names need no such check: the pipelines and the validator import them from schemas.dataset.names.)"""
+def test_split_assignment_is_recorded_and_checked(made, tmp_path):
+    """Every splitting pipeline records its plan-wide assignment (kpdata_info.json
+    split_assignment, the seeded kpdata.seeding.assign_splits of its groups); the demo set's 4
+    models split train=0.5,test=0.5 two and two; validate recomputes the assignment and places
+    every record by it: a moved model is a defect of the metadata and of each of its records."""
     from kpdata.sources.shapenet import ShapeNetModel
     cfg = render_shapenet.RenderConfig(splits=(("train", 0.5), ("dev", 0.2), ("test", 0.3)), seed=7)
-    for i in range(40):
-        m = ShapeNetModel("02958343", f"{i:032x}", "/nowhere", "", 1)
-        assert seeding.split_of(7, cfg.splits, m.key) == render_shapenet.assign_split(cfg, m)
-        pcfg = gen_homography_pairs.PairsConfig(splits=cfg.splits, seed=7)
-        assert seeding.split_of(7, cfg.splits, f"dir/{i}.jpg") == gen_homography_pairs.assign_split(pcfg, f"dir/{i}.jpg")
+    models = [ShapeNetModel("02958343", f"{i:032x}", "/nowhere", "", 1) for i in range(40)]
+    assert render_shapenet.assign_splits(cfg, models) == seeding.assign_splits(7, cfg.splits, [m.key for m in models])
+    pcfg = gen_homography_pairs.PairsConfig(splits=cfg.splits, seed=7)
+    rels = [f"dir/{i}.jpg" for i in range(40)]
+    assert gen_homography_pairs.assign_splits(pcfg, rels) == seeding.assign_splits(7, cfg.splits, rels, "photo")
+    groups = info_of(made["view"])["split_assignment"]["groups"]
+    assert sorted(groups.values()) == ["test", "test", "train", "train"]
+    for kind in ("view", "ch_tfrecord", "ch_caffe", "keypointnet", "kp2d"):
+        sa = info_of(made[kind])["split_assignment"]
+        assert sa["by"] == ("photo" if kind == "kp2d" else "model") and sa["groups"], kind
+    d = copy(made, "view", tmp_path)
+    info = info_of(d)
+    moved = sorted(g for g, s in info["split_assignment"]["groups"].items() if s == "train")[0]
+    info["split_assignment"]["groups"][moved] = "test"
+    write_info(d, info)
+    rc, report = run_json(d)
+    assert rc == 1
+    assert_defect(report, "metadata", "kpdata_info.json", "split_assignment: 1 of 4 models are not where")
+    assert_defect(report, "keys", "", f"model {moved} belongs in split 'test'")
 
 
 def test_readme_documents_every_flag_with_its_default():

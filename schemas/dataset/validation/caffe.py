@@ -101,13 +101,12 @@ class CaffeKind(RecordKind):
                 files_c.defect(f"{rel}/{KEYS_FILE}", f"is not the sorted key set of the LMDBs ({len(lines)} lines, "
                                                      f"{len(keys)} keys)")
             _check_views_jsonl(d, rel, set(keys), files_c)
-            render = self.config.get("render") or {}
             flips = set(self.config.get("flip_splits") or [])
             for key in keys:
                 if key in self.seen:
                     key_c.defect(rel, f"duplicate key (also in {self.seen[key]})", key)
                 self.seen.setdefault(key, rel)
-                p = instance_key_problem(key, split, render, flips, int(self.info.get("seed", 0)), 0, 1, True)
+                p = instance_key_problem(key, split, self.info, flips, 0, 1, True)
                 if p:
                     key_c.defect(rel, p, key)
             full = len(ref) if max_records is None else min(len(ref), max_records)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 
-from kpdata.seeding import bucket, split_of
+from kpdata.seeding import bucket
 from schemas.dataset.names import LMDB_DATA, TEMP_NAME
 from schemas.dataset.validation.decode import decode_strict
 from schemas.dataset.validation.files import check_temporaries, dir_bytes
 from schemas.dataset.validation.framing import sample_counts, walk_lmdb, walk_tfrecord
-from schemas.dataset.validation.kinds import RecordKind
+from schemas.dataset.validation.kinds import RecordKind, assigned_split
 from schemas.dataset.validation.metadata import check_features_match, check_tfds
 from schemas.dataset.validation.report import Check, Report
 
@@ -43,10 +43,13 @@ class ShardedKind(RecordKind):
         return []
 
     def placement_problem(self, key, what, group, splits, split, shard_index, num_shards, lmdb) -> str | None:
-        """``key`` of ``group`` (a model, a photo: the work unit) in the split the seed gives the
-        group and, for TFRecords, in the shard the group's key hashes to (units are assigned to
-        shards, DESIGN §7)."""
-        want = split_of(int(self.info.get("seed", 0)), splits, group)
+        """``key`` of ``group`` (a model, a photo: the work unit) in the split kpdata_info.json's
+        ``split_assignment`` gives the group (``splits``: unused, the assignment is recorded) and,
+        for TFRecords, in the shard the group's key hashes to (units are assigned to shards,
+        DESIGN §7)."""
+        want = assigned_split(self.info, group)
+        if want is None:
+            return f"{what} {group} is not in kpdata_info.json's split_assignment"
         if want != split:
             return f"{what} {group} belongs in split {want!r} (seed, --splits), found in {split!r}"
         if not lmdb and bucket(group, num_shards) != shard_index:

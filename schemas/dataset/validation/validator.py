@@ -12,7 +12,7 @@ from schemas.dataset.validation.deadletters import check_errors
 from schemas.dataset.validation.hpatches import looks_like_hpatches, validate_hpatches
 from schemas.dataset.validation.keypointnet import KeypointNetKind
 from schemas.dataset.validation.keypose import KeyPoseKind
-from schemas.dataset.validation.kinds import registry
+from schemas.dataset.validation.kinds import check_split_assignment, registry
 from schemas.dataset.validation.kp2d import KP2DKind
 from schemas.dataset.validation.metadata import check_metadata
 from schemas.dataset.validation.report import Report, UsageError
@@ -49,6 +49,7 @@ def validate(root: str, max_records: int | None = None, hpatches: str | None = N
     if record not in KINDS:
         raise UsageError(f"{root}: {KPDATA_INFO} has record {record!r} (layout {info.get('layout')!r}), not a kind "
                          f"this validator knows")
+    check_split_assignment(info, report)
     kind = KINDS[record](info, report)
     report.kind = kind.title()
     dropped = kind.validate(root, stats, max_records, hpatches)
