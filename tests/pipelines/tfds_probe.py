@@ -34,7 +34,7 @@ def same(field, got, ours) -> tuple[bool, list, list]:
         return got == ours, [], []
     if isinstance(ours, list):
         return [g.decode("utf-8") for g in got] == ours, list(got.shape), [len(ours)]
-    ours = np.asarray(ours)
+    ours = np.asarray(ours, dtype=field.dtype)  # a scalar decodes as a Python number
     g = np.asarray(got)
     shape = list(g.shape)
     if isinstance(field, PNGImage) and len(field.shape) == 2:
