@@ -75,7 +75,7 @@ def add_flags(p) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class ClickHereConfig:
-    """Everything that decides a clickhere output; serialised into dataset_info.json."""
+    """Everything that decides a clickhere output; serialised into kpdata_info.json."""
 
     render: RenderConfig
     backgrounds: str = ""

@@ -42,7 +42,7 @@ COMMAND = "pipelines.gen_homography_pairs"
 
 @dataclasses.dataclass(frozen=True)
 class PairsConfig(ShardedOutputConfig):
-    """Everything that decides the output; serialised into dataset_info.json."""
+    """Everything that decides the output; serialised into kpdata_info.json."""
 
     input_dir: str = DEMO
     recursive: bool = False

@@ -44,7 +44,7 @@ COMMAND = "pipelines.gen_tfrecords"
 
 @dataclasses.dataclass(frozen=True)
 class GenConfig(RecordOutputConfig):
-    """Everything that decides the output; serialised into dataset_info.json."""
+    """Everything that decides the output; serialised into kpdata_info.json."""
 
     input: tuple = (DEMO,)
     tfset: str = ""
@@ -173,7 +173,7 @@ def frame_records(item: tuple) -> list[tuple[str, bytes]]:
 def write_metadata(_, config: GenConfig, command, planned: dict, failures, timings, shard_infos, tfset_def: str,
                    data_params: str) -> dict:
     """Writes tfset.pbtxt, data_params.pbtxt, tfset_def.pbtxt (the input set; protos passed as text),
-    dataset_info.json, features.json and stats.json."""
+    kpdata_info.json and stats.json (no TFDS files: KeyPose's record file names fit no TFDS template)."""
     out = config.output_dir
     rec_dir = os.path.join(out, RECORDS_DIR)
     os.makedirs(rec_dir, exist_ok=True)

@@ -52,7 +52,7 @@ VIEW_ONLY_FLAGS = ("views_per_model", "viewpoints", "focal", "num_shards")
 
 @dataclasses.dataclass(frozen=True)
 class PairConfig(ShapeNetConfig):
-    """Everything that decides the output; serialised into dataset_info.json."""
+    """Everything that decides the output; serialised into kpdata_info.json."""
 
     pairs_per_model: int = 16
     image_size: tuple = DEFAULT_IMAGE_SIZE

@@ -59,7 +59,7 @@ PHOTO_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 @dataclasses.dataclass(frozen=True)
 class StereoConfig(OutputConfig):
-    """Everything that decides the output; serialised into dataset_info.json."""
+    """Everything that decides the output; serialised into kpdata_info.json."""
 
     models: str = DEMO
     synsets: tuple = ()

@@ -48,7 +48,7 @@ class ShapeNetConfig(OutputConfig):
 
 @dataclasses.dataclass(frozen=True)
 class RenderConfig(ShapeNetConfig, ShardedOutputConfig):
-    """Everything that decides the output; serialised into dataset_info.json."""
+    """Everything that decides the output; serialised into kpdata_info.json."""
 
     views_per_model: int = 8  # -1 = every row of the viewpoint file once, in order
     viewpoints: str = "uniform"

@@ -95,7 +95,7 @@ class Work:
 class Steps:
     """One pipeline's own parts of the run (see the module docstring).
 
-    ``command``: the entry point's module (``pipelines.render_shapenet``), for dataset_info.json;
+    ``command``: the entry point's module (``pipelines.render_shapenet``), for kpdata_info.json;
     ``summary(config)``: keyword arguments of :func:`pipelines.report.finish` (``counts``,
     ``extra``, ``written``); ``output(config)``: the configuration's output part (default:
     the configuration itself)."""

@@ -89,7 +89,7 @@ def assign_shards(units: list[Unit], shards: dict[str, int]) -> list[Unit]:
 
 
 def plan_shards(units: list[Unit], shards: dict[str, int], fmt: str, file_of: Callable[[str, int, int], str]) -> list[Shard]:
-    """Every shard of every split (also those no unit falls in: a reader finds what dataset_info
+    """Every shard of every split (also those no unit falls in: a reader finds what kpdata_info
     lists), with its units in key order. ``file_of(split, index, count)``: the shard's file."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown output format {fmt!r} (expected one of {', '.join(FORMATS)})")
