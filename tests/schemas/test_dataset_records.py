@@ -25,6 +25,15 @@ def test_load_info_reads_dataset_info_and_names_a_missing_one(tmp_path):
     assert info["record"] == "view" and sorted(info["splits"]) == ["test", "train"]
     with pytest.raises(FileNotFoundError, match=r"empty/kpdata_info\.json: no kpdata_info\.json; is .*empty a kpdata"):
         records.load_info(str(tmp_path / "empty"))
+    # a folder written before kpdata_info.json: its dataset_info.json is kpdata's own (splits an object)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / names.DATASET_INFO).write_text(json.dumps(info))
+    assert records.info_file(str(old)).endswith(names.DATASET_INFO) and records.load_info(str(old)) == info
+    (old / names.DATASET_INFO).write_text(json.dumps({"name": "x", "splits": [{"name": "train"}]}))  # TFDS's only
+    assert records.info_file(str(old)) is None
+    with pytest.raises(FileNotFoundError, match="no kpdata_info.json"):
+        records.load_info(str(old))
 
 
 @pytest.mark.parametrize("fmt", ["tfrecord", "lmdb"])
