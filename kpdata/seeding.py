@@ -38,16 +38,19 @@ class SplitError(ValueError):
     """A ``--splits`` request the groups cannot fill (a split of non-zero fraction left empty)."""
 
 
-def split_quotas(splits, n: int, what: str = "model") -> list[int]:
+def split_quotas(splits, n: int, what: str = "model", strict: bool = True) -> list[int]:
     """How many of ``n`` groups each of ``splits`` ((name, fraction), ...) gets: ``fraction * n``
     rounded by largest remainder (ties to the earlier split), then every split of non-zero
     fraction given at least one group, taken from the split furthest above its exact share.
-    SplitError naming the split when there are fewer groups than such splits."""
+    With fewer groups than such splits: SplitError naming the first split left empty, or (not
+    ``strict``: splits the user did not ask for) the largest-remainder counts as they are."""
     fracs = [float(f) for _, f in splits]
     counts = [int(f * n + 1e-9) for f in fracs]
     for i in sorted(range(len(fracs)), key=lambda i: (-(fracs[i] * n - counts[i]), i))[:max(0, n - sum(counts))]:
         counts[i] += 1
     need = sum(1 for f in fracs if f > 0)
+    if n < need and not strict:
+        return counts
     for i, (name, f) in enumerate(splits):
         if f > 0 and counts[i] == 0:
             if n < need:
@@ -60,7 +63,7 @@ def split_quotas(splits, n: int, what: str = "model") -> list[int]:
     return counts
 
 
-def assign_splits(seed: int, splits, groups, what: str = "model") -> dict[str, str]:
+def assign_splits(seed: int, splits, groups, what: str = "model", strict: bool = True) -> dict[str, str]:
     """The split of every group (a model, a photo: everything drawn from it shares a split) of a
     run seeded ``seed``: {group: split name}.
 
@@ -68,9 +71,10 @@ def assign_splits(seed: int, splits, groups, what: str = "model") -> dict[str, s
     into consecutive runs of :func:`split_quotas` groups, in the order of ``splits``: the counts
     honour the fractions as closely as the number of groups allows, and adding a group moves few
     others (a group's place in the order does not depend on the others; only the cuts shift).
-    SplitError (naming the split) when a split of non-zero fraction would be empty."""
+    SplitError (naming the split) when a split of non-zero fraction would be empty (``strict``;
+    see :func:`split_quotas`)."""
     groups = sorted(set(groups))
-    counts = split_quotas(splits, len(groups), what)
+    counts = split_quotas(splits, len(groups), what, strict)
     order = sorted(groups, key=lambda g: (rng_for(seed, "split/" + g).random(), g))
     out, start = {}, 0
     for (name, _), c in zip(splits, counts):

@@ -94,11 +94,12 @@ def pair_key(model: shapenet.ShapeNetModel, index: int) -> str:
     return f"{model.synset}/{model.model_id}/p{index:06d}"
 
 
-def assign_splits(seed: int, splits, models) -> dict[str, str]:
+def assign_splits(seed: int, splits, models, strict: bool = True) -> dict[str, str]:
     """Seeded split by model: {model key: split} (:func:`kpdata.seeding.assign_splits`: largest
     remainder, at least one model in every split of non-zero fraction: KeypointNet's evaluation
-    reads dev.txt and needs a file in it; SplitError when there are too few models)."""
-    return seeding.assign_splits(seed, splits, [m.key for m in models], "model")
+    reads dev.txt and needs a file in it). Too few models for the splits: SplitError when
+    ``strict`` (the user gave --splits), else the default splits are filled as far as they go."""
+    return seeding.assign_splits(seed, splits, [m.key for m in models], "model", strict)
 
 
 # ------------------------------------------------------------------------------------ flags
@@ -275,7 +276,7 @@ def plan(config: PairConfig) -> PairPlan:
     """The models, one task each with its split."""
     root, models = shapenet_views.list_models(config.shapenet_dir, config.synsets)
     source = KeypointSource(config.keypoints or None)
-    split_of = assign_splits(config.seed, config.splits, models)
+    split_of = assign_splits(config.seed, config.splits, models, strict=config.splits != DEFAULT_SPLITS)
     tasks = [PairTask(m, split_of[m.key], config.pairs_per_model) for m in models]
     counts = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model,
               "split_assignment": shapenet_views.split_assignment("model", split_of)}

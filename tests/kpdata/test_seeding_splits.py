@@ -65,3 +65,6 @@ def test_a_split_no_group_can_fill_is_an_error_naming_it():
     with pytest.raises(seeding.SplitError, match=r"split 'test' would get no photo of 1"):
         seeding.assign_splits(0, HALF, ["p.jpg"], "photo")
     assert seeding.assign_splits(0, (("train", 1.0), ("test", 0.0)), ["a"]) == {"a": "train"}
+    # splits the user did not ask for (KeypointNet's default train/dev/test on one model): filled as far as they go
+    assert seeding.assign_splits(0, THREE, ["a"], strict=False) == {"a": "train"}
+    assert _counts(seeding.assign_splits(0, THREE, ["a", "b"], strict=False), THREE) == [2, 0, 0]

@@ -5,6 +5,8 @@ import json
 import os
 import types
 
+import cv2
+import numpy as np
 import pytest
 from apache_beam.pvalue import TaggedOutput
 
@@ -110,3 +112,21 @@ def test_write_dataset_files_writes_info_features_and_stats(tmp_path):
     skeleton.write_dataset_files(cfg, cfg, "c", info={"record": "view", "splits": splits}, counts={}, failures=[],
                                  failure_rate=0.0, timings=[], schema=VIEW)
     assert sorted(os.listdir(lmdb_dir)) == [names.KPDATA_INFO, names.STATS]
+
+
+def test_a_split_the_inputs_cannot_fill_is_a_usage_error_naming_it(tmp_path, capsys):
+    """Before anything is rendered or the folder is taken: exit 2, ``error: --splits: split ...``."""
+    out = tmp_path / "v"
+    assert render_shapenet.run(["--splits", "train=0.5,dev=0.25,test=0.25", "--synsets", "car", "--preview", "0",
+                                "--output_dir", str(out)]) == 2
+    assert "error: --splits: split 'test' would get no model of 2 (3 splits" in capsys.readouterr().err
+    assert not out.exists()
+    assert render_shapenet.run(["--layout", "keypointnet", "--splits", "train=0.5,dev=0.5", "--synsets", "motorbike",
+                                "--preview", "0", "--output_dir", str(out)]) == 2
+    assert "split 'dev' would get no model of 1" in capsys.readouterr().err
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.png"), np.full((40, 50, 3), 90, np.uint8))
+    assert gen_homography_pairs.run(["--input_dir", str(photos), "--splits", "train=0.5,test=0.5", "--preview", "0",
+                                     "--output_dir", str(out)]) == 2
+    assert "error: --splits: split 'test' would get no photo of 1 (2 splits" in capsys.readouterr().err
