@@ -119,8 +119,13 @@ def export_hpatches(image: np.ndarray, task: PhotoTask, config: PairsConfig, par
 class MakePairs(beam.DoFn):
     """PhotoTask -> (split, key, serialized KP2D_PAIR) records; unreadable photos to ``failed``."""
 
+    stage = "pairs"  # of the dead letters pipelines.stream.WriteUnits makes of what escapes
+
     def __init__(self, config: PairsConfig):
         self.config = config
+
+    def source(self, task: PhotoTask) -> tuple[str, str]:
+        return task.rel, task.path
 
     def process(self, task: PhotoTask):
         config = self.config

@@ -10,17 +10,19 @@ import apache_beam as beam
 
 from kpdata.errors import InputError
 from pipelines import sinks
+from pipelines.stream import DATA_ERRORS
 from renderers import create_renderer
 
 
 @contextlib.contextmanager
 def failure_stage(stage: str):
-    """Report an :class:`InputError` raised inside as a dead letter of ``stage`` (instead of the
-    DoFn's :attr:`RendererDoFn.stage`)."""
+    """Report a data error (:data:`pipelines.stream.DATA_ERRORS`) raised inside as a dead letter of
+    ``stage`` (instead of the DoFn's :attr:`RendererDoFn.stage`); an inner block's stage wins."""
     try:
         yield
-    except InputError as e:
-        e.stage = stage
+    except DATA_ERRORS as e:
+        if not getattr(e, "stage", None):
+            e.stage = stage
         raise
 
 
@@ -33,7 +35,9 @@ class RendererDoFn(beam.DoFn, abc.ABC):
     1. ``load(task)`` reads the task's inputs. An :class:`InputError` there becomes one dead letter
        on the ``failed`` output (key and input path from :meth:`source`, stage :attr:`stage` or the
        one given by :func:`failure_stage`) and counts :attr:`failed_counter`;
-    2. ``render(task, loaded)`` yields the outputs;
+    2. ``render(task, loaded)`` yields the outputs; a data error it lets out (a model the renderer
+       cannot draw, a record that does not fit its schema) ends the task as one dead letter of stage
+       ``render`` (or its own), made by :class:`pipelines.stream.WriteUnits`;
     3. the task's wall time goes to the ``timing`` output as ``("render", seconds)``.
     """
 
@@ -64,7 +68,12 @@ class RendererDoFn(beam.DoFn, abc.ABC):
             yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(
                 key, getattr(e, "stage", self.stage), e.error, e.message, e.path or path))
             return
-        yield from self.render(task, loaded)
+        try:
+            with failure_stage("render"):
+                yield from self.render(task, loaded)
+        except DATA_ERRORS:
+            self.count(self.failed_counter)
+            raise
         yield beam.pvalue.TaggedOutput("timing", ("render", time.perf_counter() - t0))
 
     @abc.abstractmethod
