@@ -38,7 +38,7 @@ from kpdata.viewpoints import ViewpointTable, read_viewpoint_file
 from pipelines import shapenet_views, skeleton, sinks, stream
 from pipelines import options as opts
 from pipelines.shapenet_views import COMMAND, ModelTask, RenderConfig, load_model, plan_views
-from pipelines.workers import RendererDoFn, failure_stage
+from pipelines.workers import EMPTY_VIEW, RendererDoFn, failure_stage
 from renderers import RenderRequest
 from renderers.lighting import to_render_lights
 from schemas import clickhere as chs
@@ -192,7 +192,7 @@ class RenderClickHereViews(RendererDoFn):
                     record = self._view(model, cls_name, index, spec.key, vp, task.split, handle, intr, kps, rng)
                 except InputError as e:
                     yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(
-                        spec.key, "compose", e.error, e.message, e.path))
+                        spec.key, getattr(e, "stage", None) or "compose", e.error, e.message, e.path))
                     continue
                 counts, rec, dropped = record
                 for item in counts:
@@ -211,6 +211,9 @@ class RenderClickHereViews(RendererDoFn):
         lights, ambient = to_render_lights(lighting, cam_T_world)
         request = RenderRequest(intr, tuple(map(tuple, cam_T_obj)), lights=lights, ambient=ambient)
         out = self.renderer.render(handle, request, kps, cfg.visibility_tolerance)
+        if not out["mask"].any():
+            with failure_stage("render"):
+                raise InputError("empty_view", EMPTY_VIEW, model.model_dir)
         truncation = self.sources.truncation(cls_name, rng)
         sample = ch.compose_view(out["rgba"], out["uv"], out["visible"], kps.names, truncation, self.picker, rng,
                                  self.config.jpeg_quality)
@@ -294,8 +297,8 @@ def write_metadata(_, config: ClickHereConfig, command, planned, failures, timin
     for split, s in splits.items():
         s["num_instances"] = totals.get(f"instances/{split}", 0)
         s["num_views"] = s["num_examples"] if config.compact else None
-    failed_views = planned["per_model"] * len({f["key"] for f in failures if f["stage"] in ("load", "label")}) + \
-        sum(1 for f in failures if f["stage"] == "compose")
+    failed_views = planned["per_model"] * len({f["key"] for f in failures if f["key"].count("/") == 1}) + \
+        sum(1 for f in failures if f["stage"] in ("compose", "render") and f["key"].count("/") > 1)
     return skeleton.write_dataset_files(
         rcfg, config, command, features=features(config),
         info={"version": chs.CLICKHERE_VIEW.version, "layout": LAYOUT, "record": record_kind(config),

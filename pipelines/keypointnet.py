@@ -34,7 +34,7 @@ from pipelines import shapenet_views, skeleton, sinks
 from pipelines import options as opts
 from pipelines.shapenet_views import COMMAND, ShapeNetConfig
 from pipelines.stream import Unit
-from pipelines.workers import RendererDoFn
+from pipelines.workers import EMPTY_VIEW, RendererDoFn
 from renderers import Light, RenderRequest
 from schemas.dataset.names import KEYPOINTNET_JOB as JOB_FILE, KEYPOINTNET_PROJECTION as PROJECTION_FILE
 from schemas.dataset.names import KEYPOINTNET_SPLITS as SPLIT_NAMES, TFRECORD_EXT as RECORD_EXT, split_list
@@ -203,6 +203,8 @@ def render_view(renderer, handle, config: PairConfig, view: kpn.PairView, xyz) -
     intr = config.intrinsics
     request = RenderRequest(intr, tuple(map(tuple, view.cam_T_obj)), lights=(sky,), ambient=(0.0, 0.0, 0.0))
     out = renderer.render(handle, request)
+    if not out["mask"].any():  # the pair's model fails (stage render): no record shows an empty view
+        raise InputError("empty_view", EMPTY_VIEW)
     labels = label_keypoints(intr.K, view.cam_T_obj, xyz, out["depth"], 0.0, config.visibility_tolerance)
     return {"rgba": kpn.silhouette_rgba(out["rgba"], out["depth"]), "depth": out["depth"],
             "uv": labels.uv, "visible": labels.visible}
@@ -274,7 +276,7 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
         f"{d['name']} {d['name'].split('_', 1)[0]} {d['name'].split('_', 1)[1]}\n" for d in infos))
     sinks.write_text(os.path.join(out, PROJECTION_FILE), kpn.format_projection(config.projection()))
     written = sum(d["examples"] for d in infos)
-    failed_models = {f["key"] for f in failures if f["stage"] == "load"}
+    failed_models = {f["key"] for f in failures if f["stage"] in ("load", "render")}
     rec_schema = schema(config.extras)
     return skeleton.write_dataset_files(
         config, config, command, features=rec_schema.describe(),

@@ -18,7 +18,7 @@ from kpdata.keypoints import KeypointSource
 from kpdata.viewpoints import ViewpointTable
 from pipelines import shapenet_views, skeleton, sinks
 from pipelines.shapenet_views import COMMAND, DEFAULT_LAYOUT, ModelTask, RenderConfig, load_model, plan_views
-from pipelines.workers import RendererDoFn
+from pipelines.workers import RendererDoFn, empty_view
 from renderers import RenderRequest
 from schemas.view import VIEW, make_view_record
 
@@ -49,6 +49,9 @@ class RenderViews(RendererDoFn):
                 request = RenderRequest(intr, tuple(map(tuple, cam_T_obj)))
                 out = self.renderer.render(handle, request, kps, self.config.visibility_tolerance)
                 self.count("views_rendered")
+                if not out["mask"].any():
+                    yield empty_view(spec.key, model.model_dir)
+                    continue
                 yield {"split": task.split, "key": spec.key, "synset": model.synset, "model_id": model.model_id,
                        "viewpoint": spec.viewpoint.as_array(), "K": intr.K, "cam_T_obj": cam_T_obj,
                        "names": kps.names, "xyz": kps.xyz, **out}
@@ -97,7 +100,7 @@ def work(plan: ViewPlan) -> skeleton.Work:
 def write_metadata(_, config: RenderConfig, command, planned: dict, failures, timings, shard_infos):
     splits = sinks.splits_info(shard_infos, config.format)
     written = sum(s["num_examples"] for s in splits.values())
-    failed_models = {f["key"] for f in failures if f["stage"] == "load"}
+    failed_models = {f["key"] for f in failures if f["key"].count("/") == 1}  # model keys, not view keys
     return skeleton.write_dataset_files(
         config, config, command, features=VIEW.describe(),
         info={"version": VIEW.version, "record": VIEW.name, "splits": splits},

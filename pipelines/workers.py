@@ -26,6 +26,14 @@ def failure_stage(stage: str):
         raise
 
 
+EMPTY_VIEW = "the render shows nothing of the object (empty mask: the model is out of view, or too thin to cover a pixel)"
+
+
+def empty_view(key: str, path: str) -> beam.pvalue.TaggedOutput:
+    """The dead letter of a view whose render holds no pixel of the object: never a record."""
+    return beam.pvalue.TaggedOutput("failed", sinks.failure_record(key, "render", "empty_view", EMPTY_VIEW, path))
+
+
 class RendererDoFn(beam.DoFn, abc.ABC):
     """A DoFn that renders work units (tasks) with one renderer per worker.
 
