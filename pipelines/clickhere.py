@@ -194,6 +194,9 @@ class RenderClickHereViews(RendererDoFn):
                     yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(
                         spec.key, getattr(e, "stage", None) or "compose", e.error, e.message, e.path))
                     continue
+                for name, kind, message, path in self.picker.reports():
+                    yield beam.pvalue.TaggedOutput("backgrounds", sinks.failure_record(
+                        name, "background", kind, message, path))
                 counts, rec, dropped = record
                 for item in counts:
                     yield beam.pvalue.TaggedOutput("counts", item)
@@ -357,14 +360,17 @@ def work(plan: ClickHerePlan) -> skeleton.Work:
     return skeleton.Work(
         units, RenderClickHereViews(config, plan.source, plan.table, plan.sources, plan.classes), records, shards,
         lists=("shards", "counts"),
-        dead_letters=(("failed", names.FAILURES_FILE), ("dropped", DROPPED_FILE)))
+        dead_letters=(("failed", names.FAILURES_FILE), ("dropped", DROPPED_FILE),
+                      ("backgrounds", names.BACKGROUNDS_FILE)))
 
 
 def summary(config: ClickHereConfig) -> dict:
     return {"extra": lambda c: [
         f"   instances {c['instances_written']}  views dropped (no keypoint left) "
         f"{c.get('views_dropped_no_keypoint', 0)}  backgrounds photo {c.get('backgrounds_photo', 0)} "
-        f"gray {c.get('backgrounds_gray', 0)} skipped {c.get('backgrounds_skipped', 0)}"]}
+        f"gray {c.get('backgrounds_gray', 0)} skipped {c.get('backgrounds_skipped', 0)}"
+        + (f" (each photo rejected or converted: {names.ERRORS_DIR}/{names.BACKGROUNDS_FILE})"
+           if config.backgrounds else "")]}
 
 
 def render_part(config: ClickHereConfig) -> RenderConfig:
