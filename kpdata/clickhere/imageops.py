@@ -12,6 +12,7 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
+from kpdata.clickhere import keypoint_maps
 from kpdata.errors import InputError
 from kpdata.sources import photos
 
@@ -61,8 +62,7 @@ def shift_keypoints(uv, visible, box) -> tuple[np.ndarray, np.ndarray]:
     lies in the crop. uv: (K, 2) float pixels; visible: (K,) bool."""
     x0, y0, x1, y1 = box
     uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2) - [x0, y0]
-    col, row = np.floor(uv[:, 0] + 0.5), np.floor(uv[:, 1] + 0.5)
-    inside = (np.asarray(visible, bool) & (col >= 0) & (col <= x1 - x0) & (row >= 0) & (row <= y1 - y0))
+    inside = np.asarray(visible, bool) & keypoint_maps.in_crop(uv, x1 - x0 + 1, y1 - y0 + 1)
     return uv.astype(np.float32), inside
 
 
