@@ -300,7 +300,7 @@ def write_metadata(_, config: ClickHereConfig, command, planned, failures, timin
     for split, s in splits.items():
         s["num_instances"] = totals.get(f"instances/{split}", 0)
         s["num_views"] = s["num_examples"] if config.compact else None
-    failed_views = planned["per_model"] * len({f["key"] for f in failures if f["key"].count("/") == 1}) + \
+    failed_views = planned["per_model"] * len({f["key"] for f in failures if f["stage"] in ("load", "label", "render") and f["key"].count("/") == 1}) + \
         sum(1 for f in failures if f["stage"] in ("compose", "render") and f["key"].count("/") > 1)
     return skeleton.write_dataset_files(
         rcfg, config, command, features=features(config),
@@ -309,7 +309,8 @@ def write_metadata(_, config: ClickHereConfig, command, planned, failures, timin
         counts={"models": planned["models"], "views_planned": planned["views"],
                 "records_written": sum(s["num_examples"] for s in splits.values()),
                 "instances_written": sum(s["num_instances"] for s in splits.values()),
-                **{k: v for k, v in sorted(totals.items()) if not k.startswith("instances/")}},
+                **{k: v for k, v in sorted(totals.items()) if not k.startswith("instances/")},
+                **shapenet_views.keypoint_counts(planned)},
         failures=failures, failure_rate=skeleton.rate(failed_views, planned["views"]), timings=timings)
 
 
@@ -324,6 +325,7 @@ class ClickHerePlan(skeleton.Plan):
     sources: Sources
     classes: ch.KeypointClassTable
     shards: dict
+    failures: tuple = ()
 
 
 def plan(config: ClickHereConfig) -> ClickHerePlan:
@@ -344,11 +346,12 @@ def plan(config: ClickHereConfig) -> ClickHerePlan:
     per_model = len(table) if render.views_per_model < 0 else render.views_per_model
     tasks, views_per_split = shapenet_views.model_tasks(render, models, per_model)
     per_view = 40e3 if config.compact else 12 * 1.2e6
-    counts = {"models": len(tasks), "views": sum(views_per_split.values()), "per_model": per_model}
+    kp_failures, kp_counts = shapenet_views.keypoint_plan(source, models)
+    counts = {"models": len(tasks), "views": sum(views_per_split.values()), "per_model": per_model, **kp_counts}
     return ClickHerePlan(config, tasks, counts,
                          f"rendering {counts['views']} clickhere views of {counts['models']} models from {root} "
                          f"into {render.output_dir}", source, table, sources, classes,
-                         skeleton.shards_per_split(views_per_split, render.num_shards, per_view))
+                         skeleton.shards_per_split(views_per_split, render.num_shards, per_view), kp_failures)
 
 
 def work(plan: ClickHerePlan) -> skeleton.Work:
@@ -359,7 +362,7 @@ def work(plan: ClickHerePlan) -> skeleton.Work:
     records = {"tfrecord": instance_records, "caffe": caffe_records}.get(fmt) if full else stream.keyed
     return skeleton.Work(
         units, RenderClickHereViews(config, plan.source, plan.table, plan.sources, plan.classes), records, shards,
-        lists=("shards", "counts"),
+        lists=("shards", "counts"), plan_failures=plan.failures,
         dead_letters=(("failed", names.FAILURES_FILE), ("dropped", DROPPED_FILE),
                       ("backgrounds", names.BACKGROUNDS_FILE)))
 

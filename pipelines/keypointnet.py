@@ -283,7 +283,8 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
         info={"version": rec_schema.version, "record": rec_schema.name, "layout": LAYOUT, "splits": splits,
               "intrinsics": dataclasses.asdict(config.intrinsics)},
         counts={"models": planned["models"], "views_planned": planned["pairs"], "pairs_planned": planned["pairs"],
-                "models_failed": len(failed_models), "records_written": written},
+                "models_failed": len(failed_models), "records_written": written,
+                **shapenet_views.keypoint_counts(planned)},
         failures=failures, failure_rate=skeleton.rate(planned["pairs"] - written, planned["pairs"]), timings=timings)
 
 
@@ -293,6 +294,7 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
 @dataclasses.dataclass(frozen=True)
 class PairPlan(skeleton.Plan):
     source: KeypointSource
+    failures: tuple = ()
 
 
 def plan(config: PairConfig) -> PairPlan:
@@ -301,9 +303,10 @@ def plan(config: PairConfig) -> PairPlan:
     source = KeypointSource(config.keypoints or None)
     split_of = assign_splits(config.seed, config.splits, models)
     tasks = [PairTask(m, split_of[m.key], config.pairs_per_model) for m in models]
-    counts = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model}
+    kp_failures, kp_counts = shapenet_views.keypoint_plan(source, models)
+    counts = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model, **kp_counts}
     return PairPlan(config, tasks, counts, f"rendering {counts['pairs']} KeypointNet pairs of {counts['models']} "
-                                           f"models from {root} into {config.output_dir}", source)
+                                           f"models from {root} into {config.output_dir}", source, kp_failures)
 
 
 def work(plan: PairPlan) -> skeleton.Work:
@@ -311,7 +314,8 @@ def work(plan: PairPlan) -> skeleton.Work:
     units = [Unit(t.model.key, t.split, (t,), t.num_pairs, final=record_name(t.model) + RECORD_EXT)
              for t in plan.tasks]
     return skeleton.Work(sorted(units, key=lambda u: u.key), RenderPairs(plan.config, plan.source),
-                         functools.partial(encode_pair, config=plan.config), label="pairs")
+                         functools.partial(encode_pair, config=plan.config), label="pairs",
+                         plan_failures=plan.failures)
 
 
 STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata)

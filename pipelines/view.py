@@ -72,6 +72,7 @@ class ViewPlan(skeleton.Plan):
     source: KeypointSource
     table: ViewpointTable | None
     shards: dict
+    failures: tuple = ()
 
 
 def plan(config: RenderConfig) -> ViewPlan:
@@ -82,11 +83,12 @@ def plan(config: RenderConfig) -> ViewPlan:
     per_model = len(table) if config.views_per_model < 0 else config.views_per_model
     tasks, views_per_split = shapenet_views.model_tasks(config, models, per_model)
     w, h = config.image_size
-    counts = {"models": len(tasks), "views": sum(views_per_split.values())}
+    kp_failures, kp_counts = shapenet_views.keypoint_plan(source, models)
+    counts = {"models": len(tasks), "views": sum(views_per_split.values()), **kp_counts}
     return ViewPlan(config, tasks, counts,
                     f"rendering {counts['views']} views of {counts['models']} models from {root} into "
                     f"{config.output_dir}", source, table,
-                    skeleton.shards_per_split(views_per_split, config.num_shards, w * h * 1.5))
+                    skeleton.shards_per_split(views_per_split, config.num_shards, w * h * 1.5), kp_failures)
 
 
 def work(plan: ViewPlan) -> skeleton.Work:
@@ -94,18 +96,19 @@ def work(plan: ViewPlan) -> skeleton.Work:
     units, shards = skeleton.shard_layout(shapenet_views.model_units(plan.tasks), plan.shards, config.format,
                                           config.name)
     return skeleton.Work(units, RenderViews(config, plan.source, plan.table),
-                         functools.partial(encode_view, seed=config.seed), shards)
+                         functools.partial(encode_view, seed=config.seed), shards, plan_failures=plan.failures)
 
 
 def write_metadata(_, config: RenderConfig, command, planned: dict, failures, timings, shard_infos):
     splits = sinks.splits_info(shard_infos, config.format)
     written = sum(s["num_examples"] for s in splits.values())
-    failed_models = {f["key"] for f in failures if f["key"].count("/") == 1}  # model keys, not view keys
+    failed_models = {f["key"] for f in failures if f["stage"] in ("load", "render") and f["key"].count("/") == 1}  # not views
     return skeleton.write_dataset_files(
         config, config, command, features=VIEW.describe(),
         info={"version": VIEW.version, "record": VIEW.name, "splits": splits},
         counts={"models": planned["models"], "views_planned": planned["views"],
-                "models_failed": len(failed_models), "records_written": written},
+                "models_failed": len(failed_models), "records_written": written,
+                **shapenet_views.keypoint_counts(planned)},
         failures=failures, failure_rate=skeleton.rate(planned["views"] - written, planned["views"]), timings=timings)
 
 
