@@ -300,7 +300,8 @@ def write_metadata(_, config: ClickHereConfig, command, planned, failures, timin
     for split, s in splits.items():
         s["num_instances"] = totals.get(f"instances/{split}", 0)
         s["num_views"] = s["num_examples"] if config.compact else None
-    failed_views = planned["per_model"] * len({f["key"] for f in failures if f["stage"] in ("load", "label", "render") and f["key"].count("/") == 1}) + \
+    failed_models = {f["key"] for f in failures if f["stage"] in ("load", "label", "render") and f["key"].count("/") == 1}
+    failed_views = planned["per_model"] * len(failed_models) + \
         sum(1 for f in failures if f["stage"] in ("compose", "render") and f["key"].count("/") > 1)
     return skeleton.write_dataset_files(
         rcfg, config, command, features=features(config),
