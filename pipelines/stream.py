@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -324,6 +325,10 @@ def write_lmdb(path: str, records: Iterable[tuple[str, bytes]]) -> dict:
                 txn = env.begin(write=True)
         txn.commit()
         env.sync(True)
+    except lmdb.Error as e:
+        env.close()
+        journal.remove(tmp)
+        raise _lmdb_write_error(e, path) from None
     except BaseException:
         env.close()
         journal.remove(tmp)
@@ -331,6 +336,20 @@ def write_lmdb(path: str, records: Iterable[tuple[str, bytes]]) -> dict:
     env.close()
     journal.rename(tmp, path)
     return {"file": os.path.basename(path), "examples": n}
+
+
+def _lmdb_write_error(e: Exception, path: str) -> Exception:
+    """The real cause of an LMDB write failure: LMDB reports a full disk as "Input/output error"
+    (a short write), so the free space of the file system is looked at; an OSError naming it."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        free = st.f_bavail * st.f_frsize
+    except OSError:
+        return e
+    if free < (64 << 20):
+        return OSError(errno.ENOSPC, f"no space left on the device writing {path} ({free} bytes free; "
+                                     f"LMDB reported: {e})")
+    return OSError(errno.EIO, f"writing {path} failed: {e} ({free} bytes free on the device)")
 
 
 def write_shard(output_dir: str, shard: Shard, parts: list[tuple[str, dict]]) -> dict:
@@ -343,7 +362,10 @@ def write_shard(output_dir: str, shard: Shard, parts: list[tuple[str, dict]]) ->
     elif shard.fmt == "lmdb":
         info = write_lmdb(path, records)
     else:
-        info = caffe_lmdb.write_caffe_lmdbs(path, records)
+        try:
+            info = caffe_lmdb.write_caffe_lmdbs(path, records)
+        except lmdb.Error as e:
+            raise _lmdb_write_error(e, path) from None
     size, sha = journal.digest(path)
     return {"split": shard.split, "index": shard.index, "num_shards": shard.count, "file": shard.file,
             "examples": info["examples"], "bytes": size, "sha256": sha}
