@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from schemas.dataset import names
 from schemas.dataset.names import DATASET_INFO, JOURNAL_DIR
 from schemas.dataset.validation.caffe import CaffeKind
 from schemas.dataset.validation.clickhere import ClickHereInstanceKind, ClickHereViewKind
@@ -35,7 +36,8 @@ def validate(root: str, max_records: int | None = None, hpatches: str | None = N
         raise UsageError(f"{root}: no such folder")
     report = Report(root)
     if not os.path.isfile(os.path.join(root, DATASET_INFO)):
-        if os.path.isdir(os.path.join(root, JOURNAL_DIR)):  # a run started here and never finished
+        if os.path.isdir(os.path.join(root, JOURNAL_DIR)) and not os.path.isfile(
+                os.path.join(root, getattr(names, "KPDATA_INFO", DATASET_INFO))):  # a run started, never finished
             report.kind = "unfinished run"
             report.check("metadata").defect(DATASET_INFO, f"missing: the run writing this folder did not finish "
                                             f"(its journal {JOURNAL_DIR}/ is here); rerun the same command to finish it")
