@@ -18,7 +18,7 @@ from kpdata.keypoints import KeypointSource
 from kpdata.viewpoints import ViewpointTable
 from pipelines import shapenet_views, skeleton, sinks
 from pipelines.shapenet_views import COMMAND, DEFAULT_LAYOUT, ModelTask, RenderConfig, load_model, plan_views
-from pipelines.workers import RendererDoFn, empty_view
+from pipelines.workers import EmptyViews, RendererDoFn
 from renderers import RenderRequest
 from schemas.view import VIEW, make_view_record
 
@@ -43,18 +43,19 @@ class RenderViews(RendererDoFn):
 
     def render(self, task: ModelTask, loaded):
         (mesh, kps), model, intr = loaded, task.model, self.config.intrinsics
+        empty = EmptyViews(model.key, model.model_dir)
         with self.prepared(mesh) as handle:
             for spec in plan_views(task, self.config, self.table):
                 cam_T_obj = geometry.viewpoint_to_cam_T_obj(spec.viewpoint)
                 request = RenderRequest(intr, tuple(map(tuple, cam_T_obj)))
                 out = self.renderer.render(handle, request, kps, self.config.visibility_tolerance)
                 self.count("views_rendered")
-                if not out["mask"].any():
-                    yield empty_view(spec.key, model.model_dir)
+                if not empty.shows(out, spec.key):
                     continue
                 yield {"split": task.split, "key": spec.key, "synset": model.synset, "model_id": model.model_id,
                        "viewpoint": spec.viewpoint.as_array(), "K": intr.K, "cam_T_obj": cam_T_obj,
                        "names": kps.names, "xyz": kps.xyz, **out}
+        yield from empty.letters()
 
 
 def encode_view(view: dict, seed: int) -> list[tuple[str, bytes]]:

@@ -34,6 +34,33 @@ def empty_view(key: str, path: str) -> beam.pvalue.TaggedOutput:
     return beam.pvalue.TaggedOutput("failed", sinks.failure_record(key, "render", "empty_view", EMPTY_VIEW, path))
 
 
+class EmptyViews:
+    """The views of one model whose render holds no pixel of the object (:meth:`shows`), never
+    records: their dead letters (:meth:`letters`, stage ``render``, error ``empty_view``) are one
+    per such view, or one for the model (``key``, ``path``) when none of its views shows it (a
+    model too small or too thin to cover a pixel)."""
+
+    def __init__(self, key: str, path: str):
+        self.key, self.path, self.empty, self.seen = key, path, [], False
+
+    def shows(self, out: dict, view_key: str) -> bool:
+        """Whether the render ``out`` (a renderer's dict with ``mask`` (H, W) bool) shows the object."""
+        if out["mask"].any():
+            self.seen = True
+            return True
+        self.empty.append(view_key)
+        return False
+
+    def letters(self) -> list:
+        if not self.empty:
+            return []
+        if not self.seen:
+            return [beam.pvalue.TaggedOutput("failed", sinks.failure_record(
+                self.key, "render", "empty_view", f"none of the model's {len(self.empty)} views shows the object "
+                "(empty masks: the model is out of view, or too small or thin to cover a pixel)", self.path))]
+        return [empty_view(k, self.path) for k in self.empty]
+
+
 class RendererDoFn(beam.DoFn, abc.ABC):
     """A DoFn that renders work units (tasks) with one renderer per worker.
 
