@@ -189,8 +189,8 @@ def _tiny_tmpfs(path) -> bool:
 
 def test_a_full_disk_under_lmdb_is_named_and_leaves_nothing(tmp_path, monkeypatch):
     """LMDB reports a short write as "Input/output error"; the error names the full disk. On a real
-    1 MiB tmpfs when this process may mount one, else with the file system's free space and LMDB's
-    error simulated."""
+    1 MiB tmpfs when this process may mount one (root), else (or with KPDATA_TEST_NO_MOUNT=1) with
+    the file system's free space and LMDB's error simulated."""
     import subprocess
     from schemas.dataset import lmdb as kplmdb
     disk = tmp_path / "disk"
