@@ -345,3 +345,13 @@ def test_keypose_pbtxt_text_is_what_the_parser_reads(fixtures):
     i = text.index(" u: ")
     kt = kpp.parse_text(text[:i] + " u: nan" + text[text.index("\n", i):], "KeyTargets")
     assert np.isnan(kt.kp_target.keypoints[0].u)
+
+
+def test_input_error_keeps_its_key_and_stage_across_processes():
+    import pickle
+    from kpdata.errors import InputError
+    e = InputError("bad_keypoints", "entry 3: malformed", "/a.json")
+    e.key, e.stage = "c/m", "keypoints"
+    f = pickle.loads(pickle.dumps(e))
+    assert (f.error, f.message, f.path, f.key, f.stage) == ("bad_keypoints", "entry 3: malformed", "/a.json", "c/m",
+                                                            "keypoints")
