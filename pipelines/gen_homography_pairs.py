@@ -121,8 +121,13 @@ def export_hpatches(image: np.ndarray, task: PhotoTask, config: PairsConfig, par
 class MakePairs(beam.DoFn):
     """PhotoTask -> (split, key, serialized KP2D_PAIR) records; unreadable photos to ``failed``."""
 
+    stage = "pairs"  # of the dead letters pipelines.stream.WriteUnits makes of what escapes
+
     def __init__(self, config: PairsConfig):
         self.config = config
+
+    def source(self, task: PhotoTask) -> tuple[str, str]:
+        return task.rel, task.path
 
     def process(self, task: PhotoTask):
         config = self.config
@@ -219,6 +224,7 @@ def config_from_args(args) -> PairsConfig:
 @dataclasses.dataclass(frozen=True)
 class PhotoPlan(skeleton.Plan):
     shards: dict
+    failures: tuple = ()
 
 
 def plan(config: PairsConfig) -> PhotoPlan:
@@ -228,6 +234,13 @@ def plan(config: PairsConfig) -> PhotoPlan:
     if not rels:
         raise skeleton.NoInput(f"{root}: no .jpg/.jpeg/.png photos found"
                                f"{'' if config.recursive else ' (sub-folders need --recursive)'}")
+    # A photo whose name is not UTF-8 is read fine (as bytes) but cannot give a record key (text):
+    # one dead letter naming it, with its bytes written \xNN.
+    bad = [r for r in rels if photos.printable(r) != r]
+    failures = tuple(sinks.failure_record(photos.printable(r), "plan", "non_utf8_name",
+                                          "file name is not valid UTF-8 (record keys are UTF-8 text); rename it",
+                                          photos.printable(os.path.join(root, r))) for r in bad)
+    rels = [r for r in rels if r not in bad]
     names = sequence_names(rels)
     split_of = assign_splits(config, rels)
     tasks = [PhotoTask(r, os.path.join(root, *r.split("/")), split_of[r], names[r]) for r in rels]
@@ -235,12 +248,12 @@ def plan(config: PairsConfig) -> PhotoPlan:
     for t in tasks:
         pairs_per_split[t.split] += config.pairs_per_image
     w, h = config.image_size
-    counts = {"images": len(tasks), "pairs": sum(pairs_per_split.values()), "split_assignment": split_of}
+    counts = {"images": len(tasks) + len(failures), "pairs": sum(pairs_per_split.values()), "split_assignment": split_of}
     if config.hpatches_out:
         os.makedirs(config.hpatches_out, exist_ok=True)
     return PhotoPlan(config, tasks, counts,
                      f"making {counts['pairs']} pairs from {counts['images']} photos in {root} into {config.output_dir}",
-                     skeleton.shards_per_split(pairs_per_split, config.num_shards, w * h * 3 * 1.2))
+                     skeleton.shards_per_split(pairs_per_split, config.num_shards, w * h * 3 * 1.2), failures)
 
 
 def work(plan: PhotoPlan) -> skeleton.Work:
@@ -248,7 +261,7 @@ def work(plan: PhotoPlan) -> skeleton.Work:
     units = [stream.Unit(t.rel, t.split, (t,), config.pairs_per_image) for t in plan.tasks]
     units, shards = skeleton.shard_layout(units, plan.shards, config.format, config.name)
     return skeleton.Work(units, MakePairs(config), stream.keyed, shards, lists=("shards", "exported"),
-                         stage="pairs", label="pairs")
+                         plan_failures=plan.failures, stage="pairs", label="pairs")
 
 
 def summary(config: PairsConfig) -> dict:

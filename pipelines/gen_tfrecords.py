@@ -147,8 +147,13 @@ def convert_frame(task: FrameTask) -> bytes:
 class ConvertFrames(beam.DoFn):
     """FrameTask -> (file index or split, (key, bytes)); failures to the ``failed`` output."""
 
+    stage = "convert"  # of the dead letters pipelines.stream.WriteUnits makes of what escapes
+
     def __init__(self, fmt: str):
         self.fmt = fmt
+
+    def source(self, task: FrameTask) -> tuple[str, str]:
+        return task.key, task.folder
 
     def process(self, task: FrameTask):
         t0 = time.perf_counter()

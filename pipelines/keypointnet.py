@@ -34,7 +34,7 @@ from pipelines import shapenet_views, skeleton, sinks
 from pipelines import options as opts
 from pipelines.shapenet_views import COMMAND, ShapeNetConfig
 from pipelines.stream import Unit
-from pipelines.workers import RendererDoFn
+from pipelines.workers import EMPTY_VIEW, RendererDoFn
 from renderers import Light, RenderRequest
 from schemas.dataset.names import KEYPOINTNET_JOB as JOB_FILE, KEYPOINTNET_PROJECTION as PROJECTION_FILE
 from schemas.dataset.names import KEYPOINTNET_SPLITS as SPLIT_NAMES, TFRECORD_EXT as RECORD_EXT, split_list
@@ -182,6 +182,8 @@ def render_view(renderer, handle, config: PairConfig, view: kpn.PairView, xyz) -
     intr = config.intrinsics
     request = RenderRequest(intr, tuple(map(tuple, view.cam_T_obj)), lights=(sky,), ambient=(0.0, 0.0, 0.0))
     out = renderer.render(handle, request)
+    if not out["mask"].any():  # the pair's model fails (stage render): no record shows an empty view
+        raise InputError("empty_view", EMPTY_VIEW)
     labels = label_keypoints(intr.K, view.cam_T_obj, xyz, out["depth"], 0.0, config.visibility_tolerance)
     return {"rgba": kpn.silhouette_rgba(out["rgba"], out["depth"]), "depth": out["depth"],
             "uv": labels.uv, "visible": labels.visible}
@@ -253,14 +255,15 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
         f"{d['name']} {d['name'].split('_', 1)[0]} {d['name'].split('_', 1)[1]}\n" for d in infos))
     sinks.write_text(os.path.join(out, PROJECTION_FILE), kpn.format_projection(config.projection()))
     written = sum(d["examples"] for d in infos)
-    failed_models = {f["key"] for f in failures if f["stage"] == "load"}
+    failed_models = {f["key"] for f in failures if f["stage"] in ("load", "render")}
     rec_schema = schema(config.extras)
     return skeleton.write_dataset_files(
         config, config, command, schema=rec_schema,
         info={"version": rec_schema.version, "record": rec_schema.name, "layout": LAYOUT, "splits": splits,
               "intrinsics": dataclasses.asdict(config.intrinsics), "split_assignment": planned["split_assignment"]},
         counts={"models": planned["models"], "views_planned": planned["pairs"], "pairs_planned": planned["pairs"],
-                "models_failed": len(failed_models), "records_written": written},
+                "models_failed": len(failed_models), "records_written": written,
+                **shapenet_views.keypoint_counts(planned)},
         failures=failures, failure_rate=skeleton.rate(planned["pairs"] - written, planned["pairs"]), timings=timings)
 
 
@@ -270,6 +273,7 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
 @dataclasses.dataclass(frozen=True)
 class PairPlan(skeleton.Plan):
     source: KeypointSource
+    failures: tuple = ()
 
 
 def plan(config: PairConfig) -> PairPlan:
@@ -278,10 +282,11 @@ def plan(config: PairConfig) -> PairPlan:
     source = KeypointSource(config.keypoints or None)
     split_of = assign_splits(config.seed, config.splits, models, strict=config.splits != DEFAULT_SPLITS)
     tasks = [PairTask(m, split_of[m.key], config.pairs_per_model) for m in models]
-    counts = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model,
+    kp_failures, kp_counts = shapenet_views.keypoint_plan(source, models)
+    counts = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model, **kp_counts,
               "split_assignment": shapenet_views.split_assignment("model", split_of)}
     return PairPlan(config, tasks, counts, f"rendering {counts['pairs']} KeypointNet pairs of {counts['models']} "
-                                           f"models from {root} into {config.output_dir}", source)
+                                           f"models from {root} into {config.output_dir}", source, kp_failures)
 
 
 def work(plan: PairPlan) -> skeleton.Work:
@@ -289,7 +294,8 @@ def work(plan: PairPlan) -> skeleton.Work:
     units = [Unit(t.model.key, t.split, (t,), t.num_pairs, final=record_name(t.model) + RECORD_EXT)
              for t in plan.tasks]
     return skeleton.Work(sorted(units, key=lambda u: u.key), RenderPairs(plan.config, plan.source),
-                         functools.partial(encode_pair, config=plan.config), label="pairs")
+                         functools.partial(encode_pair, config=plan.config), label="pairs",
+                         plan_failures=plan.failures)
 
 
 STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata)

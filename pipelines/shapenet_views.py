@@ -24,6 +24,7 @@ from kpdata.seeding import rng_for
 from kpdata.sources import shapenet
 from kpdata.viewpoints import UniformPrior, ViewpointTable
 from pipelines import options as opts
+from pipelines import sinks
 from pipelines.options import DEMO, OutputConfig, ShardedOutputConfig
 from pipelines.skeleton import NoInput, Steps
 from pipelines.stream import Unit
@@ -130,6 +131,28 @@ def load_model(model: shapenet.ShapeNetModel, keypoints: KeypointSource) -> tupl
     """A model's mesh (OBJ frame) and its keypoints; InputError for bad input."""
     mesh = load_mesh(shapenet.require_obj(model))
     return mesh, keypoints.lookup(model.synset, model.model_id, model.model_dir)
+
+
+def keypoint_plan(source: KeypointSource, models) -> tuple[tuple, dict]:
+    """(dead letters, counts) of the keypoint annotations against the planned models: one dead
+    letter (stage ``keypoints``) per malformed annotation entry (the others are used); counts
+    ``models_with_keypoints`` and, for KeypointNet annotation files, ``annotations_unmatched``:
+    entries naming no planned model (absent from the folder, or outside ``--synsets``)."""
+    failures = tuple(sinks.failure_record(getattr(e, "key", "") or source.path, "keypoints", e.error, e.message,
+                                          e.path or source.path) for e in source.problems)
+    counts = {"models_with_keypoints": sum(source.has(m.synset, m.model_id, m.model_dir) for m in models)}
+    annotated = source.annotated
+    if annotated or source.problems:
+        counts["annotations_unmatched"] = len(annotated - {(m.synset, m.model_id) for m in models})
+    return failures, counts
+
+
+KEYPOINT_COUNTS = ("models_with_keypoints", "annotations_unmatched")
+
+
+def keypoint_counts(planned: dict) -> dict:
+    """The counts of :func:`keypoint_plan` among a plan's counts, for stats.json."""
+    return {k: planned[k] for k in KEYPOINT_COUNTS if k in planned}
 
 
 def model_tasks(config: RenderConfig, models, num_views: int) -> tuple[list[ModelTask], dict[str, int]]:

@@ -11,7 +11,8 @@ One place for every name a writer (``pipelines/sinks``), the validator and ``tra
                                                     shards are TFRecord in TFDS's file template
                                                     (schemas.dataset.tfds; not LMDB, KeyPose, KeypointNet)
       stats.json  preview.png
-      errors/failures.jsonl                         dead letters (errors/dropped.jsonl: dropped views)
+      errors/failures.jsonl                         dead letters (errors/dropped.jsonl: dropped views,
+                                                    errors/backgrounds.jsonl: background photos)
       .kpdata/                                      the run's journal (pipelines.journal): resume, lock
 
 A file being written has a hidden temporary name (:func:`tmp_name`) in the same folder and is
@@ -35,6 +36,7 @@ import re
 import uuid
 
 __all__ = ["KPDATA_INFO", "DATASET_INFO", "FEATURES", "STATS", "PREVIEW", "ERRORS_DIR", "FAILURES_FILE", "DROPPED_FILE",
+           "BACKGROUNDS_FILE",
            "SHARD_NAME", "TEMP_NAME", "JOURNAL_DIR", "LMDB_DATA", "TFRECORD_EXT", "shard_name", "lmdb_name", "tmp_name",
            "KEYPOINTNET_SPLITS", "KEYPOINTNET_PROJECTION", "KEYPOINTNET_JOB", "split_list",
            "KEYPOSE_RECORDS_DIR", "KEYPOSE_TFSET", "KEYPOSE_TFSET_DEF", "keypose_record_file",
@@ -48,6 +50,7 @@ PREVIEW = "preview.png"
 ERRORS_DIR = "errors"
 FAILURES_FILE = "failures.jsonl"  # one line per failed input
 DROPPED_FILE = "dropped.jsonl"  # Click-Here views dropped for having no keypoint (not failures)
+BACKGROUNDS_FILE = "backgrounds.jsonl"  # Click-Here background photos rejected or converted, one line each
 
 SHARD_NAME = re.compile(r"^(?P<name>.+)-(?P<split>[A-Za-z0-9_]+)\.tfrecord-(?P<i>\d{5})-of-(?P<n>\d{5})$")
 JOURNAL_DIR = ".kpdata"  # the run's journal: configuration, lock, committed units and shards

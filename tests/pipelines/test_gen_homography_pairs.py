@@ -69,7 +69,7 @@ def test_records_dead_letters_and_metadata(clean_run):
     assert np.array_equal(img[..., 0], img[..., 1])  # greyscale converted to 3 equal channels
     errors = (clean_run / "ds" / names.ERRORS_DIR / names.FAILURES_FILE).read_text()
     (failure,) = [json.loads(line) for line in errors.splitlines()]
-    assert failure["key"] == "broken.jpg" and failure["error"] == "unreadable_image"
+    assert failure["key"] == "broken.jpg" and failure["error"] == "truncated_image"
     assert failure["path"].endswith("broken.jpg") and failure["stage"] == "read"
     stats = json.loads((clean_run / "ds" / names.STATS).read_text())
     assert stats["counts"] == {"images": 5, "pairs_planned": 15, "images_failed": 1, "records_written": 12,

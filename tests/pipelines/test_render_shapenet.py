@@ -141,7 +141,8 @@ def test_metadata_and_dead_letters_of_a_clean_run(v2_run):
     assert shard["bytes"] == os.path.getsize(v2_run / shard["file"])
     assert info["seed"] == 5 and info["config"]["views_per_model"] == 12
     assert "--views_per_model 12" in info["command"] and info["code_version"]
-    assert stats["counts"] == {"models": 1, "models_failed": 0, "records_written": 12, "views_planned": 12}
+    assert stats["counts"] == {"models": 1, "models_failed": 0, "records_written": 12, "views_planned": 12,
+                               "models_with_keypoints": 1, "annotations_unmatched": 998}  # chair.json: 999 chairs
     assert stats["failures"]["total"] == 0 and stats["timings"]["render"] > 0
     assert [f["name"] for f in features["fields"]][:3] == ["key", "synset", "model_id"]
     assert (v2_run / "errors" / "failures.jsonl").read_text() == ""

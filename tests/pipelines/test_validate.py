@@ -657,3 +657,95 @@ def test_readme_documents_every_flag_with_its_default():
     row = re.search(r"^\| `DIR` \| ([^|]+) \|", section, re.MULTILINE)
     assert row and row.group(1).strip() == f"`{validate.build_parser().get_default('dataset_dir')}`"
     assert "python -m pipelines.validate DIR" in readme[:readme.index("## Checking a dataset")]
+
+
+# ------------------------------------------------------------------ bad input (issue 14: 4, 8, 9, 11)
+
+
+def _validate_subprocess(d):
+    """``python -m pipelines.validate d`` in its own process: (exit status, output). A signal
+    (SIGBUS on a truncated LMDB) shows as a negative status instead of killing the test run."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.run([sys.executable, "-m", "pipelines.validate", str(d)], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("kind, keep", [("view_lmdb", 0.5), ("view_lmdb", 0.0), ("keypose_lmdb", 0.6),
+                                        ("ch_caffe", 0.5), ("ch_compact_lmdb", 0.3)])
+def test_truncated_lmdb_is_a_defect_not_a_signal(made, tmp_path, kind, keep):
+    d = copy(made, kind, tmp_path)
+    datas = sorted(os.path.join(r, f) for r, _, fs in os.walk(d) for f in fs if f == "data.mdb")
+    path = max(datas, key=os.path.getsize)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(int(size * keep))
+    rc, out = _validate_subprocess(d)
+    assert rc == 1, (rc, out[-2000:])
+    rel = os.path.relpath(os.path.dirname(path), d)
+    assert rel in out and ("truncated" in out or "empty file" in out), out[-2000:]
+
+
+def test_a_copy_of_a_shard_under_another_name_is_listed(made, tmp_path):
+    d = copy(made, "view", tmp_path)
+    rel = first_shard(d)
+    shutil.copy(d / rel, d / "backup-of-train")
+    (d / "notes.txt").write_text("mine\n")
+    os.makedirs(d / "old")
+    rc, report = run_json(d)
+    assert rc == 1
+    for name in ("backup-of-train", "notes.txt", "old"):
+        assert_defect(report, "files", name, "unexpected")
+    d = copy(made, "keypose", tmp_path)
+    shutil.copy(d / "tfrecords" / "0000.tfrecord", d / "tfrecords" / "0000.copy")
+    rc, report = run_json(d)
+    assert rc == 1 and [x["file"] for x in defects(report)] == [os.path.join("tfrecords", "0000.copy")]
+    d = copy(made, "ch_caffe", tmp_path)
+    shutil.copy(d / "train" / "keys.txt", d / "train" / "keys.txt.bak")
+    rc, report = run_json(d)
+    assert rc == 1  # (the split folder's byte count is off too)
+    assert_defect(report, "files", os.path.join("train", "keys.txt.bak"), "unexpected")
+
+
+def test_clickhere_keypoint_rounding_to_pixel_0_is_kept_and_valid(made, tmp_path):
+    """One rule (kpdata.clickhere.keypoint_maps.in_crop) for the pipeline and validate: u = -0.07
+    rounds to pixel 0, so the pipeline keeps the keypoint and validate accepts it; u = -0.6 is
+    neither kept nor accepted."""
+    from kpdata.clickhere import imageops, keypoint_maps
+    uv, inside = imageops.shift_keypoints([[-0.07, 5.0], [-0.6, 5.0]], [True, True], (0, 0, 99, 49))
+    assert inside.tolist() == [True, False]
+    d = copy(made, "ch_compact_tfrecord", tmp_path)
+    rel = first_shard(d)
+    for u, ok in ((-0.07, True), (-0.6, False)):
+        dd = tmp_path / f"u{u}"
+        shutil.copytree(d, dd)
+        hit = {}
+
+        def edit(i, ex):
+            if i == 0:
+                f = ex.features.feature
+                f["keypoints/uv"].float_list.value[0] = u
+                w, h = f["image/width"].int64_list.value[0], f["image/height"].int64_list.value[0]
+                uv = np.asarray(f["keypoints/uv"].float_list.value, dtype=np.float64).reshape(-1, 2)
+                f["keypoints/pixel"].int64_list.value[:] = keypoint_maps.keypoint_pixel(uv, (w, h)).reshape(-1).tolist()
+                hit["key"] = key_of(ex)
+        rewrite_shard(dd, rel, edit)
+        rc, report = run_json(dd)
+        if ok:
+            assert rc == 0, report["defects"][:3]
+        else:
+            assert rc == 1
+            assert_defect(report, "invariants", rel, "outside the", key=hit["key"])
+
+
+def test_an_unfinished_run_and_its_temporaries_are_reported(made, tmp_path):
+    d = copy(made, "view", tmp_path)
+    rel = first_shard(d)
+    os.remove(d / names.KPDATA_INFO)
+    shutil.copy(d / rel, d / f".{rel}.incomplete-0123456789ab")
+    rc, report = run_json(d)
+    assert rc == 1
+    assert_defect(report, "metadata", names.KPDATA_INFO, "did not finish")
+    assert_defect(report, "files", f".{rel}.incomplete-", "temporary name left behind")

@@ -14,7 +14,7 @@ from schemas.dataset import checks, lmdb
 from schemas.dataset.caffe_lmdb import KEYS_FILE, VIEWS_FILE
 from schemas.dataset.names import KPDATA_INFO, LMDB_DATA, TEMP_NAME
 from schemas.dataset.validation.clickhere import dropped_views, flip_classes, instance_key_problem, num_classes
-from schemas.dataset.validation.files import check_temporaries, dir_bytes, read_lines
+from schemas.dataset.validation.files import check_temporaries, check_unexpected, dir_bytes, read_lines
 from schemas.dataset.validation.kinds import RecordKind
 from schemas.dataset.validation.report import Check
 
@@ -56,6 +56,9 @@ class CaffeKind(RecordKind):
             if os.path.isdir(p) and not TEMP_NAME.search(name) and name not in listed and \
                     os.path.isdir(os.path.join(p, first)):
                 files_c.defect(name, "a split folder of LMDBs kpdata_info.json does not list (stray)")
+        check_unexpected(root, report, [""] + sorted(listed), set(listed) | {
+            os.path.join(split, f) for split in listed for f in (KEYS_FILE, VIEWS_FILE, *(x.lmdb for x in LAYOUT.fields))}
+            | {name for name in os.listdir(root) if os.path.isdir(os.path.join(root, name, first))})
         check_temporaries(root, report)
         return dropped_views(stats)
 

@@ -32,6 +32,9 @@ class KeypointNetKind(ShardedKind):
         check_layout_files(root, self.report, self.info)
         return None
 
+    def layout_files(self):
+        return (*(f"{s}.txt" for s in KEYPOINTNET_SPLITS), KEYPOINTNET_JOB, KEYPOINTNET_PROJECTION)
+
     def key_problem(self, key, split, shard_index, num_shards, lmdb, file):
         m = checks.PAIR_KEY.match(key)
         if not m:

@@ -37,6 +37,9 @@ class KeyPoseKind(ShardedKind):
     def title(self):
         return f"keypose records, {formats(self.info)}"
 
+    def layout_files(self):
+        return (KEYPOSE_TFSET_DEF, f"{KEYPOSE_RECORDS_DIR}/{KEYPOSE_TFSET}", f"{KEYPOSE_RECORDS_DIR}/{keypose.DATA_PARAMS}")
+
     def validate(self, root, stats, max_records, hpatches=None):
         """The set's pbtxt files, then the shards."""
         info = self.info

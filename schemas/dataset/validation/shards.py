@@ -8,7 +8,7 @@ import os
 from kpdata.seeding import bucket
 from schemas.dataset.names import LMDB_DATA, TEMP_NAME
 from schemas.dataset.validation.decode import decode_strict
-from schemas.dataset.validation.files import check_temporaries, dir_bytes
+from schemas.dataset.validation.files import check_temporaries, check_unexpected, dir_bytes
 from schemas.dataset.validation.framing import sample_counts, walk_lmdb, walk_tfrecord
 from schemas.dataset.validation.kinds import RecordKind, assigned_split
 from schemas.dataset.validation.metadata import check_features_match, check_tfds
@@ -59,13 +59,19 @@ class ShardedKind(RecordKind):
     def finish(self) -> None:
         """Called after the last record."""
 
+    def layout_files(self) -> tuple:
+        """The files (relative paths) the layout writes beside its shards and the metadata."""
+        return ()
+
 
 def validate_shards(root: str, report: Report, info: dict, kind: ShardedKind, max_records: int | None,
                     shard_folders=("",)) -> None:
     """The shards, stray shards in ``shard_folders``, temporaries, kpdata_info.json's features = the
     schema's, TFDS's metadata where the shards are in its template."""
     check_shards(root, report, info, kind, max_records)
-    check_stray_shards(root, report, info, shard_folders)
+    stray = check_stray_shards(root, report, info, shard_folders)
+    check_unexpected(root, report, shard_folders, report.listed | stray | set(kind.layout_files())
+                     | {folder for folder in shard_folders if folder})
     check_temporaries(root, report)
     if kind.schema is not None:
         check_features_match(root, report, kind.schema)
@@ -161,10 +167,11 @@ def _check_record(kind, data, lmdb_key, i, rel, split, index, num_shards, is_lmd
     return prev
 
 
-def check_stray_shards(root: str, report: Report, info: dict, folders=("",)) -> None:
+def check_stray_shards(root: str, report: Report, info: dict, folders=("",)) -> set:
     """Shard-like entries (``*.tfrecord*``, ``*.lmdb``) in the shard folders that kpdata_info.json
-    does not list."""
+    does not list; returns them (relative paths)."""
     c = report.check("files")
+    stray: set = set()
     for folder in folders:
         d = os.path.join(root, folder)
         if not os.path.isdir(d):
@@ -175,3 +182,5 @@ def check_stray_shards(root: str, report: Report, info: dict, folders=("",)) -> 
                 continue  # reported by check_temporaries
             if (".tfrecord" in name or name.endswith(".lmdb")) and rel not in report.listed:
                 c.defect(rel, "a shard file kpdata_info.json does not list (stray)")
+                stray.add(rel)
+    return stray

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 
-from schemas.dataset.names import KPDATA_INFO
+from schemas.dataset.names import JOURNAL_DIR, KPDATA_INFO
 from schemas.dataset.validation.caffe import CaffeKind
 from schemas.dataset.validation.clickhere import ClickHereInstanceKind, ClickHereViewKind
 from schemas.dataset.validation.deadletters import check_errors
+from schemas.dataset.validation.files import check_temporaries
 from schemas.dataset.validation.hpatches import looks_like_hpatches, validate_hpatches
 from schemas.dataset.validation.keypointnet import KeypointNetKind
 from schemas.dataset.validation.keypose import KeyPoseKind
@@ -34,6 +35,12 @@ def validate(root: str, max_records: int | None = None, hpatches: str | None = N
         raise UsageError(f"{root}: no such folder")
     report = Report(root)
     if not os.path.isfile(os.path.join(root, KPDATA_INFO)):
+        if os.path.isdir(os.path.join(root, JOURNAL_DIR)):  # a run started, never finished
+            report.kind = "unfinished run"
+            report.check("metadata").defect(KPDATA_INFO, f"missing: the run writing this folder did not finish "
+                                            f"(its journal {JOURNAL_DIR}/ is here); rerun the same command to finish it")
+            check_temporaries(root, report)
+            return report
         if looks_like_hpatches(root):
             report.kind = "HPatches layout"
             validate_hpatches(root, report, max_records, label=".")
