@@ -21,6 +21,7 @@ from pipelines import (
 )
 from schemas import clickhere as chs
 from schemas import example_proto, tfrecord
+from schemas.dataset import names
 
 VIEW = ["--image_size", "320x240", "--focal", "350", "--views_per_model", "2", "--preview", "0",
         "--splits", "train=0.5,test=0.5", "--seed", "3"]  # seed 3: two demo models per split
