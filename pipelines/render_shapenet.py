@@ -15,7 +15,7 @@ import sys
 from pipelines import clickhere, keypointnet, view  # noqa: F401
 from pipelines import options as opts
 from pipelines import shapenet_views, skeleton
-from pipelines.shapenet_views import DEFAULT_LAYOUT, RenderConfig, assign_split  # noqa: F401 (this command's API)
+from pipelines.shapenet_views import DEFAULT_LAYOUT, RenderConfig, assign_splits  # noqa: F401 (this command's API)
 from pipelines.view import RenderViews  # noqa: F401 (this command's API)
 from schemas.dataset import previews
 

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="evaluate at most this many records; 0 = all (default: %(default)s)")
     p.add_argument("--r4cnn_distance", action="store_true",
                    help="viewpoint: Render for CNN's matrix-2-norm distance instead of the geodesic angle (formats §3.9)")
-    p.add_argument("--record", default="", help="record type, overriding dataset_info.json (default: detected)")
+    p.add_argument("--record", default="", help="record type, overriding kpdata_info.json (default: detected)")
     return p
 
 

@@ -1,6 +1,6 @@
 """The preview registry: which contact sheet a written dataset folder gets, and what it shows.
 
-A folder's kind (:func:`dataset_kind`) is its ``dataset_info.json`` ``record`` (``view`` when it
+A folder's kind (:func:`dataset_kind`) is its ``kpdata_info.json`` ``record`` (``view`` when it
 names none), or ``keypose_sequences`` for a tree of KeyPose sequence folders without one. Each kind
 has a drawer ``(dataset_dir, n, path) -> path`` that selects up to ``n`` items from the folder,
 spread over models (or photos, sequences), and draws them with :mod:`kpdata.preview`:
@@ -86,9 +86,9 @@ def kinds() -> list[str]:
 
 
 def dataset_kind(dataset_dir: str) -> str | None:
-    """The kind of the folder: ``dataset_info.json``'s ``record`` (``view`` when it names none,
+    """The kind of the folder: ``kpdata_info.json``'s ``record`` (``view`` when it names none,
     :data:`SEQUENCES_RECORD` when it names none and the folder holds KeyPose sequences);
-    :data:`SEQUENCES_RECORD` for a tree of KeyPose sequence folders without ``dataset_info.json``,
+    :data:`SEQUENCES_RECORD` for a tree of KeyPose sequence folders without ``kpdata_info.json``,
     :data:`DISTRIBUTIONS_KIND` for a fit_viewpoints output (``fit_info.json``), :data:`HPATCHES_KIND`
     for an HPatches-layout folder; None for any other folder."""
     try:
@@ -110,7 +110,7 @@ def write_preview(dataset_dir: str, n: int, path: str | None = None) -> str:
     kpdata dataset nor KeyPose sequences, :class:`UnknownKind` for a kind without a preview."""
     kind = dataset_kind(dataset_dir)
     if kind is None:
-        raise FileNotFoundError(f"{os.path.join(dataset_dir, names.DATASET_INFO)}: no dataset_info.json and no "
+        raise FileNotFoundError(f"{os.path.join(dataset_dir, names.KPDATA_INFO)}: no {names.KPDATA_INFO} and no "
                                 f"KeyPose sequence folder (*_L.pbtxt); is {dataset_dir} a kpdata dataset?")
     if kind not in _DRAWERS:
         raise UnknownKind(f"{dataset_dir}: no preview for record kind {kind!r} (known: {', '.join(kinds())})")

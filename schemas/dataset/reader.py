@@ -5,8 +5,8 @@
         rec["image/encoded"]        # (H, W, 4) uint8 RGBA
         rec["keypoints/uv"]         # (K, 2) float32 pixels
 
-:func:`read` opens a folder written by a kpdata pipeline (its ``dataset_info.json``, read through
-:func:`schemas.dataset.records.load_info`), whatever its storage (TFRecord shards, one LMDB
+:func:`read` opens a folder written by a kpdata pipeline (its metadata, ``kpdata_info.json``, read
+through :func:`schemas.dataset.records.load_info`), whatever its storage (TFRecord shards, one LMDB
 environment per split, Click-Here's Caffe LMDB folders) and yields one dict per record, decoded by
 the record's schema declaration (the one the writer encoded with, ``schemas/*.py``): every field
 by its declared name, numeric fields as numpy arrays in their *array shapes*
@@ -14,7 +14,7 @@ by its declared name, numeric fields as numpy arrays in their *array shapes*
 scalars as Python numbers, text as ``str`` (lists of ``str``), PNG fields decoded (``cv2.imdecode``)
 to (H, W[, C]) uint8/uint16 arrays in the channel order the PNG holds.
 
-What each record kind (``dataset_info.json`` ``record``) yields:
+What each record kind (the metadata's ``record``) yields:
 
 ====================== ==================================================================================
 ``view``               :data:`schemas.view.VIEW` fields; ``image/encoded`` (H, W, 4) RGBA, ``mask/encoded``
@@ -41,7 +41,7 @@ What each record kind (``dataset_info.json`` ``record``) yields:
 ====================== ==================================================================================
 
 Splits and shards: records come split by split (sorted by name), shard by shard in the order
-``dataset_info.json`` lists them, each shard in its stored order (LMDB: key order), unless
+the metadata lists them, each shard in its stored order (LMDB: key order), unless
 ``shuffle_shards``: then the shards are put in a seeded random order and read interleaved, one
 record from each of ``cycle_length`` open shards in turn (as ``tf.data``'s interleave), so a
 training stream mixes models without holding a shuffle buffer. :func:`shards` lists the shards,
@@ -95,7 +95,7 @@ _SEQUENCE_FORMAT = "keypose_sequence"
 
 
 def record_kind(dataset_dir: str) -> str:
-    """The record kind of a dataset folder: ``dataset_info.json``'s ``record`` (``view`` when it
+    """The record kind of a dataset folder: its metadata's ``record`` (``view`` when it
     names none), or :data:`schemas.dataset.records.SEQUENCES_RECORD` for a tree of KeyPose sequence
     folders without one. FileNotFoundError naming the folder for anything else."""
     try:
@@ -109,7 +109,7 @@ def record_kind(dataset_dir: str) -> str:
 
 def shards(dataset_dir: str, split: str | None = None) -> list[Shard]:
     """The shards of ``split`` (all splits when None), split by split (sorted by name), each split's
-    in the order ``dataset_info.json`` lists them. KeyPose sequences: one shard per sequence folder
+    in the order the metadata lists them. KeyPose sequences: one shard per sequence folder
     (split ``""``). ValueError naming the folder for an unknown split or a kind :func:`read` cannot
     decode."""
     kind = record_kind(dataset_dir)

@@ -127,7 +127,7 @@ def _sharded_views(root) -> str:
             shards.append({"file": name, "examples": n, "bytes": 0})
             i += n
         splits[split] = {"format": "tfrecord", "num_examples": sum(counts), "shards": shards}
-    with open(os.path.join(root, names.DATASET_INFO), "w", encoding="utf-8") as f:
+    with open(os.path.join(root, names.KPDATA_INFO), "w", encoding="utf-8") as f:
         json.dump({"name": "syn", "record": "view", "splits": splits}, f)
     return str(root)
 
@@ -151,7 +151,7 @@ def test_shards_one_shard_and_the_seeded_interleave(tmp_path):
         list(reader.read(d, "train", shard=3))
     with pytest.raises(ValueError, match="no split 'val'"):
         list(reader.read(d, "val"))
-    with pytest.raises(FileNotFoundError, match="no dataset_info.json"):
+    with pytest.raises(FileNotFoundError, match="no kpdata_info.json"):
         list(reader.read(str(tmp_path / "nothing")))
 
 
