@@ -21,6 +21,7 @@ holds more than the record at hand and a unit's key index.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import hashlib
 import io
@@ -318,17 +319,33 @@ class WriteUnits(beam.DoFn):
     part (or its ``final`` file), or, when ``records`` is None, are kept in the unit's journal
     record (``items``). Tagged outputs (``failed``, ``timing``, counters...) go to the record too.
 
-    ``final_empty``: write a unit's final file even when it has no record."""
+    ``final_empty``: write a unit's final file even when it has no record.
+
+    Encoding overlaps making: ``records(output)`` runs on one helper thread (PNG and zlib release
+    the GIL) while the worker makes the next outputs, at most :attr:`AHEAD` outputs ahead; records
+    are written in the order the outputs came, so the bytes are those of a serial run."""
+
+    AHEAD = 2
 
     def __init__(self, output_dir: str, worker: beam.DoFn, records: Callable[[Any], Iterable] | None,
                  final_empty: bool = False):
         self.output_dir, self.worker, self.records, self.final_empty = output_dir, worker, records, final_empty
+        self._encoder = None
 
     def setup(self):
         self.worker.setup()
 
     def teardown(self):
         self.worker.teardown()
+        if self._encoder is not None:
+            self._encoder.shutdown()
+            self._encoder = None
+
+    def _encoded(self, pending: collections.deque, writer: PartWriter, limit: int) -> None:
+        """Write the oldest pending outputs' records until at most ``limit`` are pending."""
+        while len(pending) > limit:
+            for key, value in pending.popleft().result():
+                writer.add(key, value)
 
     def process(self, unit: Unit):
         out = self.output_dir
@@ -338,6 +355,9 @@ class WriteUnits(beam.DoFn):
         if self.records is not None:
             target = os.path.join(out, unit.final) if unit.final else journal.part_path(out, unit.id)
             writer = PartWriter(target)
+        if writer is not None and self._encoder is None:
+            self._encoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kpdata-encode")
+        pending: collections.deque = collections.deque()
         t0 = time.perf_counter()
         try:
             for task in unit.tasks:
@@ -349,16 +369,20 @@ class WriteUnits(beam.DoFn):
                         outputs["items"].append(item)
                         ticker.tick()
                     else:
-                        for key, value in self.records(item):
-                            writer.add(key, value)
+                        pending.append(self._encoder.submit(lambda x: list(self.records(x)), item))
+                        self._encoded(pending, writer, self.AHEAD)
                         ticker.tick()
             part = None
             if writer is not None:
+                self._encoded(pending, writer, 0)
                 if unit.final and not writer.index and not self.final_empty:
                     writer.abort()
                 else:
                     part = writer.commit(sort=bool(unit.final), index=not unit.final)
         except BaseException:
+            for f in pending:
+                f.cancel()
+            concurrent.futures.wait(pending)
             if writer is not None:
                 writer.abort()
             raise

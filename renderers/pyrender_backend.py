@@ -7,6 +7,13 @@ error names the Debian packages to install.
 Pixel convention: OpenGL puts pixel centres at half-integers, OpenCV at integers, so the
 principal point handed to pyrender is ``(cx + 0.5, cy + 0.5)``.
 
+Threads: Mesa's software rasteriser (llvmpipe) starts one thread per core in every process by
+default, so ``--direct_num_workers N`` on N cores ran N x N rasteriser threads fighting for the
+cores. Unless the user set ``LP_NUM_THREADS``, a renderer process uses one rasteriser thread: the
+workers are the parallelism (measured in bench/perf.py: one worker loses nothing at 227x227, two
+workers on two cores scale). For one worker rendering large images, ``LP_NUM_THREADS=2`` (or the
+core count) may be faster.
+
 Colour and depth: pyrender draws colour into a 4x multisampled framebuffer, resolved by averaging
 the samples (so alpha is coverage, centred on the pixel). A multisample depth resolve would copy
 one sample, which lies off the pixel centre (Mesa: (0.375, 0.125) of the pixel), so depth comes
@@ -116,6 +123,7 @@ class PyrenderRenderer(Renderer):
                 "rasterizer and the first draw call would crash. Render in a process that does not "
                 "import TensorFlow (kpdata's pipelines never do).")
         self.platform = select_platform()
+        os.environ.setdefault("LP_NUM_THREADS", "1")  # read by Mesa when it makes the first context
         try:
             import pyrender  # noqa: PLC0415 - the GL platform must be chosen first
             self._pyrender = pyrender
