@@ -13,15 +13,16 @@
   With ``--src DIR`` (another checkout), its render_shapenet runs the same command too (before / after).
 * ``scale``: 16 demo models, 227x227, ``--direct_num_workers 1`` vs ``2`` (multi_processing), whole
   process; the shards of both must be byte-identical.
-* ``clickhere``: ``--layout clickhere`` (960x540 renders, crop to the object's box, resize to
-  227x227, background, JPEG, keypoint maps) against ``--layout view`` at 960x540 on the same chair
-  and views: views/s and instances/s (records written, one per instance).
+* ``clickhere``: ``--layout clickhere --compact`` (960x540 renders with Render for CNN's random
+  lamps, crop to the object's box, background, JPEG, keypoint labels) against ``--layout view`` at
+  960x540 on the 16 demo models (they have keypoints), same views: views/s and instances/s.
 * ``blender``: Blender (``--blender``: a Python with ``bpy``, default /work/bpyenv/bin/python) on the
   same chair: bench/blender_render.py, Cycles at 8 samples and Workbench, 227x227 and 960x540,
-  against render_shapenet's views/s from ``single`` and ``clickhere``.
+  warm views, against render_shapenet's render stage (its progress line: renderer set-up, render,
+  labels, encode, write) on the same chair at the same sizes and framing.
 
 ``--quick`` (about 5 minutes on a quiet 2-core machine): 300 views instead of 1,000, 16 views per
-model in ``scale``, 24 in ``clickhere``, 4 Blender views. Prints one table at the end.
+model in ``scale``, 2 per model in ``clickhere``, 4 Blender views. Prints one table at the end.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ from schemas.dataset import names  # noqa: E402
 
 CHAIR_SYNSET = "03001627"
 BARE_RATE = re.compile(r"bare render\+encode \S+: ([\d.]+) views/s")
+STAGE_RATE = re.compile(r"render: [\d,]+/[\d,]+ views \(100%\)\s+([\d.]+) views/s")
 BLENDER_LINE = re.compile(r"^(CYCLES|BLENDER_WORKBENCH)\s+(\d+x\d+):\s+([\d.]+) views/s")
 
 
@@ -72,9 +74,17 @@ def shard_digests(out: str) -> dict[str, str]:
             for n in sorted(os.listdir(out)) if names.SHARD_NAME.match(n)}
 
 
-def records_written(run: dict) -> int:
-    m = re.search(r"written (\d+)", run["out"]) or re.search(r"(\d+) records", run["out"])
+def count(run: dict, what: str) -> int:
+    """A count from the command's summary (``written N``, ``instances N``)."""
+    m = re.search(rf"{what} (\d+)", run["out"])
     return int(m.group(1)) if m else 0
+
+
+def demo_models(work: str) -> str:
+    models = os.path.join(work, "models16")
+    if not os.path.isdir(models):
+        demo.write_demo_set(models, 16)
+    return models
 
 
 def single(a, rows: list, work: str, rates: dict) -> None:
@@ -102,15 +112,15 @@ def single(a, rows: list, work: str, rates: dict) -> None:
         rb = n / before["wall"]
         rows.append(("single", f"--src {a.src}: same command", f"{rb:.1f}",
                      f"{rb / bare:.2f}x bare; now {rate / rb:.2f}x this; CPU ms/view {1000 * before['cpu'] / n:.1f}"))
+    rows.append(("single", "  its render stage alone (progress line: set-up, render, labels, encode, write)",
+                 f"{stage_rate(ours):.1f}", f"{stage_rate(ours) / bare:.2f}x bare"))
     rows.append(("single", "CPU ms/view: bare loop process (whole) / render_shapenet (whole)",
                  f"{1000 * bare_cpu:.1f} / {1000 * ours['cpu'] / n:.1f}",
                  f"{bare_cpu / (ours['cpu'] / n):.2f}x"))
 
 
 def scale(a, rows: list, work: str) -> None:
-    models = os.path.join(work, "models16")
-    if not os.path.isdir(models):
-        demo.write_demo_set(models, 16)
+    models = demo_models(work)
     runs, digests = {}, {}
     for workers in (1, 2):
         out = os.path.join(work, f"scale{workers}")
@@ -126,32 +136,44 @@ def scale(a, rows: list, work: str) -> None:
 
 
 def clickhere(a, rows: list, work: str, rates: dict) -> None:
-    n, v1 = a.clickhere_views, os.path.join(a.fixtures, "shapenet_core_v1")
-    view = timed(render_cmd(v1, os.path.join(work, "ch-view"), "960x540", n, "--synsets", CHAIR_SYNSET))
-    ch = timed(render_cmd(v1, os.path.join(work, "ch"), "960x540", n, "--synsets", CHAIR_SYNSET,
-                          "--layout", "clickhere"))
-    rv, rc = n / view["wall"], n / ch["wall"]
+    n, models = a.clickhere_views, demo_models(work)
+    view = timed(render_cmd(models, os.path.join(work, "ch-view"), "960x540", n))
+    ch = timed(render_cmd(models, os.path.join(work, "ch"), "960x540", n, "--layout", "clickhere", "--compact"))
+    total = 16 * n
+    rv, rc = total / view["wall"], total / ch["wall"]
     rates["view 960x540"] = rv
-    inst = records_written(ch)
-    rows.append(("clickhere", f"--layout view 960x540, chair, {n} views, whole process", f"{rv:.1f}", "baseline"))
-    rows.append(("clickhere", f"--layout clickhere, same views ({inst} instances written)",
-                 f"{rc:.1f} ({inst / ch['wall']:.1f} inst/s)", f"{rc / rv:.2f}x view layout"))
+    inst = count(ch, "instances")
+    rows.append(("clickhere", f"--layout view 960x540, 16 demo models x {n} views, whole process", f"{rv:.1f}",
+                 "baseline"))
+    rows.append(("clickhere", f"--layout clickhere --compact, same views ({inst} instances, "
+                 f"{count(ch, 'written')} views kept)", f"{rc:.1f} ({inst / ch['wall']:.1f} inst/s)",
+                 f"{rc / rv:.2f}x view layout"))
 
 
-def blender(a, rows: list, rates: dict) -> None:
+def stage_rate(run: dict) -> float:
+    """views/s of the render stage, from its last progress line."""
+    return [float(m.group(1)) for m in STAGE_RATE.finditer(run["out"])][-1]
+
+
+def blender(a, rows: list, work: str) -> None:
     if not os.path.exists(a.blender):
         rows.append(("blender", f"{a.blender} not found (see docs/performance.md)", "-", "skipped"))
         return
     run = timed([a.blender, os.path.join(ROOT, "bench", "blender_render.py"), "--views", str(a.blender_views)])
-    ours = {"227x227": rates.get("view 227"), "960x540": rates.get("view 960x540")}
-    for line in run["out"].splitlines():
-        m = BLENDER_LINE.match(line.strip())
-        if m:
-            engine, size, r = m.group(1), m.group(2), float(m.group(3))
-            mine = ours.get(size)
-            rows.append(("blender", f"Blender 4.2 {engine.replace('BLENDER_', '').title()} {size}"
-                         + (" (8 samples)" if engine == "CYCLES" else "") + ", warm views",
-                         f"{r:.2f}", f"render_shapenet {mine / r:.1f}x" if mine else "-"))
+    v1 = os.path.join(a.fixtures, "shapenet_core_v1")
+    for size in ("227x227", "960x540"):
+        w = int(size.split("x")[0])
+        ours = stage_rate(timed(render_cmd(v1, os.path.join(work, f"bl-{size}"), size, a.blender_ours_views,
+                                           "--synsets", CHAIR_SYNSET, "--focal", str(1050.0 * w / 960))))
+        rows.append(("blender", f"render_shapenet {size}, chair, {a.blender_ours_views} views: render stage "
+                     "(render, labels, encode, write)", f"{ours:.1f}", "baseline"))
+        for line in run["out"].splitlines():
+            m = BLENDER_LINE.match(line.strip())
+            if m and m.group(2) == size:
+                engine, r = m.group(1), float(m.group(3))
+                rows.append(("blender", f"Blender 4.2 {engine.replace('BLENDER_', '').title()} {size}"
+                             + (" (8 samples)" if engine == "CYCLES" else "") + ", warm views, PNG written",
+                             f"{r:.2f}", f"render_shapenet is {ours / r:.1f}x"))
 
 
 def main(argv=None):
@@ -170,8 +192,9 @@ def main(argv=None):
     a.bare = a.bare or os.path.join(os.path.dirname(a.fixtures), "bench", "bare_render.py")
     a.views = 300 if a.quick else 1000
     a.scale_views = 16 if a.quick else 32
-    a.clickhere_views = 24 if a.quick else 100
+    a.clickhere_views = 2 if a.quick else 6
     a.blender_views = 4 if a.quick else 20
+    a.blender_ours_views = 40 if a.quick else 200
     work = a.work or tempfile.mkdtemp(prefix="kpdata-perf-")
     rows, rates = [], {}
     t0 = time.perf_counter()
@@ -187,7 +210,7 @@ def main(argv=None):
         elif what == "clickhere":
             clickhere(a, rows, work, rates)
         else:
-            blender(a, rows, rates)
+            blender(a, rows, work)
     width = max(len(r[1]) for r in rows)
     print(f"\n{os.cpu_count()} CPUs, load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
           f"({time.perf_counter() - t0:.0f} s); views/s unless marked")

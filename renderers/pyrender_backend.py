@@ -7,12 +7,9 @@ error names the Debian packages to install.
 Pixel convention: OpenGL puts pixel centres at half-integers, OpenCV at integers, so the
 principal point handed to pyrender is ``(cx + 0.5, cy + 0.5)``.
 
-Threads: Mesa's software rasteriser (llvmpipe) starts one thread per core in every process by
-default, so ``--direct_num_workers N`` on N cores ran N x N rasteriser threads fighting for the
-cores. Unless the user set ``LP_NUM_THREADS``, a renderer process uses one rasteriser thread: the
-workers are the parallelism (measured in bench/perf.py: one worker loses nothing at 227x227, two
-workers on two cores scale). For one worker rendering large images, ``LP_NUM_THREADS=2`` (or the
-core count) may be faster.
+Threads: Mesa's software rasteriser (llvmpipe) starts one thread per core in every process
+(``LP_NUM_THREADS`` overrides it); with the DirectRunner's ``multi_processing`` workers the driver
+shares the cores out among them (:func:`pipelines.runners.share_rasterizer_threads`).
 
 Colour and depth: pyrender draws colour into a 4x multisampled framebuffer, resolved by averaging
 the samples (so alpha is coverage, centred on the pixel). A multisample depth resolve would copy
@@ -123,7 +120,6 @@ class PyrenderRenderer(Renderer):
                 "rasterizer and the first draw call would crash. Render in a process that does not "
                 "import TensorFlow (kpdata's pipelines never do).")
         self.platform = select_platform()
-        os.environ.setdefault("LP_NUM_THREADS", "1")  # read by Mesa when it makes the first context
         try:
             import pyrender  # noqa: PLC0415 - the GL platform must be chosen first
             self._pyrender = pyrender
