@@ -133,6 +133,9 @@ def scale(a, rows: list, work: str) -> None:
     rows.append(("scale", f"16 models x {a.scale_views} views 227x227, 1 worker, whole process", f"{r1:.1f}", "baseline"))
     rows.append(("scale", "same, 2 workers (multi_processing)", f"{r2:.1f}",
                  f"{r2 / r1:.2f}x (goal >= 1.7); shards identical: {same}"))
+    c1, c2 = (1000 * runs[w]["cpu"] / n for w in (1, 2))
+    rows.append(("scale", "CPU ms/view, whole process: 1 worker / 2 workers (work the cores must do)",
+                 f"{c1:.1f} / {c2:.1f}", f"{c1 / c2:.2f}x"))
 
 
 def clickhere(a, rows: list, work: str, rates: dict) -> None:
