@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -85,6 +86,24 @@ def normalize_beam_args(args: list[str]) -> list[str]:
     return out
 
 
+def share_rasterizer_threads(options: PipelineOptions) -> None:
+    """DirectRunner ``multi_processing`` with N workers: each worker process gets
+    ``cores // N`` (at least 1) of Mesa's rasteriser threads (``LP_NUM_THREADS``, inherited by the
+    workers), instead of one per core each: N x cores threads fought over the cores. Does nothing
+    when the user set ``LP_NUM_THREADS`` or with any other runner or mode (one process: Mesa's
+    default, one thread per core)."""
+    if "LP_NUM_THREADS" in os.environ or is_dask(options):
+        return
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+    if _runner_name(options.view_as(StandardOptions).runner or "DirectRunner") not in ("DirectRunner", "direct"):
+        return
+    direct = options.view_as(DirectOptions)
+    cores = os.cpu_count() or 1
+    workers = direct.direct_num_workers or cores  # Beam: 0 = one worker per core
+    if direct.direct_running_mode == "multi_processing" and workers > 1:
+        os.environ["LP_NUM_THREADS"] = str(max(1, cores // workers))
+
+
 def prepare(options: PipelineOptions, num_elements: int) -> PipelineOptions:
     """The options to build a pipeline of ``num_elements`` work units (its largest ``Create``) with.
 
@@ -96,6 +115,7 @@ def prepare(options: PipelineOptions, num_elements: int) -> PipelineOptions:
     """
     if num_elements < 0:
         raise ValueError(f"expected a number of work units >= 0, got {num_elements}")
+    share_rasterizer_threads(options)
     if not is_dask(options):
         return options
     _register_dask_options()

@@ -21,6 +21,7 @@ holds more than the record at hand and a unit's key index.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import errno
 import hashlib
@@ -380,17 +381,27 @@ class WriteUnits(beam.DoFn):
     part (or its ``final`` file), or, when ``records`` is None, are kept in the unit's journal
     record (``items``). Tagged outputs (``failed``, ``timing``, counters...) go to the record too.
 
-    ``final_empty``: write a unit's final file even when it has no record."""
+    ``final_empty``: write a unit's final file even when it has no record.
+
+    Encoding overlaps making: ``records(output)`` runs on one helper thread (PNG and zlib release
+    the GIL) while the worker makes the next outputs, at most :attr:`AHEAD` outputs ahead; records
+    are written in the order the outputs came, so the bytes are those of a serial run."""
+
+    AHEAD = 2
 
     def __init__(self, output_dir: str, worker: beam.DoFn, records: Callable[[Any], Iterable] | None,
                  final_empty: bool = False):
         self.output_dir, self.worker, self.records, self.final_empty = output_dir, worker, records, final_empty
+        self._encoder = None
 
     def setup(self):
         self.worker.setup()
 
     def teardown(self):
         self.worker.teardown()
+        if self._encoder is not None:
+            self._encoder.shutdown()
+            self._encoder = None
 
     def process(self, unit: Unit):
         out = self.output_dir
@@ -400,17 +411,24 @@ class WriteUnits(beam.DoFn):
         if self.records is not None:
             target = os.path.join(out, unit.final) if unit.final else journal.part_path(out, unit.id)
             writer = PartWriter(target)
+        if writer is not None and self._encoder is None:
+            self._encoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kpdata-encode")
+        pending: collections.deque = collections.deque()
         t0 = time.perf_counter()
         try:
             for task in unit.tasks:
-                self._task(unit, task, writer, outputs, ticker)
+                self._task(unit, task, writer, outputs, ticker, pending)
             part = None
             if writer is not None:
+                self._encoded(pending, writer, outputs, 0)
                 if unit.final and not writer.index and not self.final_empty:
                     writer.abort()
                 else:
                     part = writer.commit(sort=bool(unit.final), index=not unit.final)
         except BaseException:
+            for f, *_ in pending:
+                f.cancel()
+            concurrent.futures.wait([f for f, *_ in pending])
             if writer is not None:
                 writer.abort()
             raise
@@ -422,11 +440,26 @@ class WriteUnits(beam.DoFn):
         yield unit.id
 
 
-    def _task(self, unit: Unit, task, writer, outputs: dict, ticker) -> None:
-        """One task through the worker. A data error (:data:`DATA_ERRORS`) the worker lets out ends
-        the task as one dead letter (key and path from the worker's ``source(task)``, stage from
-        the error or the worker's ``stage``); one raised encoding an output drops that record
-        alone (stage ``encode``). Records the task wrote before stay: each is whole and good."""
+    def _encoded(self, pending: collections.deque, writer: PartWriter, outputs: dict, limit: int) -> None:
+        """Write the oldest pending outputs' records until at most ``limit`` are pending. A data error
+        (:data:`DATA_ERRORS`) raised encoding an output drops that record alone: one dead letter of
+        stage ``encode`` (its key from the output, its path from the worker's ``source(task)``)."""
+        while len(pending) > limit:
+            future, item, task, unit = pending.popleft()
+            try:
+                records = future.result()
+            except DATA_ERRORS as e:
+                key, path = _source(self.worker, task, unit)
+                outputs["failed"].append(dead_letter(e, _item_key(item, key), path, "encode"))
+                continue
+            for key, value in records:
+                writer.add(key, value)
+
+    def _task(self, unit: Unit, task, writer, outputs: dict, ticker, pending: collections.deque) -> None:
+        """One task through the worker; its outputs' encoding is queued on the encoder thread
+        (:meth:`_encoded`). A data error (:data:`DATA_ERRORS`) the worker lets out ends the task as
+        one dead letter (key and path from the worker's ``source(task)``, stage from the error or the
+        worker's ``stage``). Records the task made before stay: each is whole and good."""
         try:
             for item in self.worker.process(task) or ():
                 if isinstance(item, beam.pvalue.TaggedOutput):
@@ -436,15 +469,8 @@ class WriteUnits(beam.DoFn):
                     outputs["items"].append(item)
                     ticker.tick()
                 else:
-                    try:
-                        records = list(self.records(item))
-                    except DATA_ERRORS as e:
-                        key, path = _source(self.worker, task, unit)
-                        outputs["failed"].append(dead_letter(e, _item_key(item, key), path, "encode"))
-                        ticker.tick()
-                        continue
-                    for key, value in records:
-                        writer.add(key, value)
+                    pending.append((self._encoder.submit(lambda x: list(self.records(x)), item), item, task, unit))
+                    self._encoded(pending, writer, outputs, self.AHEAD)
                     ticker.tick()
         except DATA_ERRORS as e:
             key, path = _source(self.worker, task, unit)

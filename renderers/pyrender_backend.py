@@ -7,11 +7,17 @@ error names the Debian packages to install.
 Pixel convention: OpenGL puts pixel centres at half-integers, OpenCV at integers, so the
 principal point handed to pyrender is ``(cx + 0.5, cy + 0.5)``.
 
-Depth: pyrender draws into a 4x multisampled framebuffer. Colour is resolved by averaging the
-samples (so alpha is coverage, centred on the pixel), but a depth resolve copies one sample, which
-lies off the pixel centre (Mesa: (0.375, 0.125) of the pixel), shifting depth and mask by up to half
-a pixel. So depth comes from a second, depth-only pass whose principal point is moved by that
-sample's offset: its sample then lands on the OpenCV pixel centre.
+Threads: Mesa's software rasteriser (llvmpipe) starts one thread per core in every process
+(``LP_NUM_THREADS`` overrides it); with the DirectRunner's ``multi_processing`` workers the driver
+shares the cores out among them (:func:`pipelines.runners.share_rasterizer_threads`).
+
+Colour and depth: pyrender draws colour into a 4x multisampled framebuffer, resolved by averaging
+the samples (so alpha is coverage, centred on the pixel). A multisample depth resolve would copy
+one sample, which lies off the pixel centre (Mesa: (0.375, 0.125) of the pixel), so depth comes
+from a depth-only pass into a single-sample framebuffer, whose one sample is the pixel centre
+(:mod:`renderers.gl_view`: both draws queued, each buffer read back once). On a platform without
+framebuffer objects (OSMesa) the depth pass draws into the default framebuffer instead, its
+principal point moved by the offset of the sample it keeps.
 """
 from __future__ import annotations
 
@@ -120,6 +126,11 @@ class PyrenderRenderer(Renderer):
             self._lock = threading.Lock()
             self._sample_position = None
             self._renderer = pyrender.OffscreenRenderer(int(width), int(height))
+            self._view = None  # renderers.gl_view.ViewRenderer where framebuffers are supported
+            if self._renderer._platform.supports_framebuffers():
+                from renderers import gl_view  # noqa: PLC0415 - imports pyrender's GL modules
+                self._renderer._platform.make_current()
+                self._view = gl_view.adopt(self._renderer)
             self._uncurrent()
         except Exception as e:  # noqa: BLE001 - GL context creation fails in many library-specific ways
             raise RendererUnavailable(
@@ -206,10 +217,15 @@ class PyrenderRenderer(Renderer):
         scene.ambient_light = ambient
         try:
             with self._gl():
-                rgba, _ = self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
-                sx, sy = self._depth_sample_position()
-                cam.cx, cam.cy = intr.cx + sx, intr.cy + 1.0 - sy
-                depth = self._renderer.render(scene, flags=pr.RenderFlags.DEPTH_ONLY)
+                if self._view is not None:
+                    self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
+                    self._renderer.render(scene, flags=pr.RenderFlags.DEPTH_ONLY)
+                    rgba, depth = self._view.read_view(znear, zfar)
+                else:
+                    rgba, _ = self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
+                    sx, sy = self._depth_sample_position()
+                    cam.cx, cam.cy = intr.cx + sx, intr.cy + 1.0 - sy
+                    depth = self._renderer.render(scene, flags=pr.RenderFlags.DEPTH_ONLY)
         finally:
             for n in nodes:
                 scene.remove_node(n)

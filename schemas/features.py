@@ -212,12 +212,22 @@ class Tensor(Field):
         return d
 
 
+# PNG encoder settings (cv2.imencode parameters). PNG_SMALL: zlib level 3, libpng's adaptive
+# filter per row. PNG_FAST: zlib level 1 and the Sub filter on every row: measured on rendered
+# 227x227 views (RGBA, mask, 16-bit depth; bench/perf.py), 2.2x less encoding time for 14 % more
+# bytes. Both are deterministic: the same array gives the same bytes.
+PNG_SMALL = (cv2.IMWRITE_PNG_COMPRESSION, 3)
+PNG_FAST = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB)
+
+
 @dataclasses.dataclass(frozen=True)
 class PNGImage(Field):
     """An image stored as PNG bytes; ``shape`` is (H, W, C) or (H, W), ``dtype`` uint8/uint16.
-    Decoded arrays are RGB(A) order (PNG's own), not OpenCV's BGR."""
+    Decoded arrays are RGB(A) order (PNG's own), not OpenCV's BGR. ``png``: the encoder's
+    settings, :data:`PNG_SMALL` (the default) or :data:`PNG_FAST`; any decoder reads both."""
 
     dtype: str = "uint8"
+    png: tuple = ()
     kind = "bytes"
 
     @property
@@ -241,7 +251,7 @@ class PNGImage(Field):
         self._check_shape(arr)
         if arr.ndim == 3 and arr.shape[2] in (3, 4):
             arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR if arr.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
-        ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        ok, buf = cv2.imencode(".png", arr, list(self.png or PNG_SMALL))
         if not ok:
             raise SchemaError(f"{self.name}: PNG encoding failed")
         return buf.tobytes()

@@ -116,3 +116,27 @@ def test_check_graph_is_silent_on_other_runners():
     _ = src | "SinkA" >> beam.Map(str)
     _ = src | "SinkB" >> beam.Map(repr)
     runners.check_graph(p)
+
+
+@pytest.mark.parametrize("args, cores, expected", [
+    (["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"], 2, "1"),
+    (["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"], 16, "8"),
+    (["--direct_num_workers", "0", "--direct_running_mode", "multi_processing"], 4, "1"),  # 0 = one per core
+    (["--direct_num_workers", "8", "--direct_running_mode", "multi_processing"], 2, "1"),  # never 0
+    (["--direct_num_workers", "2", "--direct_running_mode", "multi_threading"], 2, None),  # one process
+    ([], 2, None),
+    (["--runner", "DaskRunner"], 2, None),
+])
+def test_multi_processing_workers_share_the_rasterizer_threads(monkeypatch, args, cores, expected):
+    monkeypatch.setenv("LP_NUM_THREADS", "")  # recorded, so the test's own setting is undone after
+    monkeypatch.delenv("LP_NUM_THREADS")
+    monkeypatch.setattr(runners.os, "cpu_count", lambda: cores)
+    runners.share_rasterizer_threads(PipelineOptions(runners.normalize_beam_args(args)))
+    assert os.environ.get("LP_NUM_THREADS") == expected
+
+
+def test_a_users_rasterizer_threads_are_kept(monkeypatch):
+    monkeypatch.setenv("LP_NUM_THREADS", "3")
+    runners.share_rasterizer_threads(PipelineOptions(["--direct_num_workers", "2", "--direct_running_mode",
+                                                      "multi_processing"]))
+    assert os.environ["LP_NUM_THREADS"] == "3"

@@ -219,3 +219,45 @@ def test_a_full_disk_under_lmdb_is_named_and_leaves_nothing(tmp_path, monkeypatc
     finally:
         if mounted:
             subprocess.run(["umount", str(disk)], check=False)
+
+
+def _slow_records(item):
+    """Encoding that takes longer for early items, so a thread finishing out of order would show."""
+    import time  # noqa: PLC0415
+    _, key, value = item
+    time.sleep(0.02 if key.endswith(("0", "2")) else 0.0)
+    if value == b"boom":
+        raise ValueError(f"cannot encode {key}")
+    return [(key, value)]
+
+
+def test_write_units_encodes_ahead_but_writes_in_order(tmp_path):
+    out = str(tmp_path)
+    dofn = stream.WriteUnits(out, MakeRecords(), _slow_records)
+    dofn.setup()
+    unit = stream.Unit("m", "train", (("m", 7, "train"),), 7)
+    assert list(dofn.process(unit)) == [unit.id]
+    dofn.teardown()
+    part = journal.part_path(out, unit.id)
+    assert _read(part) == [f"m:{i}".encode() for i in range(7)]
+    rec = json.load(open(journal.unit_record(out, unit.id)))
+    assert rec["part"]["examples"] == 7 and rec["part"]["sorted"]
+
+
+class MakeOneBad(beam.DoFn):
+    def process(self, task):
+        for i, value in enumerate([b"a", b"b", b"boom", b"d", b"e"]):
+            yield "train", f"m/v{i:03d}", value
+
+
+def test_write_units_encoding_error_fails_the_unit_and_leaves_no_part(tmp_path):
+    out = str(tmp_path)
+    dofn = stream.WriteUnits(out, MakeOneBad(), _slow_records)
+    dofn.setup()
+    unit = stream.Unit("m", "train", (("m", 5, "train"),), 5)
+    with pytest.raises(ValueError, match="cannot encode m/v002"):
+        list(dofn.process(unit))
+    dofn.teardown()
+    left = [os.path.join(r, n) for r, _, fs in os.walk(out) for n in fs]
+    assert not any(TEMP_NAME.search(p) for p in left)
+    assert not os.path.exists(journal.part_path(out, unit.id))

@@ -1,0 +1,228 @@
+"""End-to-end speed of render_shapenet, each number against its baseline measured in the same run.
+
+    KPDATA_FIXTURES=/work/shared/fixtures python bench/perf.py [--quick] [--bare PATH] [--blender PYTHON]
+        [single] [scale] [clickhere] [blender]
+
+* ``single``: the bare pyrender loop (``--bare``, default ``$KPDATA_FIXTURES/../bench/bare_render.py``:
+  one renderer, pose changed per view, RGBA + depth in one pass, two PNGs, loop time only) against
+  ``render_shapenet`` on the same real ShapeNet v1 chair, 227x227, one worker, timed as a whole
+  process (start-up, Beam, render, encode, shards, metadata), at the bare loop's focal length
+  (1050 x 227 / 960, the same framing). The bare loop runs before and after; the ratio is against
+  their mean. Also the CPU seconds per view of both (user + system, every thread and child): under
+  contention wall time drifts, CPU time much less.
+  With ``--src DIR`` (another checkout), its render_shapenet runs the same command too (before / after).
+* ``scale``: 16 demo models, 227x227, ``--direct_num_workers 1`` vs ``2`` (multi_processing), whole
+  process; the shards of both must be byte-identical.
+* ``clickhere``: ``--layout clickhere --compact`` (960x540 renders with Render for CNN's random
+  lamps, crop to the object's box, background, JPEG, keypoint labels) against ``--layout view`` at
+  960x540 on the 16 demo models (they have keypoints), same views: views/s and instances/s.
+* ``blender``: Blender (``--blender``: a Python with ``bpy``, default /work/bpyenv/bin/python) on the
+  same chair: bench/blender_render.py, Cycles at 8 samples and Workbench, 227x227 and 960x540,
+  warm views, against render_shapenet's render stage (its progress line: renderer set-up, render,
+  labels, encode, write) on the same chair at the same sizes and framing.
+
+``--quick`` (about 5 minutes on a quiet 2-core machine): 300 views instead of 1,000, 16 views per
+model in ``scale``, 2 per model in ``clickhere``, 4 Blender views. Prints one table at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from kpdata import demo  # noqa: E402
+from schemas.dataset import names  # noqa: E402
+
+CHAIR_SYNSET = "03001627"
+BARE_RATE = re.compile(r"bare render\+encode \S+: ([\d.]+) views/s")
+STAGE_RATE = re.compile(r"render: [\d,]+/[\d,]+ views \(100%\)\s+([\d.]+) views/s")
+BLENDER_LINE = re.compile(r"^(CYCLES|BLENDER_WORKBENCH)\s+(\d+x\d+):\s+([\d.]+) views/s")
+
+
+def timed(cmd: list[str], cwd: str = ROOT) -> dict:
+    """Run ``cmd``; wall seconds, CPU seconds (user + system of it and its children), output."""
+    env = dict(os.environ, PYOPENGL_PLATFORM="egl", PYTHONUNBUFFERED="1")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu, "out": proc.stdout}
+
+
+def render_cmd(shapenet_dir: str, out: str, size: str, views: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "pipelines.render_shapenet", "--shapenet_dir", shapenet_dir,
+            "--output_dir", out, "--image_size", size, "--views_per_model", str(views), "--preview", "0",
+            "--overwrite", *extra]
+
+
+def shard_digests(out: str) -> dict[str, str]:
+    return {n: hashlib.sha256(open(os.path.join(out, n), "rb").read()).hexdigest()
+            for n in sorted(os.listdir(out)) if names.SHARD_NAME.match(n)}
+
+
+def count(run: dict, what: str) -> int:
+    """A count from the command's summary (``written N``, ``instances N``)."""
+    m = re.search(rf"{what} (\d+)", run["out"])
+    return int(m.group(1)) if m else 0
+
+
+def demo_models(work: str) -> str:
+    models = os.path.join(work, "models16")
+    if not os.path.isdir(models):
+        demo.write_demo_set(models, 16)
+    return models
+
+
+def single(a, rows: list, work: str, rates: dict) -> None:
+    n, size = a.views, "227x227"
+    focal = 1050.0 * 227 / 960
+    bare_cmd = [sys.executable, a.bare, a.fixtures, "227", "227", str(n)]
+    b1 = timed(bare_cmd)
+    ours = timed(render_cmd(os.path.join(a.fixtures, "shapenet_core_v1"), os.path.join(work, "single"), size, n,
+                            "--synsets", CHAIR_SYNSET, "--focal", str(focal)))
+    before = None
+    if a.src:
+        before = timed(render_cmd(os.path.join(a.fixtures, "shapenet_core_v1"), os.path.join(work, "before"), size, n,
+                                  "--synsets", CHAIR_SYNSET, "--focal", str(focal)), cwd=a.src)
+    b2 = timed(bare_cmd)
+    bare_rates = [float(BARE_RATE.search(b["out"]).group(1)) for b in (b1, b2)]
+    bare = sum(bare_rates) / 2
+    rate = n / ours["wall"]
+    rates["view 227"] = rate
+    bare_cpu = (b1["cpu"] + b2["cpu"]) / (2 * n)
+    rows.append(("single", f"bare loop, chair 227x227, {n} views (loop only; before / after)",
+                 f"{bare_rates[0]:.1f} / {bare_rates[1]:.1f}", "baseline"))
+    rows.append(("single", f"render_shapenet, same chair and framing, {n} views, 1 worker, whole process",
+                 f"{rate:.1f}", f"{rate / bare:.2f}x bare (goal >= 0.8)"))
+    if before is not None:
+        rb = n / before["wall"]
+        rows.append(("single", f"--src {a.src}: same command", f"{rb:.1f}",
+                     f"{rb / bare:.2f}x bare; now {rate / rb:.2f}x this; CPU ms/view {1000 * before['cpu'] / n:.1f}"))
+    rows.append(("single", "  its render stage alone (progress line: set-up, render, labels, encode, write)",
+                 f"{stage_rate(ours):.1f}", f"{stage_rate(ours) / bare:.2f}x bare"))
+    rows.append(("single", "CPU ms/view: bare loop process (whole) / render_shapenet (whole)",
+                 f"{1000 * bare_cpu:.1f} / {1000 * ours['cpu'] / n:.1f}",
+                 f"{bare_cpu / (ours['cpu'] / n):.2f}x"))
+
+
+def scale(a, rows: list, work: str) -> None:
+    models = demo_models(work)
+    runs, digests = {}, {}
+    for workers in (1, 2):
+        out = os.path.join(work, f"scale{workers}")
+        extra = ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
+        runs[workers] = timed(render_cmd(models, out, "227x227", a.scale_views, *extra))
+        digests[workers] = shard_digests(out)
+    n = 16 * a.scale_views
+    r1, r2 = n / runs[1]["wall"], n / runs[2]["wall"]
+    same = digests[1] == digests[2] and bool(digests[1])
+    rows.append(("scale", f"16 models x {a.scale_views} views 227x227, 1 worker, whole process", f"{r1:.1f}", "baseline"))
+    rows.append(("scale", "same, 2 workers (multi_processing)", f"{r2:.1f}",
+                 f"{r2 / r1:.2f}x (goal >= 1.7); shards identical: {same}"))
+    c1, c2 = (1000 * runs[w]["cpu"] / n for w in (1, 2))
+    rows.append(("scale", "CPU ms/view, whole process: 1 worker / 2 workers (work the cores must do)",
+                 f"{c1:.1f} / {c2:.1f}", f"{c1 / c2:.2f}x"))
+
+
+def clickhere(a, rows: list, work: str, rates: dict) -> None:
+    n, models = a.clickhere_views, demo_models(work)
+    view = timed(render_cmd(models, os.path.join(work, "ch-view"), "960x540", n))
+    ch = timed(render_cmd(models, os.path.join(work, "ch"), "960x540", n, "--layout", "clickhere", "--compact"))
+    total = 16 * n
+    rv, rc = total / view["wall"], total / ch["wall"]
+    rates["view 960x540"] = rv
+    inst = count(ch, "instances")
+    rows.append(("clickhere", f"--layout view 960x540, 16 demo models x {n} views, whole process", f"{rv:.1f}",
+                 "baseline"))
+    rows.append(("clickhere", f"--layout clickhere --compact, same views ({inst} instances, "
+                 f"{count(ch, 'written')} views kept)", f"{rc:.1f} ({inst / ch['wall']:.1f} inst/s)",
+                 f"{rc / rv:.2f}x view layout"))
+
+
+def stage_rate(run: dict) -> float:
+    """views/s of the render stage, from its last progress line."""
+    return [float(m.group(1)) for m in STAGE_RATE.finditer(run["out"])][-1]
+
+
+def blender(a, rows: list, work: str) -> None:
+    if not os.path.exists(a.blender):
+        rows.append(("blender", f"{a.blender} not found (see docs/performance.md)", "-", "skipped"))
+        return
+    run = timed([a.blender, os.path.join(ROOT, "bench", "blender_render.py"), "--views", str(a.blender_views)])
+    v1 = os.path.join(a.fixtures, "shapenet_core_v1")
+    for size in ("227x227", "960x540"):
+        w = int(size.split("x")[0])
+        ours = stage_rate(timed(render_cmd(v1, os.path.join(work, f"bl-{size}"), size, a.blender_ours_views,
+                                           "--synsets", CHAIR_SYNSET, "--focal", str(1050.0 * w / 960))))
+        rows.append(("blender", f"render_shapenet {size}, chair, {a.blender_ours_views} views: render stage "
+                     "(render, labels, encode, write)", f"{ours:.1f}", "baseline"))
+        for line in run["out"].splitlines():
+            m = BLENDER_LINE.match(line.strip())
+            if m and m.group(2) == size:
+                engine, r = m.group(1), float(m.group(3))
+                rows.append(("blender", f"Blender 4.2 {engine.replace('BLENDER_', '').title()} {size}"
+                             + (" (8 samples)" if engine == "CYCLES" else "") + ", warm views, PNG written",
+                             f"{r:.2f}", f"render_shapenet is {ours / r:.1f}x"))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", nargs="*", default=["single", "scale", "clickhere", "blender"],
+                   choices=["single", "scale", "clickhere", "blender"])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--fixtures", default=os.environ.get("KPDATA_FIXTURES", os.path.join(ROOT, "..", "shared", "fixtures")))
+    p.add_argument("--bare", default="")
+    p.add_argument("--blender", default="/work/bpyenv/bin/python")
+    p.add_argument("--work", default="")
+    p.add_argument("--src", default="", help="another checkout (e.g. `git archive` of an older commit): its "
+                   "render_shapenet is timed the same way in `single`, for the before / after")
+    a = p.parse_args(argv)
+    a.fixtures = os.path.abspath(a.fixtures)
+    a.bare = a.bare or os.path.join(os.path.dirname(a.fixtures), "bench", "bare_render.py")
+    a.views = 300 if a.quick else 1000
+    a.scale_views = 16 if a.quick else 32
+    a.clickhere_views = 2 if a.quick else 6
+    a.blender_views = 4 if a.quick else 20
+    a.blender_ours_views = 40 if a.quick else 200
+    work = a.work or tempfile.mkdtemp(prefix="kpdata-perf-")
+    rows, rates = [], {}
+    t0 = time.perf_counter()
+    load = os.getloadavg()[0]
+    for what in ("single", "scale", "clickhere", "blender"):
+        if what not in a.what:
+            continue
+        print(f"... {what}", flush=True)
+        if what == "single":
+            single(a, rows, work, rates)
+        elif what == "scale":
+            scale(a, rows, work)
+        elif what == "clickhere":
+            clickhere(a, rows, work, rates)
+        else:
+            blender(a, rows, work)
+    width = max(len(r[1]) for r in rows)
+    print(f"\n{os.cpu_count()} CPUs, load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+          f"({time.perf_counter() - t0:.0f} s); views/s unless marked")
+    print(f"{'':<10} {'what':<{width}}  {'views/s':>16}  ratio")
+    for group, what, value, ratio in rows:
+        print(f"{group:<10} {what:<{width}}  {value:>16}  {ratio}")
+    if not a.work:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
