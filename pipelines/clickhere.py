@@ -324,7 +324,7 @@ def plan(config: ClickHereConfig) -> ClickHerePlan:
     """The models, one task each, the viewpoint/truncation sources, the keypoint classes and the
     shards per split."""
     render = config.render
-    root, models = shapenet_views.list_models(render.shapenet_dir, render.synsets)
+    root, models = shapenet_views.list_models(render.shapenet_dir, render.synsets, render.mesh_dir, render.mesh_up)
     source = KeypointSource(render.keypoints or None)
     sources = load_sources(config)
     table = None
