@@ -331,7 +331,7 @@ def plan(config: ClickHereConfig) -> ClickHerePlan:
     if render.viewpoints != "uniform" and not sources.viewpoints:
         table = ViewpointTable.from_file(render.viewpoints)
     if sources.viewpoints and render.views_per_model < 0:
-        raise SystemExit("--views_per_model all needs a single --viewpoints FILE, not a folder")
+        raise SystemExit("error: --views_per_model all needs a single --viewpoints FILE, not a folder")
     classes = load_class_table(config.keypoint_classes)
     if config.backgrounds:
         imageops.list_backgrounds(config.backgrounds)

@@ -351,15 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args) -> StereoConfig:
     for flag in ("num_textures", "num_poses", "frames", "proj_targets"):
         if getattr(args, flag) <= 0:
-            raise SystemExit(f"--{flag} must be > 0")
+            raise SystemExit(f"error: --{flag} must be > 0")
     for flag in ("focal", "baseline", "object_size", "plane_size"):
         if not getattr(args, flag) > 0:
-            raise SystemExit(f"--{flag} must be > 0")
+            raise SystemExit(f"error: --{flag} must be > 0")
     if args.textures != GENERATED:
         if not os.path.isdir(args.textures):
-            raise SystemExit(f"--textures: {args.textures} is not a folder (or use 'generated')")
+            raise SystemExit(f"error: --textures: {args.textures} is not a folder (or use 'generated')")
         if not any(f.lower().endswith(PHOTO_EXTS) for f in os.listdir(args.textures)):
-            raise SystemExit(f"--textures: no photos ({', '.join(PHOTO_EXTS)}) in {args.textures}")
+            raise SystemExit(f"error: --textures: no photos ({', '.join(PHOTO_EXTS)}) in {args.textures}")
     return StereoConfig(
         **opts.model_source_fields(args, "models"), keypoints=args.keypoints, textures=args.textures,
         num_textures=args.num_textures, num_poses=args.num_poses, frames=args.frames,

@@ -176,17 +176,17 @@ def render_config(args) -> RenderConfig:
     """The shared flags -> :class:`RenderConfig` (SystemExit on a bad value)."""
     if args.views_per_model == "all":
         if args.viewpoints == "uniform":
-            raise SystemExit("--views_per_model all needs --viewpoints FILE (it renders every row once)")
+            raise SystemExit("error: --views_per_model all needs --viewpoints FILE (it renders every row once)")
         vpm = -1
     else:
         try:
             vpm = int(args.views_per_model)
         except ValueError:
-            raise SystemExit(f"--views_per_model: expected an integer or 'all', got {args.views_per_model!r}") from None
+            raise SystemExit(f"error: --views_per_model: expected an integer or 'all', got {args.views_per_model!r}") from None
         if vpm <= 0:
-            raise SystemExit("--views_per_model must be > 0")
+            raise SystemExit("error: --views_per_model must be > 0 (or 'all' with --viewpoints FILE)")
     if args.focal <= 0:
-        raise SystemExit("--focal must be > 0")
+        raise SystemExit("error: --focal must be > 0")
     return RenderConfig(
         views_per_model=vpm, viewpoints=args.viewpoints, image_size=tuple(args.image_size), focal=args.focal,
         splits=tuple(args.splits), **model_fields(args), **opts.output_fields(RenderConfig, args))

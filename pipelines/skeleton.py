@@ -169,6 +169,10 @@ def execute(steps: Steps, config, pipeline_options, argv: list[str], overwrite: 
     except journal.FolderError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; what is finished is kept in {out.output_dir} (rerun the same command to resume)",
+              file=sys.stderr, flush=True)
+        return 130
     summary = steps.summary(plan.config) if steps.summary else {}
     return report.finish(out.output_dir, out.max_failure_rate, out.preview, start, **summary)
 

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 
+from training import tfquiet  # noqa: F401 - first: imports TensorFlow without its start-up noise
 import numpy as np
 import tensorflow as tf
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check_batch", type=int, default=16, help="images compared (default: %(default)s)")
     p.add_argument("--calibration_batches", type=int, default=8,
                    help="int8: batches of 16 training images for calibration (default: %(default)s)")
+    p.add_argument("--verbose", action="store_true", help="keep TensorFlow's log lines and warnings")
     return p
 
 
