@@ -189,6 +189,8 @@ def add_output_flags(parser: argparse.ArgumentParser, config: type[OutputConfig]
         text = help_texts.get(name, OUTPUT_HELP[name])
         g.add_argument(f"--{name}", default=field.default, help=f"{text} (default: %(default)s)",
                        **_OUTPUT_TYPES.get(name, {}))
+    g.add_argument("--verbose", action="store_true",
+                   help="also show library warnings and Beam's INFO log (quiet by default)")
     g.add_argument("--overwrite", action="store_true",
                    help="delete the dataset already in --output_dir and start fresh (without it a rerun of the same "
                         "command resumes, and a folder holding another configuration is refused)")

@@ -22,10 +22,13 @@ units' journal records, and :func:`pipelines.report.finish` (summary, preview, e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any, Callable
 
@@ -126,6 +129,8 @@ def parse(parser: argparse.ArgumentParser, argv=None) -> tuple[list[str], argpar
     setup_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     args, pipeline_options = opts.parse(parser, argv)
+    if getattr(args, "verbose", False):
+        logging.getLogger().setLevel(logging.INFO)
     return argv, args, pipeline_options
 
 
@@ -159,7 +164,8 @@ def execute(steps: Steps, config, pipeline_options, argv: list[str], overwrite: 
         with journal.RunFolder(out.output_dir, journal.fingerprint(steps.command, plan.config), overwrite,
                                command) as folder:
             steps.log.info("%s", plan.message)
-            make(work, out.output_dir, pipeline_options, steps.log)
+            with exit_on_interrupt(out.output_dir):
+                make(work, out.output_dir, pipeline_options, steps.log)
             failures, timings, lists, records = gather(work, out.output_dir)
             for tag, file_name in work.dead_letters:
                 sinks.write_dead_letters(out.output_dir, failures if tag == "failed" else outputs_of(records, tag),
@@ -170,11 +176,38 @@ def execute(steps: Steps, config, pipeline_options, argv: list[str], overwrite: 
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted; what is finished is kept in {out.output_dir} (rerun the same command to resume)",
-              file=sys.stderr, flush=True)
+        print("\n" + _interrupted_message(out.output_dir), file=sys.stderr, flush=True)
         return 130
     summary = steps.summary(plan.config) if steps.summary else {}
     return report.finish(out.output_dir, out.max_failure_rate, out.preview, start, **summary)
+
+
+def _interrupted_message(output_dir: str) -> str:
+    return f"interrupted; what is finished is kept in {output_dir} (rerun the same command to resume)"
+
+
+@contextlib.contextmanager
+def exit_on_interrupt(output_dir: str):
+    """Ctrl-C (SIGINT) while Beam runs: one line and exit status 130 at once. Beam turns a
+    KeyboardInterrupt inside a transform into a logged RuntimeError with pages of traceback, so the
+    driver exits from the signal handler instead; the journal keeps every committed unit (a rerun
+    resumes) and the folder's lock is an flock, released with the process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        try:
+            sys.stdout.flush()
+        finally:
+            os.write(2, ("\n" + _interrupted_message(output_dir) + "\n").encode())
+            os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def pending(work: Work, output_dir: str) -> tuple[list, list, int]:
