@@ -358,10 +358,12 @@ def work(plan: ClickHerePlan) -> skeleton.Work:
 
 
 def summary(config: ClickHereConfig) -> dict:
-    return {"extra": lambda c: [
-        f"   instances {c['instances_written']}  views dropped (no keypoint left) "
-        f"{c.get('views_dropped_no_keypoint', 0)}  backgrounds photo {c.get('backgrounds_photo', 0)} "
-        f"gray {c.get('backgrounds_gray', 0)} skipped {c.get('backgrounds_skipped', 0)}"]}
+    return {"counts": lambda c: (f"   models {c['models']}  views planned {c['views_planned']}  records written "
+                                 f"{c['records_written']} ({c['instances_written']} keypoint instances)"),
+            "extra": lambda c: [
+        f"   views dropped (no keypoint left in the crop) {c.get('views_dropped_no_keypoint', 0)}",
+        f"   backgrounds: photo {c.get('backgrounds_photo', 0)}  gray {c.get('backgrounds_gray', 0)}  photos rejected "
+        f"on the way (grayscale or smaller than the crop; another was drawn) {c.get('backgrounds_skipped', 0)}"]}
 
 
 def render_part(config: ClickHereConfig) -> RenderConfig:

@@ -313,5 +313,9 @@ def work(plan: PairPlan) -> skeleton.Work:
                          functools.partial(encode_pair, config=plan.config), label="pairs")
 
 
-STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata)
+def summary(config: PairConfig) -> dict:
+    return {"counts": lambda c: f"   models {c['models']}  pairs planned {c['pairs_planned']}  written {c['records_written']}"}
+
+
+STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata, summary=summary)
 shapenet_views.register(shapenet_views.Layout(LAYOUT, config_from_args, STEPS, add_flags, OWN_FLAGS))
