@@ -3,7 +3,6 @@ copies (framing, files, metadata, keys, per-field LMDBs, record values, layout f
 the file, the key where there is one, and the defect."""
 import json
 import os
-import re
 import shutil
 
 import lmdb
@@ -619,20 +618,3 @@ def test_split_rule_matches_the_pipelines():
         assert seeding.split_of(7, cfg.splits, m.key) == render_shapenet.assign_split(cfg, m)
         pcfg = gen_homography_pairs.PairsConfig(splits=cfg.splits, seed=7)
         assert seeding.split_of(7, cfg.splits, f"dir/{i}.jpg") == gen_homography_pairs.assign_split(pcfg, f"dir/{i}.jpg")
-
-
-def test_readme_documents_every_flag_with_its_default():
-    with open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md"), encoding="utf-8") as f:
-        readme = f.read()
-    section = readme[readme.index("## Checking a dataset: `python -m pipelines.validate`"):]
-    section = section[:section.index("\n## ")]
-    in_words = {"--max_records": "all", "--json": "off", "--hpatches": "none"}
-    for action in validate.build_parser()._actions:
-        for flag in action.option_strings:
-            if flag.startswith("--") and flag != "--help":
-                row = re.search(rf"^\| `{flag}` \| ([^|]+) \|", section, re.MULTILINE)
-                assert row, f"README has no row for {flag}"
-                assert row.group(1).strip() == in_words[flag], (flag, row.group(1))
-    row = re.search(r"^\| `DIR` \| ([^|]+) \|", section, re.MULTILINE)
-    assert row and row.group(1).strip() == f"`{validate.build_parser().get_default('dataset_dir')}`"
-    assert "python -m pipelines.validate DIR" in readme[:readme.index("## Checking a dataset")]

@@ -215,30 +215,6 @@ def test_other_tasks_train_evaluate_export(datasets, tmp_path, task, train_flags
         assert metrics["model"]["pairs"] == 6
 
 
-FLAGS = r"""
-import json
-from training import train
-print(json.dumps({f: a.default for a in train.build_parser()._actions
-                  for f in a.option_strings if f.startswith("--") and f != "--help"}))
-"""
-
-
-def test_readme_lists_every_train_flag_with_its_default():
-    import re
-
-    flags = json.loads(_py(["-c", FLAGS]).strip().splitlines()[-1])
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-        readme = f.read()
-    section = readme[readme.index("`python -m training.train` flags"):]
-    for flag, default in flags.items():
-        row = re.search(rf"^\| `{flag}` \| ([^|]+) \|", section, re.MULTILINE)
-        assert row, f"README has no row for {flag}"
-        if isinstance(default, float) and default.is_integer():
-            default = int(default)
-        if flag not in ("--record", "--keypoint_map"):
-            assert f"`{default}`" in row.group(1), (flag, default, row.group(1))
-
-
 USER_ERRORS = r"""
 import json, sys
 from training import evaluate, train
