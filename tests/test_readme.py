@@ -61,8 +61,9 @@ def _block_under(heading: str) -> str:
 
 
 def _tour_commands() -> list[str]:
-    """The tour block's commands (a line ending in a backslash continues)."""
-    return [c.strip() for c in _block_under("## A tour").replace("\\\n", " ").splitlines() if c.strip()]
+    """The tour block's commands (a line ending in a backslash continues; # lines are comments)."""
+    lines = _block_under("## A tour").replace("\\\n", " ").splitlines()
+    return [c.strip() for c in lines if c.strip() and not c.lstrip().startswith("#")]
 
 
 def test_readme_links_resolve():
