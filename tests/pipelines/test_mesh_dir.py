@@ -111,3 +111,33 @@ def test_typo_synset_suggests_the_close_name(tmp_path):
     with pytest.raises(SystemExit) as e:
         render_shapenet.run(["--synsets", "chiar", "--output_dir", str(tmp_path)])
     assert str(e.value).startswith("error: ") and "did you mean chair (03001627)" in str(e.value)
+
+
+def test_mesh_dir_in_the_other_layouts_and_render_stereo(mesh_tree, tmp_path, gl):
+    """keypointnet writes a record file per model; clickhere renders the model whose category folder
+    is one of its classes (chair; its views are dropped: no keypoint of Click-Here's chair classes)
+    and dead-letters the others; render_stereo renders the model with
+    keypoints and dead-letters those without."""
+    from pipelines import render_stereo
+
+    kpn = tmp_path / "kpn"
+    assert render_shapenet.run(["--layout", "keypointnet", "--mesh_dir", mesh_tree, "--pairs_per_model", "2",
+                                "--image_size", "64x64", "--preview", "0", "--output_dir", str(kpn)]) == 0
+    assert sorted(f for f in os.listdir(kpn) if f.endswith(".tfrecord")) == [
+        "03001627_chair--part--seat.tfrecord", "object_ring.tfrecord", "vehicles_vehicles--cars--cube.tfrecord"]
+
+    ch = tmp_path / "ch"
+    render_shapenet.run(["--layout", "clickhere", "--mesh_dir", mesh_tree, "--views_per_model", "2",
+                         "--image_size", "64x64", "--preview", "0", "--max_failure_rate", "1", "--output_dir", str(ch)])
+    with open(ch / "errors" / "failures.jsonl") as f:
+        failed = {json.loads(line)["key"].split("/")[0] for line in f}
+    assert failed == {"object", "vehicles"}
+    with open(ch / "stats.json") as f:  # the chair renders; its box keypoints are none of Click-Here's chair classes
+        assert json.load(f)["counts"]["views_dropped_no_keypoint"] == 2
+
+    st = tmp_path / "stereo"
+    render_stereo.run(["--mesh_dir", mesh_tree, "--frames", "2", "--image_size", "160x120", "--preview", "0",
+                       "--max_failure_rate", "1", "--output_dir", str(st)])
+    assert os.path.isdir(st / "chair_0" / "texture_0_pose_0")
+    with open(st / "errors" / "failures.jsonl") as f:
+        assert {json.loads(line)["error"] for line in f} == {"no_keypoints"}
