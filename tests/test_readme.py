@@ -45,7 +45,7 @@ def test_dockerfile_is_the_install_script_on_beams_sdk_image():
     assert image, lines[0]
     copy = re.fullmatch(r"COPY \. (\S+)", lines[1])
     assert copy and lines[2] == f"RUN {copy.group(1)}/scripts/install.sh --worker", lines[1:]
-    assert image.group(1) in _read("README.md")  # the README's image tag is the Dockerfile's
+    assert image.group(1) in _read("docs/cluster.md")  # the cluster page's image tag is the Dockerfile's
 
 
 def test_pyproject_installs_every_package():
