@@ -164,7 +164,7 @@ def execute(steps: Steps, config, pipeline_options, argv: list[str], overwrite: 
         with journal.RunFolder(out.output_dir, journal.fingerprint(steps.command, plan.config), overwrite,
                                command) as folder:
             steps.log.info("%s", plan.message)
-            with exit_on_interrupt(out.output_dir):
+            with exit_on_interrupt(out.output_dir), worker_logs_to_file(out.output_dir, pipeline_options, argv):
                 make(work, out.output_dir, pipeline_options, steps.log)
             failures, timings, lists, records = gather(work, out.output_dir)
             for tag, file_name in work.dead_letters:
@@ -199,8 +199,9 @@ def exit_on_interrupt(output_dir: str):
     def on_sigint(signum, frame):
         try:
             sys.stdout.flush()
+            sys.stderr.write("\n" + _interrupted_message(output_dir) + "\n")
+            sys.stderr.flush()
         finally:
-            os.write(2, ("\n" + _interrupted_message(output_dir) + "\n").encode())
             os._exit(130)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
@@ -208,6 +209,42 @@ def exit_on_interrupt(output_dir: str):
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+WORKERS_LOG = "workers.log"
+
+
+@contextlib.contextmanager
+def worker_logs_to_file(output_dir: str, pipeline_options, argv):
+    """With ``--direct_running_mode multi_processing`` Beam starts worker processes that inherit
+    stderr and log their start-up at INFO level (dozens of lines per worker). Unless ``--verbose``,
+    descriptor 2 points at ``<output_dir>/.kpdata/workers.log`` for the Beam run (what the workers
+    and Beam's own driver log write goes there), while ``sys.stderr`` and kpdata's log handler
+    keep writing to the terminal."""
+    mode = pipeline_options.get_all_options().get("direct_running_mode")
+    log_dir = os.path.join(output_dir, names.JOURNAL_DIR)
+    if mode != "multi_processing" or "--verbose" in argv or not os.path.isdir(log_dir):
+        yield
+        return
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    log_fd = os.open(os.path.join(log_dir, WORKERS_LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    saved = sys.stderr
+    sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1)
+    handlers = [h for h in logging.getLogger("kpdata").handlers if isinstance(h, logging.StreamHandler)]
+    previous = [h.setStream(sys.stderr) for h in handlers]
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        for h, stream in zip(handlers, previous):
+            h.setStream(stream)
+        sys.stderr.close()
+        sys.stderr = saved
+        os.dup2(terminal, 2)
+        os.close(terminal)
 
 
 def pending(work: Work, output_dir: str) -> tuple[list, list, int]:

@@ -25,6 +25,18 @@ def test_default_run_prints_no_warning_or_traceback(tmp_path, gl):
         assert not line.startswith(("WARNING", "ERROR", "E0000", "Traceback")) and "apitools" not in line, line
 
 
+def test_multi_processing_workers_log_to_the_journal_not_the_terminal(tmp_path, gl):
+    r = subprocess.run([sys.executable, "-m", "pipelines.render_shapenet", *TINY, "--output_dir", str(tmp_path),
+                        "--direct_running_mode", "multi_processing", "--direct_num_workers", "2"],
+                       cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    lines = (r.stdout + r.stderr).splitlines()
+    assert not [line for line in lines if line.startswith(("INFO:", "WARNING", "ERROR"))], r.stderr
+    assert any(line.startswith("render:") for line in lines) and "views planned 8" in r.stdout
+    with open(tmp_path / ".kpdata" / "workers.log", encoding="utf-8") as f:
+        assert "sdk_worker" in f.read()
+
+
 def test_ctrl_c_during_a_render_exits_130_with_one_line(tmp_path, gl):
     p = subprocess.Popen([sys.executable, "-m", "pipelines.render_shapenet", "--views_per_model", "300",
                           "--image_size", "320x240", "--preview", "0", "--output_dir", str(tmp_path)],
