@@ -118,7 +118,6 @@ def model_source_fields(args, dir_field: str = "shapenet_dir") -> dict:
     flag = "--" + dir_field
     if args.mesh_dir and folder != DEMO:
         raise SystemExit(f"error: give either {flag} or --mesh_dir, not both")
-    demo_count(folder)
     if demo_count(folder) is None and os.path.isfile(folder) and dir_field == "shapenet_dir":
         raise SystemExit(f"error: {flag} {folder}: is a file; {flag} takes a ShapeNetCore folder. For your own "
                          f"mesh files use --mesh_dir with the folder that holds them (e.g. --mesh_dir "
