@@ -13,6 +13,7 @@ everything.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -27,7 +28,36 @@ NOISE = re.compile(
     r"|[IWE]\d{4} .*(cudart_stub|cuda_platform|cuda_executor|cuda_dnn|cuda_fft|cuda_blas|cuInit|gpu_device"
     r"|cpu_feature_guard|port\.cc|computation_placer|oneDNN|Unable to register).*"
     r"|To enable the following instructions: .*|.*rebuild TensorFlow with the appropriate compiler flags.*"
-    r"|.*oneDNN custom operations are on.*|.*TF_ENABLE_ONEDNN_OPTS.*)$")
+    r"|.*oneDNN custom operations are on.*|.*TF_ENABLE_ONEDNN_OPTS.*"
+    # the TFLite converter and interpreter (training.export)
+    r"|[IWE]\d{4} .*(node_def_util|tf_tfl_flatbuffer_helpers|flatbuffer_export|saved_model/reader|loader\.cc"
+    r"|quantize_model|calibration_wrapper).*"
+    r"|fully_quantize: .*|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.)$")
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """File descriptor 2 captured for the block (TensorFlow's and TFLite's C++ log lines); on exit
+    the lines that are not known noise (:data:`NOISE`) are written to stderr after all. A no-op
+    with ``--verbose``."""
+    if VERBOSE:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines() if line.strip() and not NOISE.match(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr, flush=True)
 
 
 def _import():
@@ -39,25 +69,10 @@ def _import():
 
 def quiet_import():
     """``import tensorflow`` with its start-up lines filtered (module docstring); returns ``tf``."""
-    if "tensorflow" in sys.modules or VERBOSE:
+    if "tensorflow" not in sys.modules and not VERBOSE:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with quiet_stderr():
         return _import()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            tf = _import()
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            text = tmp.read().decode("utf-8", "replace")
-            kept = [line for line in text.splitlines() if line.strip() and not NOISE.match(line)]
-            if kept:
-                print("\n".join(kept), file=sys.stderr, flush=True)
-    return tf
 
 
 if not VERBOSE:
