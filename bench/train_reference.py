@@ -66,7 +66,7 @@ def sh(args, log, timeout=None):
 def render(layout: str, a, shapenet: str, out: str, log: str) -> str:
     """Render the ``layout`` dataset (once; ``--reuse_data`` keeps it); returns its folder."""
     data = os.path.join(out, layout if layout != "view" else "views")
-    done = os.path.join(data, "dataset_info.json")
+    done = os.path.join(data, "kpdata_info.json")
     if a.reuse_data and os.path.exists(done):
         return data
     subprocess.run(["rm", "-rf", data], check=True)

@@ -17,5 +17,5 @@ class InputError(Exception):
         self.path = path
         super().__init__(f"{path}: {message}" if path else message)
 
-    def __reduce__(self):  # keep the fields when pickled across worker processes
-        return (type(self), (self.error, self.message, self.path))
+    def __reduce__(self):  # keep the fields (and a ``key`` or ``stage`` set on it) across worker processes
+        return (type(self), (self.error, self.message, self.path), dict(self.__dict__))

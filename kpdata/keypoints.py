@@ -91,23 +91,46 @@ def read_clickhere_json(path: str, synset: str = "") -> Keypoints3D:
 
 
 def read_keypointnet_json(path: str) -> dict[tuple[str, str], Keypoints3D]:
-    """Read a KeypointNet-dataset annotation file: {(synset, model_id): Keypoints3D}."""
+    """Read a KeypointNet-dataset annotation file: {(synset, model_id): Keypoints3D}; InputError
+    on the first malformed entry (:func:`read_keypointnet_entries` keeps the good ones)."""
+    out, problems = read_keypointnet_entries(path)
+    if problems:
+        raise problems[0]
+    return out
+
+
+def read_keypointnet_entries(path: str) -> tuple[dict[tuple[str, str], Keypoints3D], list[InputError]]:
+    """A KeypointNet-dataset annotation file as ({(synset, model_id): Keypoints3D} of its good
+    entries, one InputError per malformed entry). Each error's ``key`` names the entry
+    (``<class_id>/<model_id>`` when it has them, else ``<file>[<index>]``). A file that is not a
+    JSON list raises InputError."""
     data = _read_json(path)
     if not isinstance(data, list):
         raise InputError("bad_keypoints", "expected a JSON list of {class_id, model_id, keypoints}", path)
-    out = {}
+    out, problems = {}, []
     for i, entry in enumerate(data):
+        label = f"{os.path.basename(path)}[{i}]"
+        if isinstance(entry, dict) and isinstance(entry.get("class_id"), str) and isinstance(entry.get("model_id"), str):
+            label = f"{entry['class_id']}/{entry['model_id']}"
         try:
-            synset, model_id, kps = str(entry["class_id"]), str(entry["model_id"]), entry["keypoints"]
-            pairs = sorted((int(k["semantic_id"]), _check_point(k["xyz"], path, f"entry {i} ({model_id})"))
-                           for k in kps)
-        except (KeyError, TypeError, ValueError) as e:
-            raise InputError("bad_keypoints", f"entry {i}: malformed KeypointNet annotation ({e!r})", path) from None
-        ids = [p[0] for p in pairs]
-        if len(set(ids)) != len(ids):
-            raise InputError("bad_keypoints", f"entry {i} ({model_id}): repeated semantic_id", path)
+            try:
+                synset, model_id, kps = str(entry["class_id"]), str(entry["model_id"]), entry["keypoints"]
+                pairs = sorted((int(k["semantic_id"]), _check_point(k["xyz"], path, f"entry {i} ({model_id})"))
+                               for k in kps)
+            except (KeyError, TypeError, ValueError) as e:
+                raise InputError("bad_keypoints", f"entry {i}: malformed KeypointNet annotation ({e!r})", path) from None
+            ids = [p[0] for p in pairs]
+            if len(set(ids)) != len(ids):
+                raise InputError("bad_keypoints", f"entry {i} ({model_id}): repeated semantic_id", path)
+            if (synset, model_id) in out:
+                raise InputError("bad_keypoints", f"entry {i}: a second annotation of {synset}/{model_id} (the first "
+                                 "is used)", path)
+        except InputError as e:
+            e.key = label
+            problems.append(e)
+            continue
         out[(synset, model_id)] = Keypoints3D(tuple(str(s) for s in ids), np.array([p[1] for p in pairs]).reshape(-1, 3))
-    return out
+    return out, problems
 
 
 class KeypointSource:
@@ -121,30 +144,48 @@ class KeypointSource:
         self.path = path or ""
         self._keypointnet: dict[tuple[str, str], Keypoints3D] = {}
         self._clickhere_dir = ""
+        self.problems: list[InputError] = []  # malformed KeypointNet entries (``key`` names each); the rest are used
         if not path:
             return
         if os.path.isfile(path):
-            self._keypointnet = read_keypointnet_json(path)
+            self._keypointnet, self.problems = read_keypointnet_entries(path)
         elif os.path.isdir(path):
             files = sorted(f for f in os.listdir(path) if f.endswith(".json"))
             for f in files:
-                self._keypointnet.update(read_keypointnet_json(os.path.join(path, f)))
+                found, problems = read_keypointnet_entries(os.path.join(path, f))
+                self._keypointnet.update(found)
+                self.problems += problems
             if not files:
                 self._clickhere_dir = path
         else:
             raise InputError("missing_keypoints", "keypoint annotation path does not exist", path)
 
-    def lookup(self, synset: str, model_id: str, model_dir: str = "") -> Keypoints3D:
-        found = self._keypointnet.get((synset, model_id))
-        if found is not None:
-            return found
+    @property
+    def annotated(self) -> set[tuple[str, str]]:
+        """(synset, model_id) of every model a KeypointNet annotation file gives keypoints."""
+        return set(self._keypointnet)
+
+    def has(self, synset: str, model_id: str, model_dir: str = "") -> bool:
+        """Whether :meth:`lookup` finds keypoints for the model (a file's entry, or a keypoints
+        file that exists; its contents are read, and checked, only by ``lookup``)."""
+        if (synset, model_id) in self._keypointnet:
+            return True
+        return any(os.path.isfile(c) for c in self._candidates(synset, model_id, model_dir))
+
+    def _candidates(self, synset: str, model_id: str, model_dir: str) -> list[str]:
         candidates = []
         if self._clickhere_dir:
             candidates += [os.path.join(self._clickhere_dir, synset, model_id, KEYPOINTS_JSON),
                            os.path.join(self._clickhere_dir, model_id, KEYPOINTS_JSON)]
         if model_dir:
             candidates.append(os.path.join(model_dir, KEYPOINTS_JSON))
-        for c in candidates:
+        return candidates
+
+    def lookup(self, synset: str, model_id: str, model_dir: str = "") -> Keypoints3D:
+        found = self._keypointnet.get((synset, model_id))
+        if found is not None:
+            return found
+        for c in self._candidates(synset, model_id, model_dir):
             if os.path.isfile(c):
                 return read_clickhere_json(c, synset)
         return Keypoints3D.empty()

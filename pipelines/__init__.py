@@ -6,7 +6,7 @@ Commands: ``render_shapenet`` (``--layout`` ``view``: :mod:`~pipelines.view`, ``
 
 What the commands share (these modules import no command module):
 * :mod:`~pipelines.skeleton`: the run every pipeline shares (flags -> config -> plan -> work ->
-  metadata -> finish), the dataset_info.json / features.json / stats.json writer;
+  metadata -> finish), the kpdata_info.json / TFDS dataset_info.json, features.json / stats.json writer;
 * :mod:`~pipelines.stream`: the streaming write path (work units -> part files -> shards: TFRecord,
   LMDB, Caffe LMDBs), the two single-output DoFns every runner executes alike;
 * :mod:`~pipelines.journal`: the output folder's journal (``.kpdata/``): committed units and

@@ -38,7 +38,7 @@ from kpdata.viewpoints import ViewpointTable, read_viewpoint_file
 from pipelines import shapenet_views, skeleton, sinks, stream
 from pipelines import options as opts
 from pipelines.shapenet_views import COMMAND, ModelTask, RenderConfig, load_model, plan_views
-from pipelines.workers import RendererDoFn, failure_stage
+from pipelines.workers import EMPTY_VIEW, RendererDoFn, failure_stage
 from renderers import RenderRequest
 from renderers.lighting import to_render_lights
 from schemas import clickhere as chs
@@ -75,7 +75,7 @@ def add_flags(p) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class ClickHereConfig:
-    """Everything that decides a clickhere output; serialised into dataset_info.json."""
+    """Everything that decides a clickhere output; serialised into kpdata_info.json."""
 
     render: RenderConfig
     backgrounds: str = ""
@@ -192,8 +192,11 @@ class RenderClickHereViews(RendererDoFn):
                     record = self._view(model, cls_name, index, spec.key, vp, task.split, handle, intr, kps, rng)
                 except InputError as e:
                     yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(
-                        spec.key, "compose", e.error, e.message, e.path))
+                        spec.key, getattr(e, "stage", None) or "compose", e.error, e.message, e.path))
                     continue
+                for name, kind, message, path in self.picker.reports():
+                    yield beam.pvalue.TaggedOutput("backgrounds", sinks.failure_record(
+                        name, "background", kind, message, path))
                 counts, rec, dropped = record
                 for item in counts:
                     yield beam.pvalue.TaggedOutput("counts", item)
@@ -211,6 +214,9 @@ class RenderClickHereViews(RendererDoFn):
         lights, ambient = to_render_lights(lighting, cam_T_world)
         request = RenderRequest(intr, tuple(map(tuple, cam_T_obj)), lights=lights, ambient=ambient)
         out = self.renderer.render(handle, request, kps, cfg.visibility_tolerance)
+        if not out["mask"].any():
+            with failure_stage("render"):
+                raise InputError("empty_view", EMPTY_VIEW, model.model_dir)
         truncation = self.sources.truncation(cls_name, rng)
         sample = ch.compose_view(out["rgba"], out["uv"], out["visible"], kps.names, truncation, self.picker, rng,
                                  self.config.jpeg_quality)
@@ -276,12 +282,13 @@ def record_kind(config: ClickHereConfig) -> str:
     return chs.CAFFE_LAYOUT.name if config.render.format == "lmdb" else chs.CLICKHERE_INSTANCE.name
 
 
-def features(config: ClickHereConfig) -> dict:
+def record_schema(config: ClickHereConfig):
+    """The record declaration of the output: a Schema, or the Caffe LMDB layout."""
     if config.compact:
-        return chs.CLICKHERE_VIEW.describe()
+        return chs.CLICKHERE_VIEW
     if config.render.format == "tfrecord":
-        return chs.CLICKHERE_INSTANCE.describe()
-    return chs.CAFFE_LAYOUT.describe()
+        return chs.CLICKHERE_INSTANCE
+    return chs.CAFFE_LAYOUT
 
 
 def write_metadata(_, config: ClickHereConfig, command, planned, failures, timings, shard_infos, counts):
@@ -294,16 +301,18 @@ def write_metadata(_, config: ClickHereConfig, command, planned, failures, timin
     for split, s in splits.items():
         s["num_instances"] = totals.get(f"instances/{split}", 0)
         s["num_views"] = s["num_examples"] if config.compact else None
-    failed_views = planned["per_model"] * len({f["key"] for f in failures if f["stage"] in ("load", "label")}) + \
-        sum(1 for f in failures if f["stage"] == "compose")
+    failed_models = {f["key"] for f in failures if f["stage"] in ("load", "label", "render") and f["key"].count("/") == 1}
+    failed_views = planned["per_model"] * len(failed_models) + \
+        sum(1 for f in failures if f["stage"] in ("compose", "render") and f["key"].count("/") > 1)
     return skeleton.write_dataset_files(
-        rcfg, config, command, features=features(config),
+        rcfg, config, command, schema=record_schema(config),
         info={"version": chs.CLICKHERE_VIEW.version, "layout": LAYOUT, "record": record_kind(config),
-              "compact": config.compact, "splits": splits},
+              "compact": config.compact, "splits": splits, "split_assignment": planned["split_assignment"]},
         counts={"models": planned["models"], "views_planned": planned["views"],
                 "records_written": sum(s["num_examples"] for s in splits.values()),
                 "instances_written": sum(s["num_instances"] for s in splits.values()),
-                **{k: v for k, v in sorted(totals.items()) if not k.startswith("instances/")}},
+                **{k: v for k, v in sorted(totals.items()) if not k.startswith("instances/")},
+                **shapenet_views.keypoint_counts(planned)},
         failures=failures, failure_rate=skeleton.rate(failed_views, planned["views"]), timings=timings)
 
 
@@ -318,6 +327,7 @@ class ClickHerePlan(skeleton.Plan):
     sources: Sources
     classes: ch.KeypointClassTable
     shards: dict
+    failures: tuple = ()
 
 
 def plan(config: ClickHereConfig) -> ClickHerePlan:
@@ -338,11 +348,13 @@ def plan(config: ClickHereConfig) -> ClickHerePlan:
     per_model = len(table) if render.views_per_model < 0 else render.views_per_model
     tasks, views_per_split = shapenet_views.model_tasks(render, models, per_model)
     per_view = 40e3 if config.compact else 12 * 1.2e6
-    counts = {"models": len(tasks), "views": sum(views_per_split.values()), "per_model": per_model}
+    kp_failures, kp_counts = shapenet_views.keypoint_plan(source, models)
+    counts = {"models": len(tasks), "views": sum(views_per_split.values()), "per_model": per_model, **kp_counts,
+              "split_assignment": shapenet_views.split_assignment("model", {t.model.key: t.split for t in tasks})}
     return ClickHerePlan(config, tasks, counts,
                          f"rendering {counts['views']} clickhere views of {counts['models']} models from {root} "
                          f"into {render.output_dir}", source, table, sources, classes,
-                         skeleton.shards_per_split(views_per_split, render.num_shards, per_view))
+                         skeleton.shards_per_split(views_per_split, render.num_shards, per_view), kp_failures)
 
 
 def work(plan: ClickHerePlan) -> skeleton.Work:
@@ -353,8 +365,9 @@ def work(plan: ClickHerePlan) -> skeleton.Work:
     records = {"tfrecord": instance_records, "caffe": caffe_records}.get(fmt) if full else stream.keyed
     return skeleton.Work(
         units, RenderClickHereViews(config, plan.source, plan.table, plan.sources, plan.classes), records, shards,
-        lists=("shards", "counts"),
-        dead_letters=(("failed", names.FAILURES_FILE), ("dropped", DROPPED_FILE)))
+        lists=("shards", "counts"), plan_failures=plan.failures,
+        dead_letters=(("failed", names.FAILURES_FILE), ("dropped", DROPPED_FILE),
+                      ("backgrounds", names.BACKGROUNDS_FILE)))
 
 
 def summary(config: ClickHereConfig) -> dict:
@@ -363,7 +376,9 @@ def summary(config: ClickHereConfig) -> dict:
             "extra": lambda c: [
         f"   views dropped (no keypoint left in the crop) {c.get('views_dropped_no_keypoint', 0)}",
         f"   backgrounds: photo {c.get('backgrounds_photo', 0)}  gray {c.get('backgrounds_gray', 0)}  photos rejected "
-        f"on the way (grayscale or smaller than the crop; another was drawn) {c.get('backgrounds_skipped', 0)}"]}
+        f"on the way (grayscale or smaller than the crop; another was drawn) {c.get('backgrounds_skipped', 0)}"
+        + (f" (each photo rejected or converted: {names.ERRORS_DIR}/{names.BACKGROUNDS_FILE})"
+           if config.backgrounds else "")]}
 
 
 def render_part(config: ClickHereConfig) -> RenderConfig:

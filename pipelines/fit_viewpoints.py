@@ -9,6 +9,7 @@ KDE and the two 2-D truncation KDEs (formats.md §3.1, §3.2), samples them and 
     OUT/view_distribution/<cls>.txt        "az el tilt dist" lines
     OUT/truncation_distribution/<cls>.txt  "left right top bottom" lines
     OUT/fit_info.json                      per class: counts, bandwidths; the configuration
+    OUT/fit_distributions.png              per class: sampled vs input marginals of the 8 columns
 
 which ``render_shapenet --layout clickhere --viewpoints OUT/view_distribution --truncations
 OUT/truncation_distribution`` reads. With no arguments it fits a built-in synthetic PASCAL3D+-layout
@@ -37,6 +38,7 @@ from kpdata.seeding import rng_for
 from kpdata.demo import pascal3d as demo_pascal3d
 
 DEMO = "demo"
+FIT_PLOT = "fit_distributions.png"  # sampled vs input marginals per class (kpdata.preview.plots.write_fit_plot)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,18 +173,21 @@ def run(argv=None) -> int:
         return 2
     scaled = {c: v * [1, 1, 1, 1.0 / divisor] for c, v in fitted.items()}
     models = kde.fit_viewpoints(scaled, args.outlier_ratio)
+    plot = {}  # the plot's input and sampled columns per class (distances in the fitted units)
     info = {"source": source, "command": "python -m pipelines.fit_viewpoints " + " ".join(argv),
             "config": {**vars(args), "distance_divisor": divisor}, "classes": {}}
     for cls, model in models.items():
         samples = model.sample(args.num_samples, rng_for(args.seed, "view/" + cls))
         kde.write_table(os.path.join(args.output_dir, kde.VIEW_DISTRIBUTION_DIR, f"{cls}.txt"), samples)
+        plot[cls] = {"views": scaled[cls], "view_samples": samples, "truncations": truncs.get(cls, np.zeros((0, 4)))}
         entry = {**counts[cls], "view_bandwidth": model.kde.bandwidth.round(6).tolist(),
                  "pooled_elevation": round(model.pooled_elevation, 6), "pooled_tilt": round(model.pooled_tilt, 6)}
         t = truncs.get(cls, np.zeros((0, 4)))
         if len(t) >= 2:
             tk = kde.TruncationKDE.fit(t, args.outlier_ratio)
+            plot[cls]["truncation_samples"] = tk.sample(args.num_samples, rng_for(args.seed, "truncation/" + cls))
             kde.write_table(os.path.join(args.output_dir, kde.TRUNCATION_DISTRIBUTION_DIR, f"{cls}.txt"),
-                            tk.sample(args.num_samples, rng_for(args.seed, "truncation/" + cls)))
+                            plot[cls]["truncation_samples"])
             entry["truncation_bandwidth"] = tk.horizontal.bandwidth.round(6).tolist() + \
                 tk.vertical.bandwidth.round(6).tolist()
         info["classes"][cls] = entry
@@ -191,6 +196,10 @@ def run(argv=None) -> int:
     with open(os.path.join(args.output_dir, "fit_info.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2, sort_keys=True)
         f.write("\n")
+    from kpdata.preview import plots  # matplotlib: only when plotting
+    png = plots.write_fit_plot(os.path.join(args.output_dir, FIT_PLOT), plot,
+                               f"{source}: sampled ({args.num_samples} per class) vs input marginals; distance / {divisor:g}")
+    print(f"   plot {png}")
     print(f"== distributions of {len(models)} classes in {args.output_dir} ({time.time() - start:.1f} s)")
     return 0
 

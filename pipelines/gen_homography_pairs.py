@@ -28,7 +28,8 @@ from kpdata.kp2d import hpatches
 from kpdata.sources import photos
 from kpdata.kp2d import homography as hg
 from kpdata.errors import InputError
-from kpdata.seeding import rng_for, split_of
+from kpdata import seeding
+from kpdata.seeding import rng_for
 from kpdata.demo import photos as demo_photos
 from pipelines import skeleton, sinks, stream
 from pipelines import options as opts
@@ -41,7 +42,7 @@ COMMAND = "pipelines.gen_homography_pairs"
 
 @dataclasses.dataclass(frozen=True)
 class PairsConfig(ShardedOutputConfig):
-    """Everything that decides the output; serialised into dataset_info.json."""
+    """Everything that decides the output; serialised into kpdata_info.json."""
 
     input_dir: str = DEMO
     recursive: bool = False
@@ -79,9 +80,10 @@ def pair_key(rel: str, index: int) -> str:
     return f"{rel}/p{index:04d}"
 
 
-def assign_split(config: PairsConfig, rel: str) -> str:
-    """Seeded split by photo (all pairs of a photo share a split)."""
-    return split_of(config.seed, config.splits, rel)
+def assign_splits(config: PairsConfig, rels) -> dict[str, str]:
+    """{photo path: split}: the plan-wide seeded split by photo (all pairs of a photo share a
+    split; :func:`kpdata.seeding.assign_splits`). SplitError when a split would get no photo."""
+    return seeding.assign_splits(config.seed, config.splits, rels, "photo")
 
 
 def sequence_names(rels: list[str]) -> dict[str, str]:
@@ -119,8 +121,13 @@ def export_hpatches(image: np.ndarray, task: PhotoTask, config: PairsConfig, par
 class MakePairs(beam.DoFn):
     """PhotoTask -> (split, key, serialized KP2D_PAIR) records; unreadable photos to ``failed``."""
 
+    stage = "pairs"  # of the dead letters pipelines.stream.WriteUnits makes of what escapes
+
     def __init__(self, config: PairsConfig):
         self.config = config
+
+    def source(self, task: PhotoTask) -> tuple[str, str]:
+        return task.rel, task.path
 
     def process(self, task: PhotoTask):
         config = self.config
@@ -154,8 +161,9 @@ def write_metadata(_, config: PairsConfig, command, planned: dict, failures, tim
     splits = sinks.splits_info(shard_infos, config.format)
     failed = len({f["key"] for f in failures})
     return skeleton.write_dataset_files(
-        config, config, command, features=KP2D_PAIR.describe(),
-        info={"version": KP2D_PAIR.version, "record": KP2D_PAIR.name, "splits": splits},
+        config, config, command, schema=KP2D_PAIR,
+        info={"version": KP2D_PAIR.version, "record": KP2D_PAIR.name, "splits": splits,
+              "split_assignment": {"by": "photo", "groups": dict(sorted(planned["split_assignment"].items()))}},
         counts={"images": planned["images"], "pairs_planned": planned["pairs"], "images_failed": failed,
                 "records_written": sum(s["num_examples"] for s in splits.values()), "hpatches_sequences": len(exported)},
         failures=failures, failure_rate=skeleton.rate(failed, planned["images"]), timings=timings)
@@ -216,6 +224,7 @@ def config_from_args(args) -> PairsConfig:
 @dataclasses.dataclass(frozen=True)
 class PhotoPlan(skeleton.Plan):
     shards: dict
+    failures: tuple = ()
 
 
 def plan(config: PairsConfig) -> PhotoPlan:
@@ -225,18 +234,26 @@ def plan(config: PairsConfig) -> PhotoPlan:
     if not rels:
         raise skeleton.NoInput(f"{root}: no .jpg/.jpeg/.png photos found"
                                f"{'' if config.recursive else ' (sub-folders need --recursive)'}")
+    # A photo whose name is not UTF-8 is read fine (as bytes) but cannot give a record key (text):
+    # one dead letter naming it, with its bytes written \xNN.
+    bad = [r for r in rels if photos.printable(r) != r]
+    failures = tuple(sinks.failure_record(photos.printable(r), "plan", "non_utf8_name",
+                                          "file name is not valid UTF-8 (record keys are UTF-8 text); rename it",
+                                          photos.printable(os.path.join(root, r))) for r in bad)
+    rels = [r for r in rels if r not in bad]
     names = sequence_names(rels)
-    tasks = [PhotoTask(r, os.path.join(root, *r.split("/")), assign_split(config, r), names[r]) for r in rels]
+    split_of = assign_splits(config, rels)
+    tasks = [PhotoTask(r, os.path.join(root, *r.split("/")), split_of[r], names[r]) for r in rels]
     pairs_per_split = {name: 0 for name, _ in config.splits}
     for t in tasks:
         pairs_per_split[t.split] += config.pairs_per_image
     w, h = config.image_size
-    counts = {"images": len(tasks), "pairs": sum(pairs_per_split.values())}
+    counts = {"images": len(tasks) + len(failures), "pairs": sum(pairs_per_split.values()), "split_assignment": split_of}
     if config.hpatches_out:
         os.makedirs(config.hpatches_out, exist_ok=True)
     return PhotoPlan(config, tasks, counts,
                      f"making {counts['pairs']} pairs from {counts['images']} photos in {root} into {config.output_dir}",
-                     skeleton.shards_per_split(pairs_per_split, config.num_shards, w * h * 3 * 1.2))
+                     skeleton.shards_per_split(pairs_per_split, config.num_shards, w * h * 3 * 1.2), failures)
 
 
 def work(plan: PhotoPlan) -> skeleton.Work:
@@ -244,7 +261,7 @@ def work(plan: PhotoPlan) -> skeleton.Work:
     units = [stream.Unit(t.rel, t.split, (t,), config.pairs_per_image) for t in plan.tasks]
     units, shards = skeleton.shard_layout(units, plan.shards, config.format, config.name)
     return skeleton.Work(units, MakePairs(config), stream.keyed, shards, lists=("shards", "exported"),
-                         stage="pairs", label="pairs")
+                         plan_failures=plan.failures, stage="pairs", label="pairs")
 
 
 def summary(config: PairsConfig) -> dict:

@@ -44,7 +44,7 @@ COMMAND = "pipelines.gen_tfrecords"
 
 @dataclasses.dataclass(frozen=True)
 class GenConfig(RecordOutputConfig):
-    """Everything that decides the output; serialised into dataset_info.json."""
+    """Everything that decides the output; serialised into kpdata_info.json."""
 
     input: tuple = (DEMO,)
     tfset: str = ""
@@ -147,8 +147,13 @@ def convert_frame(task: FrameTask) -> bytes:
 class ConvertFrames(beam.DoFn):
     """FrameTask -> (file index or split, (key, bytes)); failures to the ``failed`` output."""
 
+    stage = "convert"  # of the dead letters pipelines.stream.WriteUnits makes of what escapes
+
     def __init__(self, fmt: str):
         self.fmt = fmt
+
+    def source(self, task: FrameTask) -> tuple[str, str]:
+        return task.key, task.folder
 
     def process(self, task: FrameTask):
         t0 = time.perf_counter()
@@ -173,7 +178,7 @@ def frame_records(item: tuple) -> list[tuple[str, bytes]]:
 def write_metadata(_, config: GenConfig, command, planned: dict, failures, timings, shard_infos, tfset_def: str,
                    data_params: str) -> dict:
     """Writes tfset.pbtxt, data_params.pbtxt, tfset_def.pbtxt (the input set; protos passed as text),
-    dataset_info.json, features.json and stats.json."""
+    kpdata_info.json and stats.json (no TFDS files: KeyPose's record file names fit no TFDS template)."""
     out = config.output_dir
     rec_dir = os.path.join(out, RECORDS_DIR)
     os.makedirs(rec_dir, exist_ok=True)
@@ -189,7 +194,7 @@ def write_metadata(_, config: GenConfig, command, planned: dict, failures, timin
     written = sum(s["num_examples"] for s in splits.values())
     frames, lost = planned["frames"], planned["frames_in_failed_folders"]
     return skeleton.write_dataset_files(
-        config, config, command, features=KEYPOSE.describe(),
+        config, config, command, schema=KEYPOSE,
         info={"version": KEYPOSE.version, "record": KEYPOSE.name, "splits": splits, "folders": planned["folders"]},
         counts={"folders": len(planned["folders"]["train"]) + len(planned["folders"]["val"]),
                 "folders_failed": planned["folders_failed"], "frames_planned": frames,

@@ -228,16 +228,16 @@ def _differences(old, new, prefix="") -> list[str]:
 
 
 def is_dataset(path: str) -> bool:
-    """``path`` is a folder a kpdata run wrote (it has a journal or a dataset_info.json)."""
-    return any(exists(os.path.join(path, n)) for n in (names.JOURNAL_DIR, names.DATASET_INFO))
+    """``path`` is a folder a kpdata run wrote (it has a journal, a kpdata_info.json or a dataset_info.json)."""
+    return any(exists(os.path.join(path, n)) for n in (names.JOURNAL_DIR, names.KPDATA_INFO, names.DATASET_INFO))
 
 
 class RunFolder:
     """The output folder of one run, as a context manager: takes the lock, checks the folder
     against the run's :func:`fingerprint` (``overwrite``: delete a previous dataset instead of
     refusing), removes temporaries a killed run left, records the configuration; releases the lock
-    at exit. :class:`FolderError` for a folder in use, holding another configuration or foreign
-    files."""
+    at exit, after removing the temporaries of this run when it ends with an exception.
+    :class:`FolderError` for a folder in use, holding another configuration or foreign files."""
 
     def __init__(self, output_dir: str, print_: dict, overwrite: bool = False, command_line: str = ""):
         self.output_dir, self.fingerprint, self.overwrite = output_dir, print_, overwrite
@@ -259,6 +259,11 @@ class RunFolder:
         return self
 
     def __exit__(self, *exc) -> None:
+        if exc and exc[0] is not None and self._lock is not None:
+            try:  # a failed run leaves no temporaries (on a full disk they would keep it full);
+                self._clean()  # what it committed stays, for a rerun to resume from
+            except OSError as e:
+                LOG.warning("could not remove the temporaries of the failed run in %s: %s", self.output_dir, e)
         if self._lock is not None:
             import fcntl
             fcntl.flock(self._lock, fcntl.LOCK_UN)
@@ -293,7 +298,7 @@ class RunFolder:
         if previous is not None:
             what = "a dataset made with another configuration (" + "; ".join(
                 _differences(previous, self.fingerprint)[:6]) + ")"
-        elif exists(os.path.join(out, names.DATASET_INFO)):
+        elif exists(os.path.join(out, names.KPDATA_INFO)) or exists(os.path.join(out, names.DATASET_INFO)):
             what = "a dataset without a run journal (an earlier kpdata version or an unknown configuration)"
         else:
             what = f"files that are not a kpdata dataset ({', '.join(ours[:5])}{', ...' if len(ours) > 5 else ''})"

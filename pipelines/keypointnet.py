@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from kpdata import geometry
+from kpdata import geometry, seeding
 
 from kpdata.sources import shapenet
 from kpdata import keypointnet as kpn
@@ -34,7 +34,7 @@ from pipelines import shapenet_views, skeleton, sinks
 from pipelines import options as opts
 from pipelines.shapenet_views import COMMAND, ShapeNetConfig
 from pipelines.stream import Unit
-from pipelines.workers import RendererDoFn
+from pipelines.workers import EMPTY_VIEW, RendererDoFn
 from renderers import Light, RenderRequest
 from schemas.dataset.names import KEYPOINTNET_JOB as JOB_FILE, KEYPOINTNET_PROJECTION as PROJECTION_FILE
 from schemas.dataset.names import KEYPOINTNET_SPLITS as SPLIT_NAMES, TFRECORD_EXT as RECORD_EXT, split_list
@@ -52,7 +52,7 @@ VIEW_ONLY_FLAGS = ("views_per_model", "viewpoints", "focal", "num_shards")
 
 @dataclasses.dataclass(frozen=True)
 class PairConfig(ShapeNetConfig):
-    """Everything that decides the output; serialised into dataset_info.json."""
+    """Everything that decides the output; serialised into kpdata_info.json."""
 
     pairs_per_model: int = 16
     image_size: tuple = DEFAULT_IMAGE_SIZE
@@ -94,33 +94,12 @@ def pair_key(model: shapenet.ShapeNetModel, index: int) -> str:
     return f"{model.synset}/{model.model_id}/p{index:06d}"
 
 
-def assign_splits(seed: int, splits, models) -> dict[str, str]:
-    """Seeded split by model: {model key: split}.
-
-    Models are ordered by a seeded draw per model (``rng_for(seed, "split/" + key)``, as the view
-    layout draws) and cut into consecutive runs of ``round(fraction * n)`` models (largest
-    remainders), with at least one model in every split of non-zero fraction when there are enough
-    models: KeypointNet's evaluation reads dev.txt and needs a file in it.
-    """
-    models = list(models)
-    n = len(models)
-    fracs = [f for _, f in splits]
-    counts = [int(f * n) for f in fracs]
-    for i in sorted(range(len(fracs)), key=lambda i: (-(fracs[i] * n - counts[i]), i))[:n - sum(counts)]:
-        counts[i] += 1
-    if n >= sum(1 for f in fracs if f > 0):
-        for i, f in enumerate(fracs):
-            if f > 0 and counts[i] == 0:
-                donor = max(range(len(counts)), key=lambda j: (counts[j], -j))
-                counts[donor] -= 1
-                counts[i] += 1
-    order = sorted(models, key=lambda m: (rng_for(seed, "split/" + m.key).random(), m.key))
-    out, start = {}, 0
-    for (name, _), c in zip(splits, counts):
-        for m in order[start:start + c]:
-            out[m.key] = name
-        start += c
-    return out
+def assign_splits(seed: int, splits, models, strict: bool = True) -> dict[str, str]:
+    """Seeded split by model: {model key: split} (:func:`kpdata.seeding.assign_splits`: largest
+    remainder, at least one model in every split of non-zero fraction: KeypointNet's evaluation
+    reads dev.txt and needs a file in it). Too few models for the splits: SplitError when
+    ``strict`` (the user gave --splits), else the default splits are filled as far as they go."""
+    return seeding.assign_splits(seed, splits, [m.key for m in models], "model", strict)
 
 
 # ------------------------------------------------------------------------------------ flags
@@ -203,6 +182,8 @@ def render_view(renderer, handle, config: PairConfig, view: kpn.PairView, xyz) -
     intr = config.intrinsics
     request = RenderRequest(intr, tuple(map(tuple, view.cam_T_obj)), lights=(sky,), ambient=(0.0, 0.0, 0.0))
     out = renderer.render(handle, request)
+    if not out["mask"].any():  # the pair's model fails (stage render): no record shows an empty view
+        raise InputError("empty_view", EMPTY_VIEW)
     labels = label_keypoints(intr.K, view.cam_T_obj, xyz, out["depth"], 0.0, config.visibility_tolerance)
     return {"rgba": kpn.silhouette_rgba(out["rgba"], out["depth"]), "depth": out["depth"],
             "uv": labels.uv, "visible": labels.visible}
@@ -275,14 +256,15 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
         f"{d['name']} {d['name'].split('_', 1)[0]} {d['name'].split('_', 1)[1]}\n" for d in infos))
     sinks.write_text(os.path.join(out, PROJECTION_FILE), kpn.format_projection(config.projection()))
     written = sum(d["examples"] for d in infos)
-    failed_models = {f["key"] for f in failures if f["stage"] == "load"}
+    failed_models = {f["key"] for f in failures if f["stage"] in ("load", "render")}
     rec_schema = schema(config.extras)
     return skeleton.write_dataset_files(
-        config, config, command, features=rec_schema.describe(),
+        config, config, command, schema=rec_schema,
         info={"version": rec_schema.version, "record": rec_schema.name, "layout": LAYOUT, "splits": splits,
-              "intrinsics": dataclasses.asdict(config.intrinsics)},
+              "intrinsics": dataclasses.asdict(config.intrinsics), "split_assignment": planned["split_assignment"]},
         counts={"models": planned["models"], "views_planned": planned["pairs"], "pairs_planned": planned["pairs"],
-                "models_failed": len(failed_models), "records_written": written},
+                "models_failed": len(failed_models), "records_written": written,
+                **shapenet_views.keypoint_counts(planned)},
         failures=failures, failure_rate=skeleton.rate(planned["pairs"] - written, planned["pairs"]), timings=timings)
 
 
@@ -292,17 +274,20 @@ def write_metadata(_, config: PairConfig, command, planned: dict, failures, timi
 @dataclasses.dataclass(frozen=True)
 class PairPlan(skeleton.Plan):
     source: KeypointSource
+    failures: tuple = ()
 
 
 def plan(config: PairConfig) -> PairPlan:
     """The models, one task each with its split."""
     root, models = shapenet_views.list_models(config.shapenet_dir, config.synsets, config.mesh_dir, config.mesh_up)
     source = KeypointSource(config.keypoints or None)
-    split_of = assign_splits(config.seed, config.splits, models)
+    split_of = assign_splits(config.seed, config.splits, models, strict=config.splits != DEFAULT_SPLITS)
     tasks = [PairTask(m, split_of[m.key], config.pairs_per_model) for m in models]
-    counts = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model}
+    kp_failures, kp_counts = shapenet_views.keypoint_plan(source, models)
+    counts = {"models": len(tasks), "pairs": len(tasks) * config.pairs_per_model, **kp_counts,
+              "split_assignment": shapenet_views.split_assignment("model", split_of)}
     return PairPlan(config, tasks, counts, f"rendering {counts['pairs']} KeypointNet pairs of {counts['models']} "
-                                           f"models from {root} into {config.output_dir}", source)
+                                           f"models from {root} into {config.output_dir}", source, kp_failures)
 
 
 def work(plan: PairPlan) -> skeleton.Work:
@@ -310,7 +295,8 @@ def work(plan: PairPlan) -> skeleton.Work:
     units = [Unit(t.model.key, t.split, (t,), t.num_pairs, final=record_name(t.model) + RECORD_EXT)
              for t in plan.tasks]
     return skeleton.Work(sorted(units, key=lambda u: u.key), RenderPairs(plan.config, plan.source),
-                         functools.partial(encode_pair, config=plan.config), label="pairs")
+                         functools.partial(encode_pair, config=plan.config), label="pairs",
+                         plan_failures=plan.failures)
 
 
 def summary(config: PairConfig) -> dict:

@@ -26,7 +26,7 @@ DEMO_MAX = 2000
 class OutputConfig:
     """The output part of a pipeline's configuration, filled from the ``output`` flag group
     (:func:`add_output_flags`, :func:`output_fields`) and serialised with the rest of the
-    configuration into dataset_info.json. A pipeline's configuration subclasses the variant it
+    configuration into kpdata_info.json. A pipeline's configuration subclasses the variant it
     needs and redeclares the fields whose default differs; the flags take their defaults from it."""
 
     output_dir: str = "kpdata_out"

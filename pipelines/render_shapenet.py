@@ -15,8 +15,9 @@ import sys
 from pipelines import clickhere, keypointnet, view  # noqa: F401
 from pipelines import options as opts
 from pipelines import shapenet_views, skeleton
-from pipelines.shapenet_views import DEFAULT_LAYOUT, RenderConfig, assign_split  # noqa: F401 (this command's API)
+from pipelines.shapenet_views import DEFAULT_LAYOUT, RenderConfig, assign_splits  # noqa: F401 (this command's API)
 from pipelines.view import RenderViews  # noqa: F401 (this command's API)
+from schemas.dataset import previews
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +47,13 @@ def run(argv=None) -> int:
             parser.error(f"--layout {args.layout} does not take {', '.join('--' + w for w in wrong)} "
                          f"(flags of --layout {layout.name})")
     layout = shapenet_views.LAYOUTS[args.layout]
-    return skeleton.execute(layout.steps, layout.config_from_args(parser, args, argv), pipeline_options, argv,
-                            overwrite=args.overwrite)
+    rc = skeleton.execute(layout.steps, layout.config_from_args(parser, args, argv), pipeline_options, argv,
+                          overwrite=args.overwrite)
+    if rc in (0, 1) and args.preview > 0 and "://" not in args.output_dir:  # 1: written, too many failures
+        plot = previews.write_viewpoint_plot(args.output_dir)
+        if plot:
+            print(f"   viewpoints  {plot}")
+    return rc
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import shutil
 import sys
 import uuid
 
-import cv2
 import numpy as np
 import trimesh
 
@@ -33,6 +32,7 @@ from kpdata import geometry, keypose
 
 from kpdata.keypose import exr
 
+from kpdata.sources import photos as photos_io
 from kpdata.sources import meshes, shapenet
 
 from kpdata.keypose import scene as stereo_scene
@@ -59,7 +59,7 @@ PHOTO_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 @dataclasses.dataclass(frozen=True)
 class StereoConfig(OutputConfig):
-    """Everything that decides the output; serialised into dataset_info.json."""
+    """Everything that decides the output; serialised into kpdata_info.json."""
 
     models: str = DEMO
     mesh_dir: str = ""
@@ -137,10 +137,11 @@ def texture_image(config: StereoConfig, index: int) -> tuple[np.ndarray, str]:
         return stereo_scene.generated_texture(rng_for(config.seed, f"texture_{index}")), GENERATED
     photos = sorted(f for f in os.listdir(config.textures) if f.lower().endswith(PHOTO_EXTS))
     path = os.path.join(config.textures, photos[index % len(photos)])
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise InputError("corrupt_texture", "texture photo cannot be decoded", path)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), path
+    try:  # read as bytes (any file name), a truncated or non-image file refused with its reason
+        img = photos_io.read_image(path)
+    except InputError as e:
+        raise InputError("corrupt_texture", f"texture photo: {e.message}", e.path) from None
+    return img, photos_io.printable(path)
 
 
 def load_object(src: ObjectSource, keypoints: KeypointSource):
@@ -420,7 +421,7 @@ def cached_demo_sequences(cache_dir: str) -> str:
         with open(mod, "rb") as f:
             h.update(f.read())
     target = os.path.join(cache_dir, f"keypose_stereo_demo-{h.hexdigest()[:12]}")
-    if os.path.isfile(os.path.join(target, names.DATASET_INFO)):
+    if os.path.isfile(os.path.join(target, names.KPDATA_INFO)):
         return target
     os.makedirs(cache_dir, exist_ok=True)
     tmp = f"{target}.incomplete-{uuid.uuid4().hex[:8]}"

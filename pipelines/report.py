@@ -37,6 +37,11 @@ def summary(output_dir: str, info: dict, stats: dict, wall: float, counts=None, 
     c = stats["counts"]
     lines.append(counts(c) if counts else
                  f"   models {c['models']}  views planned {c['views_planned']}  written {c['records_written']}")
+    if "models_with_keypoints" in c:  # pipelines.shapenet_views.keypoint_plan
+        line = f"   keypoints: {c['models_with_keypoints']} of {c['models']} models annotated"
+        if "annotations_unmatched" in c:
+            line += f"; {c['annotations_unmatched']} annotation entries name no model rendered here"
+        lines.append(line)
     lines.extend(extra(c) if extra else [])
     f = stats["failures"]
     if f["total"]:

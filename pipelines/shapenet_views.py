@@ -19,10 +19,12 @@ from kpdata import geometry
 from kpdata.camera import Intrinsics
 from kpdata.keypoints import Keypoints3D, KeypointSource
 from kpdata.mesh import LoadedMesh, load_mesh
-from kpdata.seeding import rng_for, split_of
+from kpdata import seeding
+from kpdata.seeding import rng_for
 from kpdata.sources import meshes, shapenet
 from kpdata.viewpoints import UniformPrior, ViewpointTable
 from pipelines import options as opts
+from pipelines import sinks
 from pipelines.options import DEMO, OutputConfig, ShardedOutputConfig
 from pipelines.skeleton import NoInput, Steps
 from pipelines.stream import Unit
@@ -49,7 +51,7 @@ class ShapeNetConfig(OutputConfig):
 
 @dataclasses.dataclass(frozen=True)
 class RenderConfig(ShapeNetConfig, ShardedOutputConfig):
-    """Everything that decides the output; serialised into dataset_info.json."""
+    """Everything that decides the output; serialised into kpdata_info.json."""
 
     views_per_model: int = 8  # -1 = every row of the viewpoint file once, in order
     viewpoints: str = "uniform"
@@ -80,9 +82,16 @@ def view_key(model: shapenet.ShapeNetModel, index: int) -> str:
     return f"{model.synset}/{model.model_id}/v{index:06d}"
 
 
-def assign_split(config: RenderConfig, model: shapenet.ShapeNetModel) -> str:
-    """Seeded split by model (all views of a model share a split)."""
-    return split_of(config.seed, config.splits, model.key)
+def assign_splits(config: RenderConfig, models) -> dict[str, str]:
+    """{model key: split}: the plan-wide seeded split by model (all views of a model share a
+    split; :func:`kpdata.seeding.assign_splits`). SplitError when a split would get no model."""
+    return seeding.assign_splits(config.seed, config.splits, [m.key for m in models], "model")
+
+
+def split_assignment(by: str, groups: dict[str, str]) -> dict:
+    """kpdata_info.json's ``split_assignment``: ``by`` (model, photo) and {group: split}, sorted;
+    validate checks every record's group against it."""
+    return {"by": by, "groups": dict(sorted(groups.items()))}
 
 
 def plan_views(task: ModelTask, config: RenderConfig, table: ViewpointTable | None) -> list[ViewSpec]:
@@ -137,9 +146,32 @@ def load_model(model: shapenet.ShapeNetModel, keypoints: KeypointSource) -> tupl
     return mesh, keypoints.lookup(model.synset, model.model_id, model.model_dir)
 
 
+def keypoint_plan(source: KeypointSource, models) -> tuple[tuple, dict]:
+    """(dead letters, counts) of the keypoint annotations against the planned models: one dead
+    letter (stage ``keypoints``) per malformed annotation entry (the others are used); counts
+    ``models_with_keypoints`` and, for KeypointNet annotation files, ``annotations_unmatched``:
+    entries naming no planned model (absent from the folder, or outside ``--synsets``)."""
+    failures = tuple(sinks.failure_record(getattr(e, "key", "") or source.path, "keypoints", e.error, e.message,
+                                          e.path or source.path) for e in source.problems)
+    counts = {"models_with_keypoints": sum(source.has(m.synset, m.model_id, m.model_dir) for m in models)}
+    annotated = source.annotated
+    if annotated or source.problems:
+        counts["annotations_unmatched"] = len(annotated - {(m.synset, m.model_id) for m in models})
+    return failures, counts
+
+
+KEYPOINT_COUNTS = ("models_with_keypoints", "annotations_unmatched")
+
+
+def keypoint_counts(planned: dict) -> dict:
+    """The counts of :func:`keypoint_plan` among a plan's counts, for stats.json."""
+    return {k: planned[k] for k in KEYPOINT_COUNTS if k in planned}
+
+
 def model_tasks(config: RenderConfig, models, num_views: int) -> tuple[list[ModelTask], dict[str, int]]:
     """One task of ``num_views`` views per model, with its seeded split; and the views per split."""
-    tasks = [ModelTask(m, assign_split(config, m), num_views) for m in models]
+    split_of = assign_splits(config, models)
+    tasks = [ModelTask(m, split_of[m.key], num_views) for m in models]
     views_per_split = {name: 0 for name, _ in config.splits}
     for t in tasks:
         views_per_split[t.split] += t.num_views

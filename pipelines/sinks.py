@@ -41,10 +41,12 @@ def failure_summary(failures) -> dict:
 
 def write_dead_letters(output_dir: str, failures: list[dict], file_name: str = FAILURES_FILE) -> str:
     """Failure dicts -> ``errors/failures.jsonl`` (or ``errors/<file_name>``), sorted by key, stage,
-    error; always written (empty when nothing failed). Returns the file's path."""
+    error, identical lines once (a background photo rejected by two workers); always written (empty
+    when nothing failed). Returns the file's path."""
     path = os.path.join(output_dir, ERRORS_DIR, file_name)
-    rows = sorted(failures, key=lambda f: (f["key"], f["stage"], f["error"]))
-    write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    lines = sorted({json.dumps(r, sort_keys=True): r for r in failures}.items(),
+                   key=lambda kv: (kv[1]["key"], kv[1]["stage"], kv[1]["error"], kv[0]))
+    write_text(path, "".join(line + "\n" for line, _ in lines))
     return path
 
 

@@ -6,7 +6,8 @@ configuration, whose output part is a :class:`pipelines.options.OutputConfig`) a
 
 * ``plan(config)``: the driver's listing before the graph: the work units, the planned counts and
   what the work needs (a :class:`Plan`). Bad input as a whole (an :class:`InputError`, or
-  :class:`NoInput`) ends the run with ``error: ...`` and exit status 2;
+  :class:`NoInput`), or ``--splits`` the inputs cannot fill (:class:`kpdata.seeding.SplitError`),
+  ends the run with ``error: ...`` and exit status 2;
 * ``work(plan)``: the units to make and how (a :class:`Work`: the pipeline's DoFn, how its outputs
   become records, the shards they are assembled into);
 * ``write_metadata(_, config, command, counts, failures, timings, *lists, *args)``: the files
@@ -35,10 +36,13 @@ from typing import Any, Callable
 import apache_beam as beam
 
 from kpdata.errors import InputError
+from kpdata.seeding import SplitError
 from pipelines import journal, progress, report, runners, sinks, stream
 from pipelines import options as opts
 from pipelines.options import OutputConfig
 from schemas.dataset import names
+from schemas.dataset import tfds as tfds_meta
+from schemas.features import Schema
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -94,7 +98,7 @@ class Work:
 class Steps:
     """One pipeline's own parts of the run (see the module docstring).
 
-    ``command``: the entry point's module (``pipelines.render_shapenet``), for dataset_info.json;
+    ``command``: the entry point's module (``pipelines.render_shapenet``), for kpdata_info.json;
     ``summary(config)``: keyword arguments of :func:`pipelines.report.finish` (``counts``,
     ``extra``, ``written``); ``output(config)``: the configuration's output part (default:
     the configuration itself)."""
@@ -154,7 +158,7 @@ def execute(steps: Steps, config, pipeline_options, argv: list[str], overwrite: 
     start = time.time()
     try:
         plan = steps.plan(config)
-    except (InputError, NoInput) as e:
+    except (InputError, NoInput, SplitError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = steps.output_of(plan.config)
@@ -363,20 +367,28 @@ def rate(lost: float, planned: float) -> float:
 
 
 def write_dataset_files(out: OutputConfig, config, command: str, *, info: dict, counts: dict, failures: list,
-                        failure_rate: float, timings: list, features: dict | None = None) -> dict:
+                        failure_rate: float, timings: list, schema=None) -> dict:
     """Write the metadata every pipeline writes beside its records and return the stats:
 
-    * ``features.json``: ``features`` (the record schema), when given;
-    * ``dataset_info.json``: ``name``, the whole ``config``, ``seed``, ``command``, ``code_version``
-      and the pipeline's own ``info`` (splits, record kind, version, ...);
+    * ``kpdata_info.json`` (:data:`names.KPDATA_INFO`): ``name``, the whole ``config``, ``seed``,
+      ``command``, ``code_version``, the pipeline's own ``info`` (splits, record kind, version, ...)
+      and ``features``: ``schema.describe()`` (our record schema), when a ``schema`` is given;
+    * TFDS's ``dataset_info.json`` and ``features.json`` (:mod:`schemas.dataset.tfds`) when
+      ``schema`` is a record :class:`~schemas.features.Schema` and the splits are TFRecord shards in
+      TFDS's file template (``tfds.builder_from_directory`` then opens the folder);
     * ``stats.json``: ``counts``, the failures by stage and error kind, ``failure_rate`` and the
       summed ``timings`` ((stage, seconds) pairs) per stage.
     """
-    if features is not None:
-        sinks.write_json(os.path.join(out.output_dir, names.FEATURES), features)
-    sinks.write_json(os.path.join(out.output_dir, names.DATASET_INFO), {
-        "name": out.name, "config": dataclasses.asdict(config), "seed": out.seed, "command": command,
-        "code_version": report.code_version(), **info})
+    kp_info = {"name": out.name, "config": dataclasses.asdict(config), "seed": out.seed, "command": command,
+               "code_version": report.code_version(), **info}
+    if schema is not None:
+        kp_info["features"] = schema.describe()
+    splits = info.get("splits") or {}
+    if isinstance(schema, Schema) and tfds_meta.tfds_compatible(out.name, splits):
+        sinks.write_json(os.path.join(out.output_dir, names.FEATURES), tfds_meta.features_json(schema))
+        sinks.write_json(os.path.join(out.output_dir, names.DATASET_INFO),
+                         tfds_meta.dataset_info_json(out.name, schema, splits))
+    sinks.write_json(os.path.join(out.output_dir, names.KPDATA_INFO), kp_info)
     stats = {
         "counts": counts,
         "failures": sinks.failure_summary(failures),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -31,12 +32,52 @@ from typing import Any, Callable, Iterable, Iterator
 
 import apache_beam as beam
 
+from kpdata.errors import InputError
 from kpdata.seeding import bucket
-from pipelines import journal, progress
+from pipelines import journal, progress, sinks
 from schemas import tfrecord
+from schemas.features import SchemaError
 from schemas.dataset import caffe_lmdb, lmdb, names
 
 FORMATS = ("tfrecord", "lmdb", "caffe")
+
+# What a data item may raise at any stage (load, render, compose, encode): one dead letter, the run
+# goes on. A record that does not fit its schema (a NaN keypoint that reached encoding) is bad data
+# too: it is never written. Every other exception is a bug and propagates.
+DATA_ERRORS = (InputError, SchemaError)
+
+
+def dead_letter(e: Exception, key: str, path: str, stage: str) -> dict:
+    """The dead-letter line of data error ``e`` (:data:`DATA_ERRORS`) about input ``key`` at
+    ``path``: the error's own ``key``, ``stage`` and ``path`` attributes win over the arguments."""
+    key = getattr(e, "key", None) or key
+    stage = getattr(e, "stage", None) or stage
+    if isinstance(e, InputError):
+        return sinks.failure_record(key, stage, e.error, e.message, e.path or path)
+    return sinks.failure_record(key, stage, "invalid_record", f"record does not fit its schema: {e}", path)
+
+
+def _source(worker, task, unit) -> tuple[str, str]:
+    """(key, input path) of a task for its dead letter: the worker's ``source(task)``, else the unit's key."""
+    source = getattr(worker, "source", None)
+    if source is not None:
+        try:
+            return source(task)
+        except AttributeError:  # a worker whose tasks are not of the kind its source() reads
+            pass
+    return unit.key, ""
+
+
+def _item_key(item, default: str) -> str:
+    """The record key of a DoFn output: a dict's ``key``, ``(split, key, ...)`` or ``(group, (key, bytes))``."""
+    if isinstance(item, dict) and isinstance(item.get("key"), str):
+        return item["key"]
+    if isinstance(item, tuple) and len(item) >= 2:
+        if isinstance(item[1], str):
+            return item[1]
+        if isinstance(item[1], tuple) and item[1] and isinstance(item[1][0], str):
+            return item[1][0]
+    return default
 
 
 class DuplicateKeyError(ValueError):
@@ -89,7 +130,7 @@ def assign_shards(units: list[Unit], shards: dict[str, int]) -> list[Unit]:
 
 
 def plan_shards(units: list[Unit], shards: dict[str, int], fmt: str, file_of: Callable[[str, int, int], str]) -> list[Shard]:
-    """Every shard of every split (also those no unit falls in: a reader finds what dataset_info
+    """Every shard of every split (also those no unit falls in: a reader finds what kpdata_info
     lists), with its units in key order. ``file_of(split, index, count)``: the shard's file."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown output format {fmt!r} (expected one of {', '.join(FORMATS)})")
@@ -284,6 +325,10 @@ def write_lmdb(path: str, records: Iterable[tuple[str, bytes]]) -> dict:
                 txn = env.begin(write=True)
         txn.commit()
         env.sync(True)
+    except lmdb.Error as e:
+        env.close()
+        journal.remove(tmp)
+        raise _lmdb_write_error(e, path) from None
     except BaseException:
         env.close()
         journal.remove(tmp)
@@ -291,6 +336,20 @@ def write_lmdb(path: str, records: Iterable[tuple[str, bytes]]) -> dict:
     env.close()
     journal.rename(tmp, path)
     return {"file": os.path.basename(path), "examples": n}
+
+
+def _lmdb_write_error(e: Exception, path: str) -> Exception:
+    """The real cause of an LMDB write failure: LMDB reports a full disk as "Input/output error"
+    (a short write), so the free space of the file system is looked at; an OSError naming it."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        free = st.f_bavail * st.f_frsize
+    except OSError:
+        return e
+    if free < (64 << 20):
+        return OSError(errno.ENOSPC, f"no space left on the device writing {path} ({free} bytes free; "
+                                     f"LMDB reported: {e})")
+    return OSError(errno.EIO, f"writing {path} failed: {e} ({free} bytes free on the device)")
 
 
 def write_shard(output_dir: str, shard: Shard, parts: list[tuple[str, dict]]) -> dict:
@@ -303,7 +362,10 @@ def write_shard(output_dir: str, shard: Shard, parts: list[tuple[str, dict]]) ->
     elif shard.fmt == "lmdb":
         info = write_lmdb(path, records)
     else:
-        info = caffe_lmdb.write_caffe_lmdbs(path, records)
+        try:
+            info = caffe_lmdb.write_caffe_lmdbs(path, records)
+        except lmdb.Error as e:
+            raise _lmdb_write_error(e, path) from None
     size, sha = journal.digest(path)
     return {"split": shard.split, "index": shard.index, "num_shards": shard.count, "file": shard.file,
             "examples": info["examples"], "bytes": size, "sha256": sha}
@@ -341,17 +403,7 @@ class WriteUnits(beam.DoFn):
         t0 = time.perf_counter()
         try:
             for task in unit.tasks:
-                for item in self.worker.process(task) or ():
-                    if isinstance(item, beam.pvalue.TaggedOutput):
-                        outputs[item.tag].append(item.value)
-                        ticker.tick(item.tag in progress.ITEM_TAGS)
-                    elif writer is None:
-                        outputs["items"].append(item)
-                        ticker.tick()
-                    else:
-                        for key, value in self.records(item):
-                            writer.add(key, value)
-                        ticker.tick()
+                self._task(unit, task, writer, outputs, ticker)
             part = None
             if writer is not None:
                 if unit.final and not writer.index and not self.final_empty:
@@ -368,6 +420,36 @@ class WriteUnits(beam.DoFn):
             "key": unit.key, "split": unit.split, "shard": unit.shard, "final": unit.final, "part": part,
             "outputs": outputs, "seconds": round(time.perf_counter() - t0, 3)})
         yield unit.id
+
+
+    def _task(self, unit: Unit, task, writer, outputs: dict, ticker) -> None:
+        """One task through the worker. A data error (:data:`DATA_ERRORS`) the worker lets out ends
+        the task as one dead letter (key and path from the worker's ``source(task)``, stage from
+        the error or the worker's ``stage``); one raised encoding an output drops that record
+        alone (stage ``encode``). Records the task wrote before stay: each is whole and good."""
+        try:
+            for item in self.worker.process(task) or ():
+                if isinstance(item, beam.pvalue.TaggedOutput):
+                    outputs[item.tag].append(item.value)
+                    ticker.tick(item.tag in progress.ITEM_TAGS)
+                elif writer is None:
+                    outputs["items"].append(item)
+                    ticker.tick()
+                else:
+                    try:
+                        records = list(self.records(item))
+                    except DATA_ERRORS as e:
+                        key, path = _source(self.worker, task, unit)
+                        outputs["failed"].append(dead_letter(e, _item_key(item, key), path, "encode"))
+                        ticker.tick()
+                        continue
+                    for key, value in records:
+                        writer.add(key, value)
+                    ticker.tick()
+        except DATA_ERRORS as e:
+            key, path = _source(self.worker, task, unit)
+            outputs["failed"].append(dead_letter(e, key, path, getattr(self.worker, "stage", "") or "render"))
+            beam.metrics.Metrics.counter("kpdata", "inputs_failed").inc()
 
 
 class AssembleShards(beam.DoFn):

@@ -4,13 +4,13 @@
 
 DIR (default ``kpdata_out``) is any output folder: ``render_shapenet`` (view, clickhere in all four
 layouts, keypointnet), ``gen_tfrecords``, ``render_stereo``, ``gen_homography_pairs``, or an
-HPatches-layout folder. The kind is read from ``dataset_info.json`` (``record`` / ``layout``).
+HPatches-layout folder. The kind is read from ``kpdata_info.json`` (``record`` / ``layout``).
 
 Checks: the metadata files parse and agree with each other and the schema; every file
-dataset_info lists exists with its example count and bytes, no stray or temporary (never renamed)
+kpdata_info lists exists with its example count and bytes, no stray or temporary (never renamed)
 shard is left; TFRecord framing and CRCs; every record decodes with its schema (fields, kinds,
 shapes, shared dimensions, finite floats); keys unique, sorted within a shard, of the documented
-format, in the shard and split their key and the seed put them in; cheap per-record invariants
+format, in the shard their key hashes to and the split kpdata_info.json's split_assignment gives; cheap per-record invariants
 (:mod:`schemas.dataset.checks`); the layout's own files (KeypointNet's lists and projection, KeyPose's
 pbtxt, Click-Here's per-field LMDBs); the dead-letter files. Exit 0 clean, 1 on any defect, 2 on a
 usage error (no such folder, not a kpdata dataset).

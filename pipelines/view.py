@@ -18,7 +18,7 @@ from kpdata.keypoints import KeypointSource
 from kpdata.viewpoints import ViewpointTable
 from pipelines import shapenet_views, skeleton, sinks
 from pipelines.shapenet_views import COMMAND, DEFAULT_LAYOUT, ModelTask, RenderConfig, load_model, plan_views
-from pipelines.workers import RendererDoFn
+from pipelines.workers import EmptyViews, RendererDoFn
 from renderers import RenderRequest
 from schemas.view import VIEW, make_view_record
 
@@ -43,15 +43,19 @@ class RenderViews(RendererDoFn):
 
     def render(self, task: ModelTask, loaded):
         (mesh, kps), model, intr = loaded, task.model, self.config.intrinsics
+        empty = EmptyViews(model.key, model.model_dir)
         with self.prepared(mesh) as handle:
             for spec in plan_views(task, self.config, self.table):
                 cam_T_obj = geometry.viewpoint_to_cam_T_obj(spec.viewpoint)
                 request = RenderRequest(intr, tuple(map(tuple, cam_T_obj)))
                 out = self.renderer.render(handle, request, kps, self.config.visibility_tolerance)
                 self.count("views_rendered")
+                if not empty.shows(out, spec.key):
+                    continue
                 yield {"split": task.split, "key": spec.key, "synset": model.synset, "model_id": model.model_id,
                        "viewpoint": spec.viewpoint.as_array(), "K": intr.K, "cam_T_obj": cam_T_obj,
                        "names": kps.names, "xyz": kps.xyz, **out}
+        yield from empty.letters()
 
 
 def encode_view(view: dict, seed: int) -> list[tuple[str, bytes]]:
@@ -69,6 +73,7 @@ class ViewPlan(skeleton.Plan):
     source: KeypointSource
     table: ViewpointTable | None
     shards: dict
+    failures: tuple = ()
 
 
 def plan(config: RenderConfig) -> ViewPlan:
@@ -79,11 +84,13 @@ def plan(config: RenderConfig) -> ViewPlan:
     per_model = len(table) if config.views_per_model < 0 else config.views_per_model
     tasks, views_per_split = shapenet_views.model_tasks(config, models, per_model)
     w, h = config.image_size
-    counts = {"models": len(tasks), "views": sum(views_per_split.values())}
+    kp_failures, kp_counts = shapenet_views.keypoint_plan(source, models)
+    counts = {"models": len(tasks), "views": sum(views_per_split.values()), **kp_counts,
+              "split_assignment": shapenet_views.split_assignment("model", {t.model.key: t.split for t in tasks})}
     return ViewPlan(config, tasks, counts,
                     f"rendering {counts['views']} views of {counts['models']} models from {root} into "
                     f"{config.output_dir}", source, table,
-                    skeleton.shards_per_split(views_per_split, config.num_shards, w * h * 1.5))
+                    skeleton.shards_per_split(views_per_split, config.num_shards, w * h * 1.5), kp_failures)
 
 
 def work(plan: ViewPlan) -> skeleton.Work:
@@ -91,18 +98,20 @@ def work(plan: ViewPlan) -> skeleton.Work:
     units, shards = skeleton.shard_layout(shapenet_views.model_units(plan.tasks), plan.shards, config.format,
                                           config.name)
     return skeleton.Work(units, RenderViews(config, plan.source, plan.table),
-                         functools.partial(encode_view, seed=config.seed), shards)
+                         functools.partial(encode_view, seed=config.seed), shards, plan_failures=plan.failures)
 
 
 def write_metadata(_, config: RenderConfig, command, planned: dict, failures, timings, shard_infos):
     splits = sinks.splits_info(shard_infos, config.format)
     written = sum(s["num_examples"] for s in splits.values())
-    failed_models = {f["key"] for f in failures if f["stage"] == "load"}
+    failed_models = {f["key"] for f in failures if f["stage"] in ("load", "render") and f["key"].count("/") == 1}  # not views
     return skeleton.write_dataset_files(
-        config, config, command, features=VIEW.describe(),
-        info={"version": VIEW.version, "record": VIEW.name, "splits": splits},
+        config, config, command, schema=VIEW,
+        info={"version": VIEW.version, "record": VIEW.name, "splits": splits,
+              "split_assignment": planned["split_assignment"]},
         counts={"models": planned["models"], "views_planned": planned["views"],
-                "models_failed": len(failed_models), "records_written": written},
+                "models_failed": len(failed_models), "records_written": written,
+                **shapenet_views.keypoint_counts(planned)},
         failures=failures, failure_rate=skeleton.rate(planned["views"] - written, planned["views"]), timings=timings)
 
 

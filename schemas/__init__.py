@@ -3,7 +3,8 @@
 One :class:`~schemas.features.Schema` per record type declares each field once (name, dtype,
 stored and array shape, encoding); from it come the record maker ``Schema.record`` (casts and
 checks every value), ``encode`` (deterministic ``tf.train.Example`` bytes), ``decode`` and
-``features.json``; ``training/`` builds its ``tf.io`` spec from the same declaration.
+the schema description in ``kpdata_info.json`` and TFDS's ``features.json`` (:mod:`schemas.dataset.tfds`);
+``training/`` builds its ``tf.io`` spec from the same declaration.
 
 Modules:
 * :mod:`~schemas.features`: the field types (``Text``, ``Tensor``, ``PNGImage``) and ``Schema``;

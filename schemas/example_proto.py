@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -68,3 +69,23 @@ def parse_example(data: bytes):
     msg = messages()["Example"]()
     msg.ParseFromString(data)
     return msg
+
+
+def float_array(float_list) -> np.ndarray:
+    """The values of a ``FloatList`` message as a (N,) float32 array, read from its packed
+    serialization (tag, length varint, little-endian floats): some hundred times faster than
+    iterating the repeated field, which matters for the 227x227 maps of Click-Here instances."""
+    b = float_list.SerializeToString()
+    if not b:
+        return np.zeros(0, np.float32)
+    i, n, shift = 1, 0, 0  # b[0] is the tag of field 1, packed (0x0A)
+    while True:
+        c = b[i]
+        n |= (c & 0x7F) << shift
+        i += 1
+        shift += 7
+        if c < 0x80:
+            break
+    if b[0] != 0x0A or len(b) - i != n or n % 4:
+        return np.asarray(float_list.value, np.float32)  # not the one packed run: the slow, general way
+    return np.frombuffer(b, "<f4", offset=i).copy()

@@ -6,7 +6,8 @@ and stored shape, a missing, unknown, wrongly shaped or wrongly typed value reje
 naming the field, the expected and the given shape and dtype), the writer's ``encode`` (a record
 -> deterministic ``tf.train.Example`` bytes), the reader's ``decode`` (bytes -> numpy, in the
 stored shapes or, with ``arrays=True``, the array shapes), the ``tf.io`` parsing spec
-``training/`` uses, and ``features.json``.
+``training/`` uses, our schema description (``describe``, in ``kpdata_info.json``) and TFDS's
+``features.json`` (:mod:`schemas.dataset.tfds`).
 
 Shapes use ``None`` for a dimension that varies per record (e.g. the keypoint count K); fields
 that share the name of a dimension in ``dims`` must agree within one record. A :class:`Tensor` is
@@ -349,8 +350,10 @@ class Schema:
             if f.name not in feats:
                 raise SchemaError(f"{self.name} record: field {f.name} is missing")
             feat = feats[f.name]
-            vals = {"bytes": feat.bytes_list.value, "int64": feat.int64_list.value, "float": feat.float_list.value}[f.kind]
-            value = f.decode(list(vals))
+            if f.kind == "float":
+                value = f.decode(example_proto.float_array(feat.float_list))
+            else:
+                value = f.decode(list(feat.bytes_list.value if f.kind == "bytes" else feat.int64_list.value))
             out[f.name] = f.to_array(value) if arrays else value
         return out
 

@@ -5,6 +5,8 @@ Modules, each importing only those listed before it:
 * :mod:`~training.spec`: what to read, without TensorFlow: a dataset's splits and record type,
   the parse plan of a ``schemas.Schema``;
 * :mod:`~training.metrics`: the seeds' metrics (viewpoint, keypoint, pose), numpy only;
+* :mod:`~training.error_plot`: the error distributions ``evaluate`` draws (``errors.png``), numpy
+  and matplotlib (``kpdata.preview.plots``);
 * :mod:`~training.readers`: tf.data basics: a split's serialized records (TFRecord, LMDB), the
   parser generated from a schema, PNG decoding;
 * :mod:`~training.layouts`: each record type's reader and adapter onto a task's common sample;

@@ -19,6 +19,7 @@ import sys
 import keras
 import tensorflow as tf
 
+from schemas.dataset import records
 from training import layouts, spec, tasks
 
 DEFAULT_DATA = "kpdata_out"          # render_shapenet's default --output_dir
@@ -30,7 +31,7 @@ def open_data(data_dir: str, record: str | None = None) -> spec.Source:
     """The dataset at ``data_dir``. The default folder, when absent, is first rendered by
     ``python -m pipelines.render_shapenet`` (its own defaults) in a subprocess: rendering and
     TensorFlow never share a process."""
-    if data_dir == DEFAULT_DATA and not os.path.exists(os.path.join(data_dir, spec.DATASET_INFO)):
+    if data_dir == DEFAULT_DATA and records.info_file(data_dir) is None:
         print(f"{data_dir}: not found; rendering the built-in demo set into it "
               f"(python -m pipelines.render_shapenet --output_dir {data_dir})", flush=True)
         subprocess.run([sys.executable, "-m", "pipelines.render_shapenet", "--output_dir", data_dir,

@@ -4,7 +4,8 @@
 
 Prints the metrics and writes M/metrics.json: the model's metrics, the baseline's (statistics
 taken from the training split: mean keypoint position per class; most frequent viewpoint bin;
-identity rotation) and the differences.
+identity rotation) and the differences; and M/errors.png, their distributions (per-keypoint PCK,
+or the cumulative distribution of the angle errors).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import sys
 from training import tfquiet  # noqa: F401 - first: imports TensorFlow without its start-up noise
 import numpy as np
 
-from training import common, data
+from training import common, data, error_plot
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="evaluate at most this many records; 0 = all (default: %(default)s)")
     p.add_argument("--r4cnn_distance", action="store_true",
                    help="viewpoint: Render for CNN's matrix-2-norm distance instead of the geodesic angle (formats §3.9)")
-    p.add_argument("--record", default="", help="record type, overriding dataset_info.json (default: detected)")
+    p.add_argument("--record", default="", help="record type, overriding kpdata_info.json (default: detected)")
     p.add_argument("--verbose", action="store_true", help="keep TensorFlow's start-up log lines")
     return p
 
@@ -60,7 +61,10 @@ def _collect(task, model, dataset):
     return cat(outs), cat(labs)
 
 
-def evaluate(source, task, model, split: str, batch_size: int, limit: int = 0, r4cnn: bool = False) -> dict:
+def evaluate(source, task, model, split: str, batch_size: int, limit: int = 0, r4cnn: bool = False,
+             plot_path: str | None = None) -> dict:
+    """The metrics of ``model`` and its baseline on ``split``; ``plot_path``: also draw the error
+    distributions there (:mod:`training.error_plot`)."""
     train_ds = data.build(source, task, "train", batch_size=batch_size, training=False, limit=limit or None)
     _, train_labels = _collect(task, None, train_ds)
     baseline = task.baseline_stats(train_labels)
@@ -80,6 +84,8 @@ def evaluate(source, task, model, split: str, batch_size: int, limit: int = 0, r
                          f"a class seen in training); nothing to compare with the baseline")
     result["difference"] = {k: v - result["baseline"][k] for k, v in result["model"].items()
                             if isinstance(v, float) and isinstance(result["baseline"].get(k), float)}
+    if plot_path and model is not None:
+        error_plot.write(plot_path, task, outputs, labels, baseline, r4cnn, f"{task.name} on {split!r} of {source.data_dir}")
     return result
 
 
@@ -103,7 +109,8 @@ def run(argv=None) -> int:
     if not source.splits.get(split) or source.num_examples.get(split) == 0:
         raise SystemExit(f"error: split {split!r} of {data_dir} is empty: nothing to evaluate (render more models or "
                          f"change --splits so that {split!r} gets some)")
-    result = evaluate(source, task, model, split, args.batch_size, args.limit, args.r4cnn_distance)
+    result = evaluate(source, task, model, split, args.batch_size, args.limit, args.r4cnn_distance,
+                      plot_path=os.path.join(args.model_dir, error_plot.PLOT_NAME))
     report = {"task": task.name, "data": os.path.abspath(data_dir), "split": split, "step": step, **result}
     path = os.path.join(args.model_dir, "metrics.json")
     with open(path, "w", encoding="utf-8") as f:

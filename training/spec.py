@@ -21,7 +21,7 @@ import schemas
 from schemas.features import Field, PNGImage, Schema, Tensor, Text
 
 from schemas.dataset import names, records
-from schemas.dataset.names import DATASET_INFO
+from schemas.dataset.names import KPDATA_INFO
 
 KEYPOINTNET_RECORD = "keypointnet"
 KEYPOSE_RECORD = "keypose"
@@ -106,7 +106,7 @@ class Source:
     format: str                      # 'tfrecord' | 'lmdb' | 'clickhere_lmdb' (a folder of LMDBs per split)
     splits: dict                     # {split: [paths]}
     num_examples: dict               # {split: int or None}
-    info: dict                       # dataset_info.json (or {} for a KeypointNet folder)
+    info: dict                       # kpdata_info.json (records.load_info; {} for a KeypointNet folder)
     projection: tuple | None = None  # KeypointNet projection.txt, row-major 16 floats
 
     def files(self, split: str) -> list[str]:
@@ -119,7 +119,7 @@ class Source:
 
 def load_source(data_dir: str, record: str | None = None) -> Source:
     """Read the split lists of ``data_dir``; ``record`` overrides the detected record type."""
-    info_path = os.path.join(data_dir, DATASET_INFO)
+    info_path = records.info_file(data_dir) or os.path.join(data_dir, KPDATA_INFO)
     projection = _read_projection(data_dir)
     try:
         info = records.load_info(data_dir)
@@ -145,7 +145,7 @@ def load_source(data_dir: str, record: str | None = None) -> Source:
     for tfset in (os.path.join(data_dir, KEYPOSE_TFSET), os.path.join(data_dir, names.KEYPOSE_RECORDS_DIR, KEYPOSE_TFSET)):
         if os.path.exists(tfset):
             return _keypose_source(data_dir, tfset, record or KEYPOSE_RECORD)
-    raise FileNotFoundError(f"{data_dir}: neither {DATASET_INFO} (a kpdata dataset), test.txt + "
+    raise FileNotFoundError(f"{data_dir}: neither {KPDATA_INFO} (a kpdata dataset), test.txt + "
                             f"projection.txt (a KeypointNet folder) nor {KEYPOSE_TFSET} (a KeyPose set)")
 
 

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log_every", type=int, default=10, help="steps between log / progress updates (default: %(default)s)")
     p.add_argument("--keypoint_map", action="store_true",
                    help="viewpoint: Click-Here's keypoint inputs (a keypoint's chessboard distance map and class one-hot)")
-    p.add_argument("--record", default="", help="record type, overriding dataset_info.json (default: detected)")
+    p.add_argument("--record", default="", help="record type, overriding kpdata_info.json (default: detected)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     p.add_argument("--resume_other_data", action="store_true",
                    help="resume a --model_dir that was trained on other data (refused without it)")

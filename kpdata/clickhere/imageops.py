@@ -12,7 +12,9 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
+from kpdata.clickhere import keypoint_maps
 from kpdata.errors import InputError
+from kpdata.sources import photos
 
 JPEG_QUALITY = 75          # MATLAB imwrite's default JPEG quality
 BACKGROUND_RATIO = 0.8     # g_syn_cluttered_bkg_ratio: probability of a photo background
@@ -60,8 +62,7 @@ def shift_keypoints(uv, visible, box) -> tuple[np.ndarray, np.ndarray]:
     lies in the crop. uv: (K, 2) float pixels; visible: (K,) bool."""
     x0, y0, x1, y1 = box
     uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2) - [x0, y0]
-    col, row = np.floor(uv[:, 0] + 0.5), np.floor(uv[:, 1] + 0.5)
-    inside = (np.asarray(visible, bool) & (col >= 0) & (col <= x1 - x0) & (row >= 0) & (row <= y1 - y0))
+    inside = np.asarray(visible, bool) & keypoint_maps.in_crop(uv, x1 - x0 + 1, y1 - y0 + 1)
     return uv.astype(np.float32), inside
 
 
@@ -138,18 +139,40 @@ class BackgroundPicker:
         self.names = list_backgrounds(folder) if folder else []
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache
+        self._reported: set = set()
+        self._news: list = []
 
     def _load(self, name: str):
+        """The photo (H, W, 3) uint8 RGB or (H, W) grey, or the InputError saying why it cannot
+        be used (read as bytes: any file name; truncated and non-image files refused; 16-bit
+        scaled to 8-bit and reported by :meth:`reports`)."""
         if name in self._cache:
             self._cache.move_to_end(name)
             return self._cache[name]
-        img = cv2.imread(os.path.join(self.folder, name), cv2.IMREAD_UNCHANGED)
-        if img is not None and img.ndim == 3 and img.shape[2] >= 3:
-            img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
+        path = os.path.join(self.folder, name)
+        try:
+            img, notes = photos.decode_unchanged(photos.read_bytes(path), path)
+            if notes:
+                self._report(name, "converted", "used after conversion: " + ", ".join(notes))
+        except InputError as e:
+            img = e
         self._cache[name] = img
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return img
+
+    def _report(self, name: str, kind: str, message: str) -> None:
+        if name not in self._reported:
+            self._reported.add(name)
+            self._news.append((name, kind, message, photos.printable(os.path.join(self.folder, name))))
+
+    def reports(self) -> list[tuple[str, str, str, str]]:
+        """What happened to photos since the last call, once per photo and picker: ``(name, kind,
+        message, path)`` with ``kind`` the InputError kind of a rejected photo (``truncated_image``,
+        ``empty_image``, ``not_an_image``, ``unreadable_image``), ``greyscale``, ``too_small``, or
+        ``converted`` for a photo used after a conversion (16-bit to 8-bit, alpha dropped)."""
+        news, self._news = self._news, []
+        return news
 
     def pick(self, width: int, height: int, rng: np.random.Generator) -> BackgroundResult:
         skipped = []
@@ -158,17 +181,21 @@ class BackgroundPicker:
             for _ in range(self.max_tries):
                 name = self.names[int(rng.integers(len(self.names)))]
                 img = self._load(name)
-                if img is None:
+                if isinstance(img, InputError):
                     skipped.append((name, "unreadable"))
+                    self._report(name, img.error, img.message)
                 elif img.ndim != 3:
                     skipped.append((name, "not colour"))
+                    self._report(name, "greyscale", "greyscale photo: Render for CNN uses colour photos only")
                 elif img.shape[0] < height or img.shape[1] < width:
-                    skipped.append((name, f"{img.shape[1]}x{img.shape[0]} smaller than {width}x{height}"))
+                    why = f"{img.shape[1]}x{img.shape[0]} smaller than {width}x{height}"
+                    skipped.append((name, why))
+                    self._report(name, "too_small", f"photo is {why} (the crop)")
                 else:
                     y = int(rng.integers(img.shape[0] - height + 1))
                     x = int(rng.integers(img.shape[1] - width + 1))
                     return BackgroundResult(np.ascontiguousarray(img[y:y + height, x:x + width]),
-                                            f"{name}@{x},{y}", skipped)
+                                            f"{photos.printable(name)}@{x},{y}", skipped)
         level = rng.random() * 255.0
         gray = np.full((height, width, 3), level)
         return BackgroundResult(np.clip(np.round(gray), 0, 255).astype(np.uint8), f"gray:{level:.3f}", skipped)

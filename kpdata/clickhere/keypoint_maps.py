@@ -22,6 +22,16 @@ CROP_SIZE = 227
 GAUSSIAN_SIGMA = 23.0
 
 
+def in_crop(uv, width: int, height: int) -> np.ndarray:
+    """(N,) bool: the keypoint belongs to a W x H crop, i.e. its nearest pixel
+    ``floor(uv + 0.5)`` is one of the crop's: ``-0.5 <= u < W - 0.5`` and ``-0.5 <= v < H - 0.5``.
+    The one rule: the pipeline keeps exactly these keypoints and ``validate`` accepts exactly these
+    (a keypoint at u = -0.07 rounds to pixel 0 and is in). uv: (N, 2) float pixels in the crop."""
+    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    col, row = np.floor(uv[:, 0] + 0.5), np.floor(uv[:, 1] + 0.5)
+    return (col >= 0) & (col <= width - 1) & (row >= 0) & (row <= height - 1)
+
+
 def keypoint_pixel(uv, box_size, size: int = CROP_SIZE) -> np.ndarray:
     """Keypoint pixels in the resized crop: ``floor(size * uv / box_size)`` clamped to
     ``[0, size - 1]`` (Click-Here's mapping with the box's top-left at 0).

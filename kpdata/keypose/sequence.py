@@ -68,6 +68,11 @@ def read_key_targets(path: str):
         c = t.camera
         if not (c.fx > 0 and c.fy > 0 and c.resx > 0 and c.resy > 0):
             raise InputError("bad_pbtxt", f"{what}: camera needs fx, fy, resx, resy > 0", path)
+        for j, kp in enumerate(t.keypoints):
+            if not np.all(np.isfinite([kp.u, kp.v, kp.x, kp.y, kp.z, kp.visible])):
+                raise InputError("bad_pbtxt", f"{what}: keypoint {j} has a NaN or infinite value", path)
+        if not np.all(np.isfinite(list(t.transform.element))):
+            raise InputError("bad_pbtxt", f"{what}: transform has a NaN or infinite element", path)
         if any(not kp.z > 0 for kp in t.keypoints):
             raise InputError("bad_pbtxt", f"{what}: a keypoint has depth z <= 0", path)
     return kt

@@ -20,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-import cv2
 import numpy as np
+from scipy import ndimage
 
 from kpdata.keypose import proto as kpp
 
@@ -199,23 +199,40 @@ def resize_key_targets(kt, plan: ResizePlan) -> None:
         resize_target(t, plan)
 
 
-def resize_image(image, plan: ResizePlan, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """Resample ``image`` (H, W[, C]) uint8 to (plan.height, plan.width[, C]) uint8.
+def resize_image(image, plan: ResizePlan) -> np.ndarray:
+    """KeyPose's image resize: ``image`` (H, W[, C]) uint8 -> (plan.height, plan.width[, C]) uint8,
+    the values KeyPose's ``gen_tfrecords`` computes (formats.md §2.5 step 4).
 
-    The output pixel (u', v') samples the input at ``(u' * scale + cropx, v' * scale + cropy)``:
-    exactly the camera update of :func:`resize_target` (OpenCV pixel centres), so keypoints and
-    pixels stay registered. A Gaussian pre-filter (sigma ``sqrt(scale^2 - 1) / 2``) avoids aliasing
-    when shrinking. (KeyPose's own resize aligns pixel edges instead and differs by up to ~0.6 px.)
+    KeyPose crops ``cropy`` rows and ``cropx`` columns from each side and calls scikit-image's
+    ``resize(image, (H, W), mode='constant')`` with its other defaults; this is that call written
+    with scipy: the uint8 values as floats in [0, 1] (``/ 255``); when shrinking, a Gaussian
+    anti-aliasing filter of sigma ``max(0, (factor - 1) / 2)`` per axis (factor = input / output
+    size; 0 on the channel axis) with zero padding (``grid-constant``, cval 0: the outermost
+    pixels darken slightly, as KeyPose's do); linear interpolation (order 1) by
+    ``scipy.ndimage.zoom(..., grid_mode=True)``, i.e. pixel *edges* aligned: output pixel u'
+    samples the crop at ``(u' + 0.5) * factor - 0.5``, so a point at crop coordinate x lands at
+    ``(x + 0.5) / factor - 0.5`` where KeyPose's camera update puts it at ``x / scale`` (about
+    0.2 px apart for 1280x720 at fx 675.6 -> 756x424_fl400, as in KeyPose's own records); the result
+    clipped to the input's range (widened to 0 by the zero padding) and cast to float32 as
+    KeyPose does. KeyPose then feeds that float32 [0, 1] array to a ``tf.uint8`` placeholder, which
+    truncates it to 0/1 (a latent bug, formats.md §2.5); we store the proper uint8 instead,
+    ``rint(255 * x)`` in float32 (scikit-image's ``img_as_ubyte``).
     """
     img = np.asarray(image)
-    if plan.scale > 1.0 and interpolation != cv2.INTER_NEAREST:
-        sigma = 0.5 * float(np.sqrt(plan.scale ** 2 - 1.0))
-        img = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
-    m = np.array([[plan.scale, 0.0, plan.cropx], [0.0, plan.scale, plan.cropy]], dtype=np.float64)
-    out = cv2.warpAffine(img, m, (plan.width, plan.height), flags=interpolation | cv2.WARP_INVERSE_MAP,
-                         borderMode=cv2.BORDER_REPLICATE)
-    if out.ndim == 2 and img.ndim == 3:
-        out = out[..., None]
-    return out
-
-
+    h, w = img.shape[:2]
+    crop = img[plan.cropy:h - plan.cropy, plan.cropx:w - plan.cropx]
+    x = crop.astype(np.float64) / 255.0
+    out_shape = (plan.height, plan.width) + x.shape[2:]
+    factors = np.divide(x.shape, out_shape)
+    if any(o < i for o, i in zip(out_shape, x.shape)):
+        x = ndimage.gaussian_filter(x, np.maximum(0.0, (factors - 1.0) / 2.0), mode="grid-constant", cval=0.0)
+    zoom = 1.0 / factors[:2]  # per channel (the channel axis maps onto itself: same values, half the time)
+    planes = [x] if x.ndim == 2 else [x[..., c] for c in range(x.shape[2])]
+    out = np.stack([ndimage.zoom(p, zoom, order=1, mode="grid-constant", cval=0.0, grid_mode=True) for p in planes],
+                   axis=-1)
+    out = out[..., 0] if x.ndim == 2 else out
+    lo, hi = crop.min() / 255.0, crop.max() / 255.0
+    if not lo <= 0.0 <= hi and out.min() <= 0.0 <= out.max():  # the zero padding widens the range
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    out = np.clip(out, lo, hi).astype(np.float32)
+    return np.clip(np.rint(np.multiply(out, 255, dtype=np.float32)), 0, 255).astype(np.uint8)

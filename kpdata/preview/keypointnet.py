@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from kpdata import keypointnet
+from kpdata.preview import labels
 from kpdata.preview.sheet import BACKGROUND_COLOR, GAP, render_tile
 
 BAND_HEIGHT = 22
@@ -24,8 +25,9 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _SCALE = 0.45
 _TEXT = (235, 235, 235)
 _BAND = (24, 24, 24)
-HEADER = ("pairs: view 0 | view 1; green = visible keypoint, red ring = occluded; "
-          "R01 = rotation camera 0 -> camera 1 (axis in camera 0, OpenGL frame)")
+HEADER = ("pairs: view 0 | view 1 (cropped to the object); green dot = visible keypoint, red ring = occluded, "
+          "magenta square = outside the image, cyan = mask outline, yellow numbers = keypoints of a crowded view "
+          "(names listed under it); R01 = rotation camera 0 -> camera 1 (axis in camera 0, OpenGL frame)")
 
 
 def rotation_caption(mv0, mv1) -> str:
@@ -57,7 +59,7 @@ def pair_tile(pair: Mapping, tile_width: int = 256) -> np.ndarray:
 
 
 def pair_sheet(pairs: Sequence[Mapping], columns: int | None = None, tile_width: int = 256) -> np.ndarray:
-    """A grid of :func:`pair_tile` under a one-line header; ``columns`` defaults to
+    """A grid of :func:`pair_tile` under the :data:`HEADER` legend (wrapped); ``columns`` defaults to
     ``ceil(sqrt(n / 2))`` pairs per row."""
     pairs = list(pairs)
     if not pairs:
@@ -69,15 +71,14 @@ def pair_sheet(pairs: Sequence[Mapping], columns: int | None = None, tile_width:
     cols = max(1, min(len(tiles), columns or math.ceil(math.sqrt(len(tiles) / 2))))
     rows = math.ceil(len(tiles) / cols)
     tw = tiles[0].shape[1]
-    header = 24
-    row_h = [max(t.shape[0] for t in tiles[r * cols:(r + 1) * cols]) for r in range(rows)]
     width = cols * tw + (cols + 1) * GAP
+    lines = labels.wrap_key(HEADER, width - 2 * GAP, _SCALE, " ")  # the whole header, over several lines
+    header = 8 + 20 * len(lines)
+    row_h = [max(t.shape[0] for t in tiles[r * cols:(r + 1) * cols]) for r in range(rows)]
     sheet = np.empty((header + sum(row_h) + (rows + 1) * GAP, width, 3), np.uint8)
     sheet[:] = BACKGROUND_COLOR
-    scale = _SCALE
-    while scale > 0.25 and cv2.getTextSize(HEADER, _FONT, scale, 1)[0][0] > width - 2 * GAP:
-        scale -= 0.05
-    _put(sheet, HEADER, (GAP, 17), scale)
+    for i, line in enumerate(lines):
+        _put(sheet, line, (GAP, 17 + 20 * i))
     y = header + GAP
     for r in range(rows):
         for c, t in enumerate(tiles[r * cols:(r + 1) * cols]):

@@ -1,5 +1,6 @@
 """Contact sheet of homography pairs: each tile shows the original image with the patch that the
-warped image shows outlined (green, corner 0 marked), and the warped image beside it.
+warped image shows outlined (green, corner 0 marked red), and the warped image beside it; a legend
+above the grid says what each mark is.
 
 Input images are RGB uint8 (H, W, 3); the sheet is BGR uint8 for ``cv2.imwrite``.
 """
@@ -12,7 +13,9 @@ import cv2
 import numpy as np
 
 from kpdata.kp2d import homography
-__all__ = ["pair_sheet", "pair_tile", "write_pair_sheet"]
+from kpdata.preview import labels
+
+__all__ = ["LEGEND", "caption", "pair_sheet", "pair_tile", "with_legend", "write_pair_sheet"]
 
 _GAP = 8
 _CAPTION = 18
@@ -32,9 +35,16 @@ def pair_tile(image: np.ndarray, image_aug: np.ndarray, h_norm, key: str, tile_h
     pair = np.hstack([left, np.full((h, 4, 3), _BG, np.uint8), right])
     scale = tile_height / h
     pair = cv2.resize(pair, (max(1, round(pair.shape[1] * scale)), tile_height), interpolation=cv2.INTER_AREA)
-    cap = np.full((_CAPTION, pair.shape[1], 3), 24, np.uint8)
-    cv2.putText(cap, key[-60:], (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (235, 235, 235), 1, cv2.LINE_AA)
-    return np.vstack([pair, cap])
+    return np.vstack([pair, caption(key, pair.shape[1])])
+
+
+def caption(text: str, width: int) -> np.ndarray:
+    """A caption band ``width`` wide holding ``text`` whole, wrapped at ``/`` over as many lines as it needs."""
+    lines = labels.wrap_key(text.encode("ascii", "replace").decode("ascii"), width - 8, 0.4)
+    cap = np.full((_CAPTION * len(lines), width, 3), 24, np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(cap, line, (4, 13 + _CAPTION * i), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (235, 235, 235), 1, cv2.LINE_AA)
+    return cap
 
 
 def pair_sheet(tiles: list[np.ndarray], columns: int | None = None) -> np.ndarray:
@@ -56,10 +66,35 @@ def pair_sheet(tiles: list[np.ndarray], columns: int | None = None) -> np.ndarra
     return np.vstack(out_rows)
 
 
+LEGEND = (
+    [((0, 255, 0), "line", "left: the photo (KP2D 'image'); green outline: the patch the warped image shows"),
+     ((0, 0, 255), "dot", "red dot: the patch corner that becomes the warped image's top-left pixel"),
+     (None, None, "right: the warped photo (KP2D 'image_aug' = image(H p)); caption: the pair's key")])
+
+
+def with_legend(sheet: np.ndarray, items) -> np.ndarray:
+    """``sheet`` under a legend band: one line per item ``(BGR colour, 'line' | 'dot' | None, text)``,
+    its mark drawn before the text (the text shrunk to fit the sheet's width)."""
+    width = sheet.shape[1]
+    band = np.full((_GAP + 18 * len(items), width, 3), _BG, np.uint8)
+    for i, (color, mark, text) in enumerate(items):
+        y = _GAP + 18 * i + 9
+        if mark == "line":
+            cv2.line(band, (_GAP, y), (_GAP + 16, y), color, 2, cv2.LINE_AA)
+        elif mark == "dot":
+            cv2.circle(band, (_GAP + 8, y), 4, color, -1, cv2.LINE_AA)
+        scale = 0.42
+        while scale > 0.25 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > width - 3 * _GAP - 16:
+            scale -= 0.02
+        cv2.putText(band, text, (2 * _GAP + 16, y + 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (235, 235, 235), 1, cv2.LINE_AA)
+    return np.vstack([band, sheet])
+
+
 def write_pair_sheet(path: str, pairs: list[dict]) -> str:
     """``pairs``: dicts with ``key``, ``image``, ``image_aug`` (RGB uint8), ``homography`` (3, 3)
-    normalised. Writes the sheet to ``path`` and returns it."""
-    sheet = pair_sheet([pair_tile(p["image"], p["image_aug"], p["homography"], p["key"]) for p in pairs])
+    normalised. Writes the sheet, under its :data:`LEGEND`, to ``path`` and returns it."""
+    sheet = with_legend(pair_sheet([pair_tile(p["image"], p["image_aug"], p["homography"], p["key"]) for p in pairs]),
+                        LEGEND)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if not cv2.imwrite(path, sheet):
         raise OSError(f"could not write {path}")

@@ -38,6 +38,8 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import cv2
 import numpy as np
 
+from kpdata.preview import labels
+
 __all__ = [
     "crop_to_content",
     "BACKGROUND_COLOR",
@@ -78,6 +80,8 @@ MIN_LABEL_TILE_WIDTH = 160  # below this tile width, keypoint names are not draw
 _TEXT_COLOR = (235, 235, 235)
 _TEXT_DIM = (185, 185, 185)
 _OUTLINE = (16, 16, 16)
+_NUMBER_COLOR = (140, 255, 255)  # numbered keypoint labels (light yellow), names in the tile's legend
+_LEGEND_TEXT = (150, 230, 230)
 _SHIFT = 4  # sub-pixel bits for cv2 drawing
 _ONE = 1 << _SHIFT
 
@@ -221,18 +225,6 @@ def _text_width(text: str, scale: float) -> int:
     return w
 
 
-def _fit_left(text: str, max_width: int, scale: float) -> str:
-    """``text``, or its tail prefixed by ``...``, whichever fits in ``max_width`` pixels."""
-    text = _ascii(text)
-    if _text_width(text, scale) <= max_width:
-        return text
-    for i in range(1, len(text) + 1):
-        cand = "..." + text[i:]
-        if _text_width(cand, scale) <= max_width:
-            return cand
-    return ""
-
-
 def _fit_right(text: str, max_width: int, scale: float) -> str:
     """``text``, or its head followed by ``...``, whichever fits in ``max_width`` pixels."""
     text = _ascii(text)
@@ -292,11 +284,16 @@ def _draw_mask_sample(img, x, y, r) -> None:
     cv2.rectangle(img, (int(x - r), int(y - r)), (int(x + r), int(y + r)), MASK_COLOR, 1)
 
 
+def _draw_number_sample(img, x, y, r) -> None:
+    _put_text(img, "7", (int(x - 4), int(y + 5)), CAPTION_SCALE, _NUMBER_COLOR)
+
+
 _LEGEND_ITEMS = (
     (_draw_visible, "visible"),
     (_draw_occluded, "occluded"),
     (_draw_outside, "outside image (at edge)"),
     (_draw_mask_sample, "mask outline"),
+    (_draw_number_sample, "keypoint number: crowded tile, names listed under it"),
 )
 _LEGEND_LINE = 20
 _LEGEND_MARKER_R = 5
@@ -307,12 +304,12 @@ def _legend_item_width(label: str) -> int:
     return 2 * _LEGEND_MARKER_R + 6 + _text_width(label, CAPTION_SCALE)
 
 
-def _legend_lines(width: int) -> list[list[tuple[Any, str]]]:
-    """Greedy word-wrap of the legend items into lines that fit ``width`` (minus margins)."""
+def _legend_lines(width: int, items=_LEGEND_ITEMS) -> list[list[tuple[Any, str]]]:
+    """Greedy word-wrap of the legend ``items`` into lines that fit ``width`` (minus margins)."""
     avail = max(1, width - 2 * GAP)
     lines: list[list[tuple[Any, str]]] = [[]]
     used = 0
-    for item in _LEGEND_ITEMS:
+    for item in items:
         w = _legend_item_width(item[1])
         need = w if not lines[-1] else used + _LEGEND_ITEM_SPACING + w
         if lines[-1] and need > avail:
@@ -324,14 +321,14 @@ def _legend_lines(width: int) -> list[list[tuple[Any, str]]]:
     return lines
 
 
-def _legend_height(width: int) -> int:
-    return GAP + _LEGEND_LINE * len(_legend_lines(width))
+def _legend_height(width: int, items=_LEGEND_ITEMS) -> int:
+    return GAP + _LEGEND_LINE * len(_legend_lines(width, items))
 
 
-def _draw_legend(sheet: np.ndarray) -> None:
+def _draw_legend(sheet: np.ndarray, items=_LEGEND_ITEMS) -> None:
     width = sheet.shape[1]
     r = _LEGEND_MARKER_R
-    for li, line in enumerate(_legend_lines(width)):
+    for li, line in enumerate(_legend_lines(width, items)):
         cy = GAP + li * _LEGEND_LINE + _LEGEND_LINE // 2
         x = GAP
         for draw, label in line:
@@ -395,46 +392,6 @@ def _mask_outline(img: np.ndarray, mask: Any, hw: tuple[int, int], key: str) -> 
     cv2.drawContours(img, contours, -1, MASK_COLOR, 1, cv2.LINE_8)
 
 
-def _place_label(text, x, y, r, tw, th, taken) -> tuple[int, int] | None:
-    """Baseline-left origin for a keypoint name near its marker at (x, y).
-
-    Tries eight positions around the marker (right first), each shifted to stay inside the
-    ``tw x th`` tile, and keeps the one overlapping earlier labels and markers (``taken``, boxes
-    ``(x0, y0, x1, y1)``, appended to) the least. ``None`` if the tile is too small for it.
-    """
-    (w, h), base = cv2.getTextSize(text, FONT, LABEL_SCALE, 1)
-    w, h = w + 2, h + base + 2  # 1 px outline on each side
-    if w > tw or h > th:
-        return None
-    d = r + 3
-    candidates = [
-        (x + d, y - h / 2),  # right
-        (x - d - w, y - h / 2),  # left
-        (x + d, y - d - h + 2),  # above right
-        (x + d, y + d - 2),  # below right
-        (x - d - w, y - d - h + 2),  # above left
-        (x - d - w, y + d - 2),  # below left
-        (x - w / 2, y - d - h),  # above
-        (x - w / 2, y + d),  # below
-    ]
-    best, best_overlap = None, None
-    for cx, cy in candidates:
-        cx = int(round(min(max(cx, 0), tw - w)))
-        cy = int(round(min(max(cy, 0), th - h)))
-        box = (cx, cy, cx + w, cy + h)
-        overlap = sum(
-            max(0, min(box[2], t[2]) - max(box[0], t[0]))
-            * max(0, min(box[3], t[3]) - max(box[1], t[1]))
-            for t in taken
-        )
-        if best_overlap is None or overlap < best_overlap:
-            best, best_overlap = box, overlap
-        if overlap == 0:
-            break
-    taken.append(best)
-    return best[0] + 1, best[3] - base - 1
-
-
 def _keypoint_counts(uv: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """``finite (K,) bool`` (uv is finite) and ``inside (K,) bool`` (uv inside the image)."""
     h, w = hw
@@ -450,9 +407,9 @@ def _keypoint_counts(uv: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, n
 
 
 def caption_lines(view: Mapping, tile_width: int = 320, index: int = 0) -> list[str]:
-    """The three caption lines of ``view``'s tile, fitted to ``tile_width`` pixels.
+    """The caption lines of ``view``'s tile, fitted to ``tile_width`` pixels (three for a key that fits one line).
 
-    1. the key, truncated from the left (``...b2c3/v000017``) if too long;
+    1. the key, whole, wrapped over more lines after a ``/`` or ``_`` when too long (model ids are never cut);
     2. ``az 120.0 el 40.0 tilt 3.0 d 2.50`` (degrees, degrees, degrees, distance) or
        ``viewpoint n/a``;
     3. ``kp 7/10 visible``, plus ``, 2 outside`` for keypoints outside the image and ``, 1 nan``
@@ -472,10 +429,52 @@ def caption_lines(view: Mapping, tile_width: int = 320, index: int = 0) -> list[
         kp += f", {n_nan} nan"
     avail = tile_width - 8
     return [
-        _fit_left(key, avail, CAPTION_SCALE),
+        *labels.wrap_key(_ascii(key), avail, CAPTION_SCALE, "/_"),
         _fit_right(_viewpoint_text(view, key), avail, CAPTION_SCALE),
         _fit_right(kp, avail, CAPTION_SCALE),
     ]
+
+
+def _tile_points(view: Mapping, key: str, tw: int, th: int) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """The markers of ``view`` on a ``tw x th`` tile: ([(x, y, name, index)] in drawing order:
+    occluded and outside first, so visible ones end up on top), visible, finite, inside."""
+    h, w = _image_size(view, key)
+    names, uv, visible = _keypoints(view, key)
+    finite, inside = _keypoint_counts(uv, (h, w))
+    m = _marker_radius(tw) + 1  # keeps clamped markers fully inside the tile
+    sx, sy = tw / w, th / h
+    points = []
+    for i in sorted(range(len(names)), key=lambda i: bool(visible[i] and inside[i])):
+        if not finite[i]:
+            continue
+        x, y = (uv[i, 0] + 0.5) * sx - 0.5, (uv[i, 1] + 0.5) * sy - 0.5
+        if not inside[i]:
+            x, y = min(max(x, m), max(m, tw - 1 - m)), min(max(y, m), max(m, th - 1 - m))
+        points.append((x, y, _ascii(names[i]), i))
+    return points, visible, finite, inside
+
+
+def _tile_text(view: Mapping, tile_width: int, index: int) -> tuple[labels.LabelPlan | None, list]:
+    """The keypoint label plan of ``view``'s tile (None below MIN_LABEL_TILE_WIDTH) and its caption
+    band lines [(text, color)]: the key (wrapped), viewpoint, keypoint count, then the numbered
+    legend of the names when the labels are numbered."""
+    key = _key(view, index)
+    h, w = _image_size(view, key)
+    tw, th = int(tile_width), _tile_height(h, w, tile_width)
+    cap = caption_lines(view, tw, index)
+    lines = [(t, _TEXT_COLOR) for t in cap[:-2]] + [(t, _TEXT_DIM) for t in cap[-2:]]
+    if tw < MIN_LABEL_TILE_WIDTH:
+        return None, lines
+    points, _, _, _ = _tile_points(view, key, tw, th)
+    plan = labels.plan_labels(points, _marker_radius(tw), tw, th, LABEL_SCALE)
+    if plan.numbered:
+        entries = sorted((i, name) for _, _, name, i in points)
+        lines += [(t, _LEGEND_TEXT) for t in labels.legend_lines(entries, tw - 8, CAPTION_SCALE)]
+    return plan, lines
+
+
+def _caption_height(n_lines: int) -> int:
+    return n_lines * CAPTION_LINE + 4
 
 
 def render_tile(view: Mapping, tile_width: int = 320, index: int = 0) -> np.ndarray:
@@ -493,49 +492,34 @@ def render_tile(view: Mapping, tile_width: int = 320, index: int = 0) -> np.ndar
     key = _key(view, index)
     h, w = _image_size(view, key)
     rgb, alpha = _image_rgb_alpha(view["image"], key)
-    names, uv, visible = _keypoints(view, key)
     tw, th = int(tile_width), _tile_height(h, w, tile_width)
 
     img = _composite(rgb, alpha, tw, th)
     if view.get("mask") is not None:
         _mask_outline(img, view["mask"], (h, w), key)
 
-    finite, inside = _keypoint_counts(uv, (h, w))
+    points, visible, _, inside = _tile_points(view, key, tw, th)
     r = _marker_radius(tw)
-    sx, sy = tw / w, th / h
-    m = r + 1  # keeps clamped markers fully inside the tile
-    placed = []  # (x, y, name)
-    # Occluded and outside markers first so that visible ones end up on top.
-    order = sorted(range(len(names)), key=lambda i: bool(visible[i] and inside[i]))
-    for i in order:
-        if not finite[i]:
-            continue
-        x = (uv[i, 0] + 0.5) * sx - 0.5
-        y = (uv[i, 1] + 0.5) * sy - 0.5
+    plan, lines = _tile_text(view, tw, index)
+    for lab in plan.labels if plan else ():  # leader lines under the markers
+        if lab.leader is not None:
+            bx = min(max(lab.leader[0], lab.box[0]), lab.box[2])
+            by = min(max(lab.leader[1], lab.box[1]), lab.box[3])
+            cv2.line(img, _fixed(*lab.leader), _fixed(bx, by), _OUTLINE, 3, cv2.LINE_AA, _SHIFT)
+            cv2.line(img, _fixed(*lab.leader), _fixed(bx, by), _TEXT_COLOR, 1, cv2.LINE_AA, _SHIFT)
+    for x, y, _, i in points:
         if not inside[i]:
-            x = min(max(x, m), max(m, tw - 1 - m))
-            y = min(max(y, m), max(m, th - 1 - m))
             _draw_outside(img, x, y, r)
         elif visible[i]:
             _draw_visible(img, x, y, r)
         else:
             _draw_occluded(img, x, y, r)
-        placed.append((x, y, names[i]))
-    if tw >= MIN_LABEL_TILE_WIDTH:
-        taken: list[tuple[int, int, int, int]] = [
-            (int(x - r - 1), int(y - r - 1), int(x + r + 2), int(y + r + 2)) for x, y, _ in placed
-        ]
-        for x, y, name in placed:
-            text = _ascii(name)
-            org = _place_label(text, x, y, r, tw, th, taken)
-            if org is not None:
-                _put_text(img, text, org, LABEL_SCALE)
+    for lab in plan.labels if plan else ():
+        _put_text(img, lab.text, lab.org, LABEL_SCALE, _NUMBER_COLOR if plan.numbered else _TEXT_COLOR)
 
-    caption = np.empty((CAPTION_HEIGHT, tw, 3), np.uint8)
+    caption = np.empty((_caption_height(len(lines)), tw, 3), np.uint8)
     caption[:] = CAPTION_COLOR
-    for li, (line, color) in enumerate(
-        zip(caption_lines(view, tw, index), (_TEXT_COLOR, _TEXT_DIM, _TEXT_DIM))
-    ):
+    for li, (line, color) in enumerate(lines):
         _put_text(caption, line, (4, 2 + CAPTION_LINE * (li + 1) - 4), CAPTION_SCALE, color, None)
     return np.concatenate([img, caption], axis=0)
 
@@ -544,7 +528,7 @@ def render_tile(view: Mapping, tile_width: int = 320, index: int = 0) -> np.ndar
 
 
 def sheet_layout(
-    views: Sequence[Mapping], columns: int | None = None, tile_width: int = 320
+    views: Sequence[Mapping], columns: int | None = None, tile_width: int = 320, legend: Sequence = ()
 ) -> SheetLayout:
     """Geometry of ``contact_sheet(views, columns, tile_width)`` without drawing anything.
 
@@ -563,15 +547,16 @@ def sheet_layout(
     cols = math.ceil(math.sqrt(n)) if columns is None else min(int(columns), n)
     rows = math.ceil(n / cols)
     width = cols * tile_width + (cols + 1) * GAP
-    legend_h = _legend_height(width)
+    legend_h = _legend_height(width, _LEGEND_ITEMS + tuple(legend))
     ths = [_tile_height(*_image_size(v, _key(v, i)), tile_width) for i, v in enumerate(views)]
+    caps = [_caption_height(len(_tile_text(v, tile_width, i)[1])) for i, v in enumerate(views)]
     tiles = []
     y = legend_h + GAP
     for row in range(rows):
         row_ths = ths[row * cols : (row + 1) * cols]
         for c, th in enumerate(row_ths):
             tiles.append(TileBox(GAP + c * (tile_width + GAP), y, tile_width, th))
-        y += max(row_ths) + CAPTION_HEIGHT + GAP
+        y += max(t + c for t, c in zip(row_ths, caps[row * cols : (row + 1) * cols])) + GAP
     return SheetLayout(width, y, cols, rows, legend_h, tuple(tiles))
 
 
@@ -588,7 +573,7 @@ def _empty_sheet() -> np.ndarray:
 
 
 def contact_sheet(
-    views: Sequence[Mapping], columns: int | None = None, tile_width: int = 320
+    views: Sequence[Mapping], columns: int | None = None, tile_width: int = 320, legend: Sequence = ()
 ) -> np.ndarray:
     """Draws a grid of views with their masks, keypoints and captions.
 
@@ -605,8 +590,12 @@ def contact_sheet(
         ``viewpoint`` (optional): 4 floats (azimuth, elevation, tilt in degrees, distance);
         ``caption`` (optional): a string shown instead of the viewpoint line.
       columns: grid columns; default ``ceil(sqrt(n))``; capped at ``n``.
+      legend: more legend items ``(draw(img, x, y, r), label)`` for marks the views carry in their
+        images (e.g. stereo disparity lines), after the marker styles.
       tile_width: width in pixels each image is scaled to (aspect kept); >= 16. Keypoint names
-        are drawn only when ``tile_width >= MIN_LABEL_TILE_WIDTH``.
+        are drawn only when ``tile_width >= MIN_LABEL_TILE_WIDTH``: beside their markers where each
+        finds a free place (with a leader line when away from it), else as numbers with a numbered
+        legend of the names under the tile (:mod:`kpdata.preview.labels`).
 
     Returns:
       ``(height, width, 3)`` uint8 BGR image (``cv2.imwrite`` ready) whose geometry is
@@ -619,12 +608,12 @@ def contact_sheet(
         view's key), or bad ``columns`` / ``tile_width``.
     """
     views = list(views)
-    layout = sheet_layout(views, columns, tile_width)
+    layout = sheet_layout(views, columns, tile_width, legend)
     if not views:
         return _empty_sheet()
     sheet = np.empty((layout.height, layout.width, 3), np.uint8)
     sheet[:] = BACKGROUND_COLOR
-    _draw_legend(sheet)
+    _draw_legend(sheet, _LEGEND_ITEMS + tuple(legend))
     for i, (view, box) in enumerate(zip(views, layout.tiles)):
         tile = render_tile(view, box.width, index=i)
         sheet[box.y : box.y + tile.shape[0], box.x : box.x + box.width] = tile

@@ -14,6 +14,14 @@ LINE_COLORS = ((255, 200, 0), (0, 200, 255), (255, 80, 200), (120, 255, 80), (25
 PAIR_GAP = 6  # pixels between the two images (in the cropped image's resolution)
 
 
+def _draw_line_sample(img, x, y, r) -> None:
+    cv2.line(img, (int(x - r - 3), int(y)), (int(x + r + 3), int(y)), LINE_COLORS[0][::-1], 2, cv2.LINE_AA)
+
+
+# the marks of a stereo sheet beyond the markers (kpdata.preview.contact_sheet's ``legend``)
+LEGEND = ((_draw_line_sample, "keypoint k<i> left -> right (horizontal if rectified); label k<i> d<disparity px>"),)
+
+
 def pair_view(key: str, img_l, img_r, uvd_l, uvd_r, visible_l, visible_r, mask=None, margin: float = 0.35,
               min_size: int = 96) -> dict:
     """A view for :func:`kpdata.preview.contact_sheet`.

@@ -97,21 +97,57 @@ def find_obj(model_dir: str) -> tuple[str, int]:
 
 
 def require_obj(model: ShapeNetModel) -> str:
+    """The model's OBJ path; InputError naming the real cause when there is none: a folder name
+    that is not UTF-8 (a record key is text: such a model is refused, never renamed), a folder
+    that cannot be read (permissions), or no OBJ in it."""
+    if not _utf8(os.path.basename(model.model_dir)):
+        raise InputError("non_utf8_name", "model folder name is not valid UTF-8 (record keys are UTF-8 text); "
+                         "rename the folder", _printable(model.model_dir))
     if not model.obj_path:
+        try:
+            os.listdir(model.model_dir)
+        except OSError as e:
+            raise InputError("unreadable_model", f"cannot read the model folder: {e.strerror}",
+                             _printable(model.model_dir)) from None
         raise InputError("missing_obj", f"no {V1_OBJ} (v1) or {V2_OBJ} (v2) in the model folder",
-                         model.model_dir)
+                         _printable(model.model_dir))
     return model.obj_path
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(path: str) -> str:
+    """``path`` as UTF-8-safe text: the bytes of a non-UTF-8 name written ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _listdir(path: str, what: str) -> list[str]:
+    """``os.listdir``; InputError naming ``what`` at ``path`` and the system's reason when it fails."""
+    try:
+        return os.listdir(path)
+    except OSError as e:
+        raise InputError("unreadable_dir", f"cannot list {what}: {e.strerror}", _printable(path)) from None
 
 
 def scan(root: str, synsets=None) -> list[ShapeNetModel]:
     """Every model under ``root``, sorted by (synset, model_id).
 
     ``synsets``: an iterable of ids or names to keep (None = all). A synset folder that is
-    asked for but missing is an error naming the folder.
+    asked for but missing, or that cannot be listed (permissions), is an error naming the folder.
+    A model folder whose name is not UTF-8 is listed under its name with the bytes written
+    ``\\xNN`` (:attr:`ShapeNetModel.model_id`; ``model_dir`` is the real path) and refused when
+    loaded (:func:`require_obj`), so it becomes a dead letter.
     """
     if not os.path.isdir(root):
         raise InputError("missing_dir", "ShapeNet folder does not exist", root)
-    present = sorted(d for d in os.listdir(root) if _SYNSET_RE.match(d) and os.path.isdir(os.path.join(root, d)))
+    present = sorted(d for d in _listdir(root, "the ShapeNet folder")
+                     if _SYNSET_RE.match(d) and os.path.isdir(os.path.join(root, d)))
     if synsets:
         wanted = [synset_id(s) for s in synsets]
         missing = [s for s in wanted if s not in present]
@@ -122,10 +158,10 @@ def scan(root: str, synsets=None) -> list[ShapeNetModel]:
     models = []
     for synset in present:
         sdir = os.path.join(root, synset)
-        for model_id in sorted(os.listdir(sdir)):
-            mdir = os.path.join(sdir, model_id)
+        for name in sorted(_listdir(sdir, f"synset folder {synset}")):
+            mdir = os.path.join(sdir, name)
             if not os.path.isdir(mdir):
                 continue
             obj, version = find_obj(mdir)
-            models.append(ShapeNetModel(synset, model_id, mdir, obj, version))
+            models.append(ShapeNetModel(synset, _printable(name), mdir, obj, version))
     return models

@@ -112,14 +112,19 @@ def write_caffe_lmdbs(split_dir: str, views) -> dict:
     return {"file": os.path.basename(split_dir), "examples": n_keys, "bytes": size}
 
 
-def read_caffe_split(split_dir: str):
-    """Instances of one split of the Caffe LMDB layout, in key order, decoded from the Datums."""
-    envs = {f: lmdb.open_read(os.path.join(split_dir, chs.lmdb_name(f))) for f in chs.CAFFE_FIELDS}
+def read_caffe_split(split_dir: str, fields=None):
+    """Instances of one split of the Caffe LMDB layout, in key order, decoded from the Datums;
+    ``fields``: read only the LMDBs of these (``keypoint_pixel`` comes from ``keypoint_loc``)."""
+    want = [f for f in chs.CAFFE_FIELDS
+            if fields is None or f in fields or (f == "keypoint_loc" and "keypoint_pixel" in fields)]
+    envs = {f: lmdb.open_read(os.path.join(split_dir, chs.lmdb_name(f))) for f in want}
     try:
         txns = {f: e.begin() for f, e in envs.items()}
-        for key, _ in txns["image"].cursor():
-            yield {"key": key.decode("ascii"),
-                   **chs.instance_from_datums({f: txns[f].get(key) for f in chs.CAFFE_FIELDS})}
+        first = want[0] if want else "image"
+        if first not in txns:  # only the key asked for
+            txns[first] = envs.setdefault(first, lmdb.open_read(os.path.join(split_dir, chs.lmdb_name(first)))).begin()
+        for key, _ in txns[first].cursor():
+            yield {"key": key.decode("ascii"), **chs.instance_from_datums({f: txns[f].get(key) for f in want})}
     finally:
         for e in envs.values():
             e.close()

@@ -232,8 +232,10 @@ def check_clickhere_view(rec: dict, flipped_split: bool, num_classes: int | None
         out.append("a view without instances")
     uv = np.asarray(rec["keypoints/uv"], dtype=np.float64).reshape(-1, 2)
     pixel = np.asarray(rec["keypoints/pixel"]).reshape(-1, 2)
-    if n and (uv.min() < -1e-3 or np.any(uv.max(axis=0) > (w - 1 + 1e-3, h - 1 + 1e-3))):
-        out.append(f"keypoints/uv outside the {w}x{h} crop")
+    if n and not keypoint_maps.in_crop(uv, w, h).all():
+        i = int(np.flatnonzero(~keypoint_maps.in_crop(uv, w, h))[0])
+        out.append(f"keypoints/uv {_fmt(uv[i])} of keypoint {i} ({names[i]}) outside the {w}x{h} crop (its nearest "
+                   "pixel is not one of the crop's)")
     if n and not np.array_equal(pixel, ch.crop_pixels(uv, w, h)):
         i = int(np.flatnonzero(np.any(pixel != ch.crop_pixels(uv, w, h), axis=1))[0])
         out.append(f"keypoints/pixel {pixel[i].tolist()} of keypoint {i} ({names[i]}) is not uv {_fmt(uv[i])} "

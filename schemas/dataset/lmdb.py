@@ -6,18 +6,46 @@ keys are UTF-8 record keys, kept sorted by LMDB; values are serialized Examples 
 from __future__ import annotations
 
 import functools
+import os
 
 import lmdb
 
-__all__ = ["Error", "MAP_SIZE", "open_read", "open_write", "shared_reader", "items", "values"]
+__all__ = ["Error", "TruncatedError", "DATA_FILE", "MAP_SIZE", "open_read", "open_write", "shared_reader", "items", "values"]
 
 Error = lmdb.Error
 MAP_SIZE = 1 << 40  # address space only: the file grows with the data
+DATA_FILE = "data.mdb"  # the data file of a subdir environment (schemas.dataset.names.LMDB_DATA)
+
+
+class TruncatedError(lmdb.Error):
+    """The environment's data file is shorter than its own meta page says (a copy or write that
+    was cut short). Reading it would touch pages past the end of the file: the process would die of
+    SIGBUS, so such an environment is refused before any record is read."""
 
 
 def open_read(path: str, max_readers: int = 126) -> lmdb.Environment:
-    """A read-only environment (no lock file: the folder may be read-only or shared)."""
-    return lmdb.open(path, readonly=True, lock=False, subdir=True, max_readers=max_readers)
+    """A read-only environment (no lock file: the folder may be read-only or shared).
+
+    Raises :class:`Error` naming the folder when it is not an environment, and
+    :class:`TruncatedError` when ``data.mdb`` is shorter than the pages its newest meta page
+    counts (``(last_pgno + 1) * page size`` bytes)."""
+    data = os.path.join(path, DATA_FILE)
+    try:
+        size = os.path.getsize(data)
+    except OSError as e:
+        raise Error(f"{path}: no readable {DATA_FILE} ({e.strerror})") from None
+    if size == 0:
+        raise TruncatedError(f"{data}: empty file (0 bytes)")
+    env = lmdb.open(path, readonly=True, lock=False, subdir=True, max_readers=max_readers)
+    try:
+        need = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    except lmdb.Error:
+        env.close()
+        raise
+    if size < need:
+        env.close()
+        raise TruncatedError(f"{data}: truncated: {size} bytes, its meta page counts {need} bytes of pages")
+    return env
 
 
 def open_write(path: str) -> lmdb.Environment:

@@ -5,8 +5,14 @@ One place for every name a writer (``pipelines/sinks``), the validator and ``tra
     <output_dir>/
       <name>-<split>.tfrecord-<i:05d>-of-<n:05d>   TFRecord shards (DESIGN §4)
       <name>-<split>.lmdb/                          or one LMDB environment per split
-      dataset_info.json  features.json  stats.json  preview.png
-      errors/failures.jsonl                         dead letters (errors/dropped.jsonl: dropped views)
+      kpdata_info.json                              kpdata's metadata (every dataset: configuration,
+                                                    seed, command, record kind, splits, our schema)
+      dataset_info.json  features.json              TFDS's DatasetInfo and FeaturesDict JSON, where the
+                                                    shards are TFRecord in TFDS's file template
+                                                    (schemas.dataset.tfds; not LMDB, KeyPose, KeypointNet)
+      stats.json  preview.png
+      errors/failures.jsonl                         dead letters (errors/dropped.jsonl: dropped views,
+                                                    errors/backgrounds.jsonl: background photos)
       .kpdata/                                      the run's journal (pipelines.journal): resume, lock
 
 A file being written has a hidden temporary name (:func:`tmp_name`) in the same folder and is
@@ -29,19 +35,22 @@ import os
 import re
 import uuid
 
-__all__ = ["DATASET_INFO", "FEATURES", "STATS", "PREVIEW", "ERRORS_DIR", "FAILURES_FILE", "DROPPED_FILE",
+__all__ = ["KPDATA_INFO", "DATASET_INFO", "FEATURES", "STATS", "PREVIEW", "ERRORS_DIR", "FAILURES_FILE", "DROPPED_FILE",
+           "BACKGROUNDS_FILE",
            "SHARD_NAME", "TEMP_NAME", "JOURNAL_DIR", "LMDB_DATA", "TFRECORD_EXT", "shard_name", "lmdb_name", "tmp_name",
            "KEYPOINTNET_SPLITS", "KEYPOINTNET_PROJECTION", "KEYPOINTNET_JOB", "split_list",
            "KEYPOSE_RECORDS_DIR", "KEYPOSE_TFSET", "KEYPOSE_TFSET_DEF", "keypose_record_file",
            "KEYPOSE_SEQUENCES", "SCENE_JSON", "OBJECTS_DIR"]
 
-DATASET_INFO = "dataset_info.json"
-FEATURES = "features.json"
+KPDATA_INFO = "kpdata_info.json"  # kpdata's own metadata (schemas.dataset.records.load_info)
+DATASET_INFO = "dataset_info.json"  # TFDS's DatasetInfo JSON (schemas.dataset.tfds)
+FEATURES = "features.json"  # TFDS's FeaturesDict JSON (schemas.dataset.tfds)
 STATS = "stats.json"
 PREVIEW = "preview.png"
 ERRORS_DIR = "errors"
 FAILURES_FILE = "failures.jsonl"  # one line per failed input
 DROPPED_FILE = "dropped.jsonl"  # Click-Here views dropped for having no keypoint (not failures)
+BACKGROUNDS_FILE = "backgrounds.jsonl"  # Click-Here background photos rejected or converted, one line each
 
 SHARD_NAME = re.compile(r"^(?P<name>.+)-(?P<split>[A-Za-z0-9_]+)\.tfrecord-(?P<i>\d{5})-of-(?P<n>\d{5})$")
 JOURNAL_DIR = ".kpdata"  # the run's journal: configuration, lock, committed units and shards
@@ -57,7 +66,7 @@ KEYPOSE_RECORDS_DIR = "tfrecords"
 KEYPOSE_TFSET = "tfset.pbtxt"  # in KEYPOSE_RECORDS_DIR: the set's train / val record files
 KEYPOSE_TFSET_DEF = "tfset_def.pbtxt"  # beside it: the input set the records were made from
 
-KEYPOSE_SEQUENCES = "keypose_sequences"  # dataset_info.json's record of a folder of stereo sequences
+KEYPOSE_SEQUENCES = "keypose_sequences"  # kpdata_info.json's record of a folder of stereo sequences
 SCENE_JSON = "scene.json"  # a stereo sequence's scene: placement, world keypoints
 OBJECTS_DIR = "objects"  # the KeyPose CAD files of the objects, <object>.obj
 

@@ -1,9 +1,10 @@
 """Reading a written dataset folder back, without Beam or TensorFlow.
 
-* its metadata: :func:`load_info` (``dataset_info.json``: ``record`` kind, ``splits`` with their
-  shards, configuration);
+* its metadata: :func:`load_info` (``kpdata_info.json``: ``record`` kind, ``splits`` with their
+  shards, configuration; TFDS's ``dataset_info.json`` / ``features.json`` are for TFDS,
+  :mod:`schemas.dataset.tfds`);
 * its serialized records: :func:`iter_records` (TFRecord shards and LMDB splits, in the order
-  ``dataset_info.json`` lists them);
+  ``kpdata_info.json`` lists them; :func:`split_shards` and :func:`iter_shard` shard by shard);
 * the decoded items of each record kind: :func:`iter_views` (``view``), :func:`iter_instances`
   (Click-Here instances of any of its layouts), :func:`iter_keypointnet_pairs`,
   :func:`iter_kp2d_pairs`, :func:`iter_keypose_records` (``keypose`` records; :func:`keypose_frame`
@@ -38,12 +39,13 @@ from schemas.keypose import bgr_to_rgb, decode_keypose
 from schemas.tfrecord import read_records
 from schemas.view import decode_view
 
-__all__ = ["LocalFiles", "LOCAL", "CAFFE_RECORD", "SEQUENCES_RECORD", "load_info", "iter_records", "iter_views", "iter_instances",
+__all__ = ["LocalFiles", "LOCAL", "CAFFE_RECORD", "SEQUENCES_RECORD", "info_file", "load_info", "split_shards",
+           "iter_shard", "iter_records", "iter_views", "iter_instances", "decode_instance_record",
            "iter_keypointnet_pairs", "iter_kp2d_pairs", "iter_keypose_records", "keypose_frame", "sequence_frames",
            "is_sequence_tree", "read_sequence_frame"]
 
-CAFFE_RECORD = chs.CAFFE_LAYOUT.name  # dataset_info.json "record" of Click-Here's Caffe LMDB layout
-SEQUENCES_RECORD = names.KEYPOSE_SEQUENCES  # dataset_info.json "record" of render_stereo output (KeyPose folders)
+CAFFE_RECORD = chs.CAFFE_LAYOUT.name  # kpdata_info.json "record" of Click-Here's Caffe LMDB layout
+SEQUENCES_RECORD = names.KEYPOSE_SEQUENCES  # kpdata_info.json "record" of render_stereo output (KeyPose folders)
 
 
 class LocalFiles:
@@ -61,32 +63,69 @@ class LocalFiles:
 LOCAL = LocalFiles()
 
 
+def info_file(output_dir: str, fs=LOCAL) -> str | None:
+    """The file :func:`load_info` reads: ``kpdata_info.json``, else (a folder written before
+    kpdata_info.json existed) a ``dataset_info.json`` in kpdata's own format (its ``splits`` an
+    object, not TFDS's list); None when the folder has neither."""
+    path = os.path.join(output_dir, names.KPDATA_INFO)
+    if fs.exists(path):
+        return path
+    legacy = os.path.join(output_dir, names.DATASET_INFO)
+    if fs.exists(legacy):
+        try:
+            with fs.open(legacy) as f:
+                data = json.loads(f.read().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return legacy  # unreadable: the caller's parse names the file
+        if isinstance(data, dict) and not isinstance(data.get("splits"), list):
+            return legacy
+    return None
+
+
 def load_info(output_dir: str, fs=LOCAL) -> dict:
-    """``output_dir``'s ``dataset_info.json``; FileNotFoundError naming the path when it has none."""
-    path = os.path.join(output_dir, names.DATASET_INFO)
-    if not fs.exists(path):
-        raise FileNotFoundError(f"{path}: no dataset_info.json; is {output_dir} a kpdata dataset?")
+    """``output_dir``'s kpdata metadata (``kpdata_info.json``: name, config, seed, command,
+    code_version, ``record``, ``splits`` {split: {format, num_examples, shards: [{file, examples,
+    bytes}]}}, ``features`` (our schema), ...; see :func:`info_file`); FileNotFoundError naming
+    the path when it has none."""
+    path = info_file(output_dir, fs)
+    if path is None:
+        path = os.path.join(output_dir, names.KPDATA_INFO)
+        raise FileNotFoundError(f"{path}: no {names.KPDATA_INFO}; is {output_dir} a kpdata dataset?")
     with fs.open(path) as f:
         return json.loads(f.read().decode("utf-8"))
 
 
+def split_shards(output_dir: str, split: str | None = None, info: dict | None = None,
+                 fs=LOCAL) -> list[tuple[str, str, str]]:
+    """The shards of ``split`` (all splits when None, by split name), each as ``(split, path,
+    format)`` in the order the metadata (:func:`load_info`) lists them; ``format`` is ``tfrecord`` (a TFRecord
+    file), ``lmdb`` (an LMDB environment) or ``clickhere_lmdb`` (a Click-Here split folder of Caffe
+    LMDBs). ``info``: the folder's metadata when the caller has it already."""
+    info = info or load_info(output_dir, fs)
+    return [(name, os.path.join(output_dir, shard["file"]), s.get("format", "tfrecord"))
+            for name, s in sorted(info["splits"].items()) if split is None or name == split
+            for shard in s["shards"]]
+
+
+def iter_shard(path: str, fmt: str, fs=LOCAL):
+    """Yield the serialized records of one shard of :func:`split_shards` (a ``tfrecord`` file, checksums
+    checked, or an ``lmdb`` environment in key order)."""
+    if fmt == "lmdb":
+        yield from lmdb.values(path)
+    elif fmt == "tfrecord":
+        with fs.open(path) as f:
+            yield from read_records(f, path)
+    else:
+        raise ValueError(f"{path}: shards of format {fmt!r} hold no serialized records")
+
+
 def iter_records(output_dir: str, split: str | None = None, info: dict | None = None, fs=LOCAL):
     """Yield the serialized records of ``split`` (all splits when None, by split name), shard by
-    shard in key order, as ``(split, bytes)``. ``info``: the folder's dataset_info.json when the
+    shard in key order, as ``(split, bytes)``. ``info``: the folder's :func:`load_info` when the
     caller has it already."""
-    info = info or load_info(output_dir, fs)
-    for name, s in sorted(info["splits"].items()):
-        if split is not None and name != split:
-            continue
-        for shard in s["shards"]:
-            path = os.path.join(output_dir, shard["file"])
-            if s.get("format", "tfrecord") == "lmdb":
-                for value in lmdb.values(path):
-                    yield name, value
-            else:
-                with fs.open(path) as f:
-                    for raw in read_records(f, path):
-                        yield name, raw
+    for name, path, fmt in split_shards(output_dir, split, info, fs):
+        for raw in iter_shard(path, fmt, fs):
+            yield name, raw
 
 
 # ----------------------------------------------------------------------------- decoded records
@@ -111,16 +150,27 @@ def iter_instances(output_dir: str, split: str | None = None):
             yield from chs.expand(chs.decode_view(raw))
     elif kind == chs.CLICKHERE_INSTANCE.name:
         for _, raw in iter_records(output_dir, split, info):
-            rec = chs.decode_instance(raw)
-            rec["image"] = rec.pop("image/encoded")
-            rec["keypoint_class"] = rec["keypoint_class"].astype(np.uint8)
-            yield rec
+            yield decode_instance_record(raw)
     elif kind == CAFFE_RECORD:
         for name in sorted(info["splits"]):
             if split is None or name == split:
                 yield from caffe_lmdb.read_caffe_split(os.path.join(output_dir, name))
     else:
         raise ValueError(f"{output_dir}: not a clickhere dataset (record {kind!r})")
+
+
+def decode_instance_record(raw: bytes, fields=None) -> dict:
+    """A serialized ``clickhere_instance`` as the instance dict every Click-Here layout reads to:
+    ``image/encoded`` named ``image`` (227, 227, 3) RGB, ``keypoint_class`` (C,) uint8 one-hot,
+    maps (227, 227) (only ``fields`` when given, named as in the instance dict)."""
+    if fields is not None:
+        fields = ["image/encoded" if f == "image" else f for f in fields]
+    rec = chs.decode_instance(raw, fields)
+    if "image/encoded" in rec:
+        rec["image"] = rec.pop("image/encoded")
+    if "keypoint_class" in rec:
+        rec["keypoint_class"] = rec["keypoint_class"].astype(np.uint8)
+    return rec
 
 
 def iter_keypointnet_pairs(output_dir: str, split: str | None = None, fields=None):

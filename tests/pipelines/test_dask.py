@@ -61,7 +61,7 @@ def test_beam_default_partitioning_puts_a_small_job_on_one_worker(dask_cluster, 
 
 
 def _shards(out_dir) -> list[str]:
-    with open(os.path.join(out_dir, "dataset_info.json"), encoding="utf-8") as f:
+    with open(os.path.join(out_dir, "kpdata_info.json"), encoding="utf-8") as f:
         info = json.load(f)
     return sorted(shard["file"] for split in info["splits"].values() for shard in split["shards"])
 

@@ -68,7 +68,7 @@ def test_records_dead_letters_and_metadata(clean_run):
     assert np.array_equal(img[..., 0], img[..., 1])  # greyscale converted to 3 equal channels
     errors = (clean_run / "ds" / names.ERRORS_DIR / names.FAILURES_FILE).read_text()
     (failure,) = [json.loads(line) for line in errors.splitlines()]
-    assert failure["key"] == "broken.jpg" and failure["error"] == "unreadable_image"
+    assert failure["key"] == "broken.jpg" and failure["error"] == "truncated_image"
     assert failure["path"].endswith("broken.jpg") and failure["stage"] == "read"
     stats = json.loads((clean_run / "ds" / names.STATS).read_text())
     assert stats["counts"] == {"images": 5, "pairs_planned": 15, "images_failed": 1, "records_written": 12,
@@ -76,7 +76,10 @@ def test_records_dead_letters_and_metadata(clean_run):
     assert stats["failure_rate"] == pytest.approx(0.2)
     info = load_info(str(clean_run / "ds"))
     assert info["record"] == "kp2d_pair" and info["config"]["image_size"] == [320, 240]
-    assert json.loads((clean_run / "ds" / names.FEATURES).read_text()) == KP2D_PAIR.describe()
+    assert info["features"] == json.loads(json.dumps(KP2D_PAIR.describe()))
+    assert json.loads((clean_run / "ds" / names.FEATURES).read_text())["content"]["features"]["homography"] == {
+        "pythonClassName": "tensorflow_datasets.core.features.tensor_feature.Tensor",
+        "tensor": {"shape": {"dimensions": ["3", "3"]}, "dtype": "float32", "encoding": "none"}}
 
 
 def test_stored_homographies_acceptance(clean_run):

@@ -121,15 +121,19 @@ def test_fixture_images_are_registered_opaque_uint8(converted):
                 win = np.clip(gray[y0:y0 + 15, x0:x0 + 15] - 60, 0, None)
                 ys, xs = np.mgrid[y0:y0 + 15, x0:x0 + 15]
                 cu, cv_ = (win * xs).sum() / win.sum(), (win * ys).sum() / win.sum()
-                assert abs(cu - u) < 0.25 and abs(cv_ - v) < 0.25
+                assert abs(cu - u) < 0.25 and abs(cv_ - v) < 0.25  # KeyPose's pixel-edge resize: ~0.2 px
 
 
 def test_images_hold_keypose_bgr_frames_opaque(converted):
     """formats.md §2.5, §2.9: img_L / img_R hold what KeyPose's gen_tfrecords stores, the
     cv2.imread array (B, G, R) PNG-encoded as it is, without alpha (the left image's mask is not
-    put in alpha). Reference: the frame file read with cv2.imread, cropped and resized here with
-    cv2.resize (INTER_AREA), against the record's PNG decoded in stored channel order (PIL, as
-    tf.io.decode_png does)."""
+    put in alpha), resized as KeyPose resizes (formats.md §2.5 step 4). Reference: the frame file
+    read with cv2.imread, cropped round(crop/2) = 2 px per side and resized here with scikit-image's
+    ``resize(crop, (424, 756), mode='constant')`` (KeyPose's call) to proper uint8 (rint 255 x),
+    against the record's PNG decoded in stored channel order (PIL, as tf.io.decode_png does):
+    mean |difference| below 1 grey level (measured 0), alpha 255 everywhere."""
+    from skimage.transform import resize
+    from skimage.util import img_as_ubyte
     seq, out = converted
     raws = [raw for _, raw in iter_records(str(out))]
     for frame, raw in zip(("000001", "000002", "000003"), raws):
@@ -139,10 +143,12 @@ def test_images_hold_keypose_bgr_frames_opaque(converted):
                 assert im.mode == "RGB"  # 3 channels: decode_png(..., 4) adds alpha 255 everywhere
             got = standard_decode(png).astype(np.float64)
             frame_bgr = cv2.imread(keypose.frame_path(seq, frame, pf))  # KeyPose's utils.read_image
-            ref = cv2.resize(frame_bgr[2:718, 2:1278], (756, 424), interpolation=cv2.INTER_AREA).astype(np.float64)
+            ref = img_as_ubyte(resize(frame_bgr[2:718, 2:1278], (424, 756), mode="constant").astype(np.float32))
             diff = np.abs(got - ref).mean()
             swapped = np.abs(got[..., ::-1] - ref).mean()
-            assert diff < 2.0 and swapped > 20.0, (frame, pf, diff, swapped)
+            assert diff < 1.0 and np.abs(got - ref).max() <= 1 and swapped > 20.0, (frame, pf, diff, swapped)
+            four = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))  # decode_png(..., 4)
+            assert np.all(four[..., 3] == 255)
             # the blue channel (first in B, G, R) of the test frames is the constant 60 away from the dots
             assert np.median(got[..., 0]) == 60
 
@@ -180,7 +186,7 @@ def test_output_layout_tfset_and_data_params(converted):
     assert dp.camera.baseline == pytest.approx(0.120007)
     tdef = keypose.read_tfset(str(out / "tfset_def.pbtxt"))
     assert tdef.image_size == "756x424_fl400"
-    info = json.loads(Path(out / "dataset_info.json").read_text())
+    info = json.loads(Path(out / "kpdata_info.json").read_text())
     assert info["record"] == "keypose" and info["folders"]["train"] == ["bottle_0/texture_5_pose_0"]
     assert Path(out / "errors" / "failures.jsonl").read_text() == ""
     assert (out / "preview.png").exists()

@@ -108,3 +108,18 @@ def test_digest_of_a_folder_covers_names_and_contents(tmp_path):
     (d / "data.mdb").write_bytes(b"abd")
     assert journal.digest(str(d))[1] != sha
     assert journal.unit_id("02958343/1a2b") == "02958343%2F1a2b"
+
+
+def test_a_failed_run_removes_its_temporaries_and_keeps_what_it_committed(tmp_path):
+    """Issue 14.11: on a full disk the temporaries of a failed run would keep it full."""
+    out = tmp_path / "out"
+    with pytest.raises(OSError):
+        with _folder(out):
+            (out / ".shard.incomplete-0123456789ab").write_bytes(b"x" * 100)
+            os.makedirs(out / ".kpdata" / "parts")
+            (out / ".kpdata" / "parts" / ".u.tfrecord.incomplete-aaaaaaaaaaaa").write_bytes(b"y")
+            (out / ".kpdata" / "parts" / "u.tfrecord").write_bytes(b"committed")
+            raise OSError(28, "No space left on device")
+    left = sorted(os.path.relpath(os.path.join(r, n), out) for r, ds, fs in os.walk(out) for n in ds + fs)
+    assert not [n for n in left if names.TEMP_NAME.search(os.path.basename(n))]
+    assert os.path.join(".kpdata", "parts", "u.tfrecord") in left

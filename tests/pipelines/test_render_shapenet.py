@@ -124,22 +124,32 @@ def test_visibility_agrees_with_ray_casting(v2_run, fixtures, gl):
 
 
 def test_metadata_and_dead_letters_of_a_clean_run(v2_run):
-    info = json.load(open(v2_run / names.DATASET_INFO))
+    info = json.load(open(v2_run / names.KPDATA_INFO))
     stats = json.load(open(v2_run / names.STATS))
-    features = json.load(open(v2_run / names.FEATURES))
+    features = info["features"]
+    tfds_info = json.load(open(v2_run / names.DATASET_INFO))  # TFDS's DatasetInfo over the same shards
+    size = os.path.getsize(v2_run / info["splits"]["train"]["shards"][0]["file"])
+    assert tfds_info["splits"] == [{"name": "train", "numBytes": str(size), "shardLengths": ["12"],
+                                    "filepathTemplate": "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"}]
+    assert json.load(open(v2_run / names.FEATURES))["content"]["features"]["keypoints/uv"]["tensor"]["shape"] == \
+        {"dimensions": ["-1", "2"]}
+    assert info["split_assignment"] == {"by": "model", "groups": {f"{r['synset']}/{r['model_id']}": "train"
+                                                                  for r in records(v2_run)}}
     assert info["splits"]["train"]["num_examples"] == 12
     shard = info["splits"]["train"]["shards"][0]
     assert shard["file"] == "shapenet_views-train.tfrecord-00000-of-00001"
     assert shard["bytes"] == os.path.getsize(v2_run / shard["file"])
     assert info["seed"] == 5 and info["config"]["views_per_model"] == 12
     assert "--views_per_model 12" in info["command"] and info["code_version"]
-    assert stats["counts"] == {"models": 1, "models_failed": 0, "records_written": 12, "views_planned": 12}
+    assert stats["counts"] == {"models": 1, "models_failed": 0, "records_written": 12, "views_planned": 12,
+                               "models_with_keypoints": 1, "annotations_unmatched": 998}  # chair.json: 999 chairs
     assert stats["failures"]["total"] == 0 and stats["timings"]["render"] > 0
     assert [f["name"] for f in features["fields"]][:3] == ["key", "synset", "model_id"]
     assert (v2_run / "errors" / "failures.jsonl").read_text() == ""
     assert not [f for f in os.listdir(v2_run) if "incomplete" in f]
     preview = cv2.imread(str(v2_run / "preview.png"))
     assert preview is not None and preview.shape[1] > 600
+    assert cv2.imread(str(v2_run / "viewpoints.png")) is not None  # what it rendered: viewpoint histograms
 
 
 def test_same_seed_twice_is_byte_identical_and_workers_do_not_matter(tmp_path, gl):
@@ -228,7 +238,7 @@ def test_default_command_writes_kpdata_out(tmp_path, monkeypatch, gl):
     assert {r["synset"] for r in recs} == {"02924116", "02958343", "03790512"}
     assert all(len(r["keypoints/names"]) >= 10 for r in recs)
     assert sum(int(r["keypoints/visible"].sum()) for r in recs) > 100
-    assert (out / "preview.png").exists() and (out / "dataset_info.json").exists()
+    assert (out / "preview.png").exists() and (out / "kpdata_info.json").exists()
 
 
 @pytest.mark.parametrize("argv,message", [

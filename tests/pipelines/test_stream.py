@@ -1,6 +1,7 @@
 """The streaming write path (pipelines.stream) without GL: part files, the key-ordered read of parts,
 shard writers, and the two stages (units, shards) under Beam on a synthetic DoFn. What is written
 is read back with schemas.tfrecord / LMDB and compared with the records the DoFn made."""
+import errno
 import json
 import os
 
@@ -173,3 +174,48 @@ def test_dead_letters_sorted_by_key_and_stage_and_always_written(tmp_path):
                                            "by_error": {"missing_texture": 1, "no_keypoints": 1, "corrupt_mesh": 1}}
     empty = sinks.write_dead_letters(str(tmp_path), [], "dropped.jsonl")
     assert empty == os.path.join(str(tmp_path), ERRORS_DIR, "dropped.jsonl") and open(empty).read() == ""
+
+
+# ------------------------------------------------------------------ a full disk (issue 14.10)
+
+
+def _tiny_tmpfs(path) -> bool:
+    """Mount a 1 MiB tmpfs at ``path`` (root only); False when the system does not allow it."""
+    import subprocess
+    os.makedirs(path, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def test_a_full_disk_under_lmdb_is_named_and_leaves_nothing(tmp_path, monkeypatch):
+    """LMDB reports a short write as "Input/output error"; the error names the full disk. On a real
+    1 MiB tmpfs when this process may mount one (root), else (or with KPDATA_TEST_NO_MOUNT=1) with
+    the file system's free space and LMDB's error simulated."""
+    import subprocess
+    from schemas.dataset import lmdb as kplmdb
+    disk = tmp_path / "disk"
+    mounted = not os.environ.get("KPDATA_TEST_NO_MOUNT") and _tiny_tmpfs(disk)
+    try:
+        if not mounted:
+            class _Env:
+                def begin(self, write=False):
+                    return self
+
+                def put(self, *a, **k):
+                    return True
+
+                def commit(self):
+                    raise kplmdb.Error("mdb_txn_commit: Input/output error")
+
+                def close(self):
+                    pass
+            monkeypatch.setattr(kplmdb, "open_write", lambda path: _Env())
+            monkeypatch.setattr(os, "statvfs", lambda p: os.statvfs_result((4096, 4096, 256, 0, 0, 0, 0, 0, 0, 255)))
+        records = ((f"{i:06d}", os.urandom(4000)) for i in range(2000))
+        with pytest.raises(OSError) as e:
+            stream.write_lmdb(str(disk / "x.lmdb"), records)
+        assert e.value.errno == errno.ENOSPC and "no space left on the device" in str(e.value)
+        assert "x.lmdb" in str(e.value) and os.listdir(disk) == []  # the temporary environment is gone
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(disk)], check=False)

@@ -102,8 +102,9 @@ def check_against_faces(visible, cos, margin=0.7):
 
 
 def _tasks(root, config, num_views):
-    return [shapenet_views.ModelTask(m, shapenet_views.assign_split(config, m), num_views)
-            for m in shapenet.scan(root)]
+    models = shapenet.scan(root)
+    split_of = shapenet_views.assign_splits(config, models)
+    return [shapenet_views.ModelTask(m, split_of[m.key], num_views) for m in models]
 
 
 def _failure(f):

@@ -20,6 +20,7 @@ from pipelines import (
 )
 from schemas import clickhere as chs
 from schemas import example_proto, tfrecord
+from schemas.dataset import names
 
 VIEW = ["--image_size", "320x240", "--focal", "350", "--views_per_model", "2", "--preview", "0",
         "--splits", "train=0.5,test=0.5", "--seed", "3"]  # seed 3: two demo models per split
@@ -88,12 +89,12 @@ def copy(made, kind, tmp_path):
 
 
 def info_of(d):
-    with open(os.path.join(d, "dataset_info.json")) as f:
+    with open(os.path.join(d, "kpdata_info.json")) as f:
         return json.load(f)
 
 
 def write_info(d, info):
-    with open(os.path.join(d, "dataset_info.json"), "w") as f:
+    with open(os.path.join(d, "kpdata_info.json"), "w") as f:
         json.dump(info, f, indent=2, sort_keys=True)
 
 
@@ -179,8 +180,8 @@ def test_truncated_shard(made, tmp_path):
     rc, report = run_json(d)
     assert rc == 1
     assert_defect(report, "framing", rel, "truncated record")
-    assert_defect(report, "files", rel, f"{size - 100} bytes, dataset_info.json lists {size}")
-    assert_defect(report, "files", rel, "records, dataset_info.json lists")
+    assert_defect(report, "files", rel, f"{size - 100} bytes, kpdata_info.json lists {size}")
+    assert_defect(report, "files", rel, "records, kpdata_info.json lists")
 
 
 def test_flipped_byte_fails_the_data_checksum(made, tmp_path):
@@ -213,7 +214,7 @@ def test_deleted_shard(made, tmp_path):
     os.remove(d / rel)
     rc, report = run_json(d)
     assert rc == 1
-    assert_defect(report, "files", rel, "listed in dataset_info.json but missing")
+    assert_defect(report, "files", rel, "listed in kpdata_info.json but missing")
 
 
 def test_temporary_and_stray_shards(made, tmp_path):
@@ -237,8 +238,8 @@ def test_changed_example_count(made, tmp_path):
     write_info(d, info)
     rc, report = run_json(d)
     assert rc == 1
-    assert_defect(report, "files", shard["file"], f"{real} records, dataset_info.json lists {real + 1}")
-    assert_defect(report, "metadata", "dataset_info.json", "num_examples")
+    assert_defect(report, "files", shard["file"], f"{real} records, kpdata_info.json lists {real + 1}")
+    assert_defect(report, "metadata", "kpdata_info.json", "num_examples")
 
 
 def test_lmdb_shard_count_and_key(made, tmp_path):
@@ -279,10 +280,15 @@ def test_records_in_the_wrong_split(made, tmp_path):
     d = copy(made, "view", tmp_path)
     info = info_of(d)
     info["config"]["splits"] = [["train", 1.0]]
+    info["split_assignment"]["groups"] = {g: "train" for g in info["split_assignment"]["groups"]}
     write_info(d, info)
     rc, report = run_json(d)
     assert rc == 1
     assert_defect(report, "keys", "-test.tfrecord-", "belongs in split 'train'")
+    info["config"]["splits"] = [["train", 0.5], ["test", 0.5]]
+    write_info(d, info)
+    rc, report = run_json(d)
+    assert_defect(report, "metadata", "kpdata_info.json", "split_assignment: 2 of 4 models are not where the seed")
 
 
 # ------------------------------------------------------------------------------- record values
@@ -585,17 +591,17 @@ def test_usage_errors(tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert validate.run([str(tmp_path)]) == 2
     assert "not a kpdata dataset" in capsys.readouterr().err
-    (tmp_path / "dataset_info.json").write_text('{"record": "something_else", "splits": {}}')
+    (tmp_path / "kpdata_info.json").write_text('{"record": "something_else", "splits": {}}')
     assert validate.run([str(tmp_path)]) == 2
     assert validate.run([str(tmp_path), "--max_records", "0"]) == 2
     assert validate.run([str(tmp_path), "--no_such_flag"]) == 2
 
 
 def test_unparseable_or_malformed_dataset_info_is_a_defect(made, tmp_path):
-    (tmp_path / "dataset_info.json").write_text("{not json")
+    (tmp_path / "kpdata_info.json").write_text("{not json")
     rc, report = run_json(tmp_path)
     assert rc == 1
-    assert_defect(report, "metadata", "dataset_info.json", "does not parse as JSON")
+    assert_defect(report, "metadata", "kpdata_info.json", "does not parse as JSON")
     d = copy(made, "kp2d", tmp_path)
     info = info_of(d)
     info["splits"]["train"]["shards"][0]["examples"] = "many"
@@ -603,18 +609,126 @@ def test_unparseable_or_malformed_dataset_info_is_a_defect(made, tmp_path):
     write_info(d, info)
     rc, report = run_json(d)
     assert rc == 1
-    assert_defect(report, "metadata", "dataset_info.json", "has no 'config'")
-    assert_defect(report, "metadata", "dataset_info.json", "shards must be a list of {file, examples >= 0")
+    assert_defect(report, "metadata", "kpdata_info.json", "has no 'config'")
+    assert_defect(report, "metadata", "kpdata_info.json", "shards must be a list of {file, examples >= 0")
     assert_defect(report, "files", "kp2d_pairs-train.tfrecord-00000-of-00001", "does not list (stray)")
 
 
-def test_split_rule_matches_the_pipelines():
-    """The validator places keys with kpdata.seeding.split_of: the rule the pipelines assign splits by.
-    (File names need no such check: the pipelines and the validator import them from schemas.dataset.names.)"""
+def test_split_assignment_is_recorded_and_checked(made, tmp_path):
+    """Every splitting pipeline records its plan-wide assignment (kpdata_info.json
+    split_assignment, the seeded kpdata.seeding.assign_splits of its groups); the demo set's 4
+    models split train=0.5,test=0.5 two and two; validate recomputes the assignment and places
+    every record by it: a moved model is a defect of the metadata and of each of its records."""
     from kpdata.sources.shapenet import ShapeNetModel
     cfg = render_shapenet.RenderConfig(splits=(("train", 0.5), ("dev", 0.2), ("test", 0.3)), seed=7)
-    for i in range(40):
-        m = ShapeNetModel("02958343", f"{i:032x}", "/nowhere", "", 1)
-        assert seeding.split_of(7, cfg.splits, m.key) == render_shapenet.assign_split(cfg, m)
-        pcfg = gen_homography_pairs.PairsConfig(splits=cfg.splits, seed=7)
-        assert seeding.split_of(7, cfg.splits, f"dir/{i}.jpg") == gen_homography_pairs.assign_split(pcfg, f"dir/{i}.jpg")
+    models = [ShapeNetModel("02958343", f"{i:032x}", "/nowhere", "", 1) for i in range(40)]
+    assert render_shapenet.assign_splits(cfg, models) == seeding.assign_splits(7, cfg.splits, [m.key for m in models])
+    pcfg = gen_homography_pairs.PairsConfig(splits=cfg.splits, seed=7)
+    rels = [f"dir/{i}.jpg" for i in range(40)]
+    assert gen_homography_pairs.assign_splits(pcfg, rels) == seeding.assign_splits(7, cfg.splits, rels, "photo")
+    groups = info_of(made["view"])["split_assignment"]["groups"]
+    assert sorted(groups.values()) == ["test", "test", "train", "train"]
+    for kind in ("view", "ch_tfrecord", "ch_caffe", "keypointnet", "kp2d"):
+        sa = info_of(made[kind])["split_assignment"]
+        assert sa["by"] == ("photo" if kind == "kp2d" else "model") and sa["groups"], kind
+    d = copy(made, "view", tmp_path)
+    info = info_of(d)
+    moved = sorted(g for g, s in info["split_assignment"]["groups"].items() if s == "train")[0]
+    info["split_assignment"]["groups"][moved] = "test"
+    write_info(d, info)
+    rc, report = run_json(d)
+    assert rc == 1
+    assert_defect(report, "metadata", "kpdata_info.json", "split_assignment: 1 of 4 models are not where")
+    assert_defect(report, "keys", "", f"model {moved} belongs in split 'test'")
+
+
+# ------------------------------------------------------------------ bad input (issue 14: 4, 8, 9, 11)
+
+
+def _validate_subprocess(d):
+    """``python -m pipelines.validate d`` in its own process: (exit status, output). A signal
+    (SIGBUS on a truncated LMDB) shows as a negative status instead of killing the test run."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.run([sys.executable, "-m", "pipelines.validate", str(d)], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("kind, keep", [("view_lmdb", 0.5), ("view_lmdb", 0.0), ("keypose_lmdb", 0.6),
+                                        ("ch_caffe", 0.5), ("ch_compact_lmdb", 0.3)])
+def test_truncated_lmdb_is_a_defect_not_a_signal(made, tmp_path, kind, keep):
+    d = copy(made, kind, tmp_path)
+    datas = sorted(os.path.join(r, f) for r, _, fs in os.walk(d) for f in fs if f == "data.mdb")
+    path = max(datas, key=os.path.getsize)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(int(size * keep))
+    rc, out = _validate_subprocess(d)
+    assert rc == 1, (rc, out[-2000:])
+    rel = os.path.relpath(os.path.dirname(path), d)
+    assert rel in out and ("truncated" in out or "empty file" in out), out[-2000:]
+
+
+def test_a_copy_of_a_shard_under_another_name_is_listed(made, tmp_path):
+    d = copy(made, "view", tmp_path)
+    rel = first_shard(d)
+    shutil.copy(d / rel, d / "backup-of-train")
+    (d / "notes.txt").write_text("mine\n")
+    os.makedirs(d / "old")
+    rc, report = run_json(d)
+    assert rc == 1
+    for name in ("backup-of-train", "notes.txt", "old"):
+        assert_defect(report, "files", name, "unexpected")
+    d = copy(made, "keypose", tmp_path)
+    shutil.copy(d / "tfrecords" / "0000.tfrecord", d / "tfrecords" / "0000.copy")
+    rc, report = run_json(d)
+    assert rc == 1 and [x["file"] for x in defects(report)] == [os.path.join("tfrecords", "0000.copy")]
+    d = copy(made, "ch_caffe", tmp_path)
+    shutil.copy(d / "train" / "keys.txt", d / "train" / "keys.txt.bak")
+    rc, report = run_json(d)
+    assert rc == 1  # (the split folder's byte count is off too)
+    assert_defect(report, "files", os.path.join("train", "keys.txt.bak"), "unexpected")
+
+
+def test_clickhere_keypoint_rounding_to_pixel_0_is_kept_and_valid(made, tmp_path):
+    """One rule (kpdata.clickhere.keypoint_maps.in_crop) for the pipeline and validate: u = -0.07
+    rounds to pixel 0, so the pipeline keeps the keypoint and validate accepts it; u = -0.6 is
+    neither kept nor accepted."""
+    from kpdata.clickhere import imageops, keypoint_maps
+    uv, inside = imageops.shift_keypoints([[-0.07, 5.0], [-0.6, 5.0]], [True, True], (0, 0, 99, 49))
+    assert inside.tolist() == [True, False]
+    d = copy(made, "ch_compact_tfrecord", tmp_path)
+    rel = first_shard(d)
+    for u, ok in ((-0.07, True), (-0.6, False)):
+        dd = tmp_path / f"u{u}"
+        shutil.copytree(d, dd)
+        hit = {}
+
+        def edit(i, ex):
+            if i == 0:
+                f = ex.features.feature
+                f["keypoints/uv"].float_list.value[0] = u
+                w, h = f["image/width"].int64_list.value[0], f["image/height"].int64_list.value[0]
+                uv = np.asarray(f["keypoints/uv"].float_list.value, dtype=np.float64).reshape(-1, 2)
+                f["keypoints/pixel"].int64_list.value[:] = keypoint_maps.keypoint_pixel(uv, (w, h)).reshape(-1).tolist()
+                hit["key"] = key_of(ex)
+        rewrite_shard(dd, rel, edit)
+        rc, report = run_json(dd)
+        if ok:
+            assert rc == 0, report["defects"][:3]
+        else:
+            assert rc == 1
+            assert_defect(report, "invariants", rel, "outside the", key=hit["key"])
+
+
+def test_an_unfinished_run_and_its_temporaries_are_reported(made, tmp_path):
+    d = copy(made, "view", tmp_path)
+    rel = first_shard(d)
+    os.remove(d / names.KPDATA_INFO)
+    shutil.copy(d / rel, d / f".{rel}.incomplete-0123456789ab")
+    rc, report = run_json(d)
+    assert rc == 1
+    assert_defect(report, "metadata", names.KPDATA_INFO, "did not finish")
+    assert_defect(report, "files", f".{rel}.incomplete-", "temporary name left behind")

@@ -1,7 +1,7 @@
 """Small written dataset folders of every record kind, made without rendering, Beam or TensorFlow,
 for the tests of ``schemas.dataset.records`` and ``schemas.dataset.previews``.
 
-Each folder has the layout the pipelines write (``dataset_info.json`` listing TFRecord shards or
+Each folder has the layout the pipelines write (``kpdata_info.json`` listing TFRecord shards or
 one LMDB per split, named by ``schemas.dataset.names``); the records come from the schemas' own
 record makers, with small synthetic images (a model's square in its own colour).
 """
@@ -46,7 +46,7 @@ def image(model: int, index: int, channels: int = 4, size: int = SIZE) -> np.nda
 
 def write_dataset(root, record: str, splits: dict, fmt: str = "tfrecord", **info) -> str:
     """``splits``: {split: [(key, serialized record)]} -> one TFRecord shard or LMDB per split
-    (sorted by key) and ``dataset_info.json`` (``record``, ``splits``, ``info``); returns ``root``."""
+    (sorted by key) and ``kpdata_info.json`` (``record``, ``splits``, ``info``); returns ``root``."""
     root = str(root)
     os.makedirs(root, exist_ok=True)
     out = {}
@@ -66,7 +66,7 @@ def write_dataset(root, record: str, splits: dict, fmt: str = "tfrecord", **info
                 tfrecord.write_records(f, (value for _, value in recs))
         out[split] = {"format": fmt, "num_examples": len(recs), "num_bytes": 0,
                       "shards": [{"file": name, "examples": len(recs), "bytes": 0}]}
-    with open(os.path.join(root, names.DATASET_INFO), "w", encoding="utf-8") as f:
+    with open(os.path.join(root, names.KPDATA_INFO), "w", encoding="utf-8") as f:
         json.dump({"name": "syn", "record": record, "splits": out, **info}, f)
     return root
 
@@ -141,7 +141,7 @@ def write_clickhere(root, layout: str, models: int = 2, views: int = 2) -> str:
                                              [(k, caffe_lmdb.pack_view(raw)) for k, raw in vs])
         splits[split] = {"format": "clickhere_lmdb", "num_examples": shard["examples"], "num_bytes": shard["bytes"],
                          "shards": [{k: shard[k] for k in ("file", "examples", "bytes")}]}
-    with open(os.path.join(str(root), names.DATASET_INFO), "w", encoding="utf-8") as f:
+    with open(os.path.join(str(root), names.KPDATA_INFO), "w", encoding="utf-8") as f:
         json.dump({"name": "syn", "record": layout, "layout": "clickhere", "splits": splits}, f)
     return str(root)
 

@@ -9,6 +9,7 @@ from kpdata.clickhere import KeypointClassTable
 from kpdata.preview import crop_to_content, write_contact_sheet
 from kpdata.preview import keypointnet as keypointnet_sheet
 from kpdata.preview import pairs as pairs_sheet
+from kpdata.preview import stereo
 from schemas import clickhere as chs
 from schemas.dataset import names, previews, records
 from tests.schemas.dataset_folders import (
@@ -16,8 +17,8 @@ from tests.schemas.dataset_folders import (
     write_views,
 )
 
-KINDS = ["caffe_datum", "clickhere_instance", "clickhere_view", "keypointnet_pair", "keypose", "keypose_sequences",
-         "kp2d_pair", "view"]
+KINDS = ["caffe_datum", "clickhere_instance", "clickhere_view", "hpatches", "keypointnet_pair", "keypose",
+         "keypose_sequences", "kp2d_pair", "view", "viewpoint_distributions"]
 
 
 def test_every_record_kind_has_a_sheet():
@@ -34,21 +35,21 @@ def test_dataset_kind(tmp_path, fixtures):
     (tmp_path / "empty").mkdir()
     assert previews.dataset_kind(str(tmp_path / "empty")) is None
     seq = write_sequences(tmp_path / "seq", fixtures)
-    assert previews.dataset_kind(seq) == "keypose_sequences"  # no dataset_info.json
+    assert previews.dataset_kind(seq) == "keypose_sequences"  # no kpdata_info.json
     assert previews.dataset_kind(os.path.join(seq, "bottle_0")) == "keypose_sequences"  # any tree of them
-    with open(os.path.join(seq, names.DATASET_INFO), "w") as f:
+    with open(os.path.join(seq, names.KPDATA_INFO), "w") as f:
         json.dump({"name": "s", "splits": {}}, f)
     assert previews.dataset_kind(seq) == "keypose_sequences"  # an info without a record, over sequences
     d = write_dataset(tmp_path / "old", "view", {"train": []})
-    info = json.loads((tmp_path / "old" / names.DATASET_INFO).read_text())
+    info = json.loads((tmp_path / "old" / names.KPDATA_INFO).read_text())
     del info["record"]
-    (tmp_path / "old" / names.DATASET_INFO).write_text(json.dumps(info))
+    (tmp_path / "old" / names.KPDATA_INFO).write_text(json.dumps(info))
     assert previews.dataset_kind(d) == "view"  # the default record kind
 
 
 def test_write_preview_errors_name_the_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"empty/dataset_info\.json: no dataset_info\.json and no KeyPose"):
+    with pytest.raises(FileNotFoundError, match=r"empty/kpdata_info\.json: no kpdata_info\.json and no KeyPose"):
         previews.write_preview(str(tmp_path / "empty"), 4)
     d = write_dataset(tmp_path / "odd", "mystery", {"train": []})
     with pytest.raises(previews.UnknownKind, match=r"odd: no preview for record kind 'mystery' \(known: caffe_datum, "):
@@ -154,7 +155,7 @@ def test_keypose_sheets(tmp_path, fixtures):
     assert [t["key"] for t in frames] == ["bottle_0/texture_5_pose_0/000001", "bottle_0/texture_5_pose_0/000003"]
     for folder, views in ((d, tiles), (seq, frames)):
         path = previews.write_preview(folder, 8 if folder == seq else 2)
-        expected = write_contact_sheet(str(tmp_path / "e.png"), views, columns=2, tile_width=480)
+        expected = write_contact_sheet(str(tmp_path / "e.png"), views, columns=2, tile_width=480, legend=stereo.LEGEND)
         assert open(path, "rb").read() == open(expected, "rb").read()
         assert png_size(path)[0] > 900  # two 480 px columns
 

@@ -23,8 +23,17 @@ def test_load_info_reads_dataset_info_and_names_a_missing_one(tmp_path):
     write_views(tmp_path / "d")
     info = records.load_info(str(tmp_path / "d"))
     assert info["record"] == "view" and sorted(info["splits"]) == ["test", "train"]
-    with pytest.raises(FileNotFoundError, match=r"empty/dataset_info\.json: no dataset_info\.json; is .*empty a kpdata"):
+    with pytest.raises(FileNotFoundError, match=r"empty/kpdata_info\.json: no kpdata_info\.json; is .*empty a kpdata"):
         records.load_info(str(tmp_path / "empty"))
+    # a folder written before kpdata_info.json: its dataset_info.json is kpdata's own (splits an object)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / names.DATASET_INFO).write_text(json.dumps(info))
+    assert records.info_file(str(old)).endswith(names.DATASET_INFO) and records.load_info(str(old)) == info
+    (old / names.DATASET_INFO).write_text(json.dumps({"name": "x", "splits": [{"name": "train"}]}))  # TFDS's only
+    assert records.info_file(str(old)) is None
+    with pytest.raises(FileNotFoundError, match="no kpdata_info.json"):
+        records.load_info(str(old))
 
 
 @pytest.mark.parametrize("fmt", ["tfrecord", "lmdb"])
@@ -57,7 +66,7 @@ def test_iter_records_reads_through_the_given_filesystem(tmp_path):
 
     assert records.load_info("mem://x", Memory)["record"] == "view"
     assert list(records.iter_records("mem://x", fs=Memory)) == list(records.iter_records(d))
-    assert Memory.opened[0] == names.DATASET_INFO and len(Memory.opened) == 4  # info twice, two shards
+    assert Memory.opened[0] == names.KPDATA_INFO and len(Memory.opened) == 4  # info twice, two shards
     with pytest.raises(FileNotFoundError, match="mem://y"):
         records.load_info("mem://y", Memory)
 
@@ -165,6 +174,6 @@ def test_sequence_folders(tmp_path, fixtures):
 
 def test_written_folder_matches_dataset_info(tmp_path):
     d = write_dataset(tmp_path / "d", "view", {"train": [("b", b"2"), ("a", b"1")]}, fmt="lmdb")
-    info = json.loads((tmp_path / "d" / names.DATASET_INFO).read_text())
+    info = json.loads((tmp_path / "d" / names.KPDATA_INFO).read_text())
     assert info["splits"]["train"]["shards"][0]["file"] == names.lmdb_name("syn", "train")
     assert list(records.iter_records(d)) == [("train", b"1"), ("train", b"2")]

@@ -98,12 +98,12 @@ def test_sources(tmp_path):
     assert kn.record == "keypointnet" and kn.projection[0] == pytest.approx(2 * 90 / 64)
     assert [os.path.basename(p) for p in kn.splits["test"]] == ["m000.tfrecord"]
     assert [os.path.basename(p) for p in kn.splits["train"]] == ["m002.tfrecord", "m003.tfrecord"]
-    with open(tmp_path / "v" / "dataset_info.json", encoding="utf-8") as f:
+    with open(tmp_path / "v" / "kpdata_info.json", encoding="utf-8") as f:
         info = json.load(f)
     os.remove(tmp_path / "v" / info["splits"]["test"]["shards"][0]["file"])
     with pytest.raises(FileNotFoundError, match="listed in .* but missing"):
         spec.load_source(str(tmp_path / "v"))
-    with pytest.raises(FileNotFoundError, match="neither dataset_info.json"):
+    with pytest.raises(FileNotFoundError, match="neither kpdata_info.json"):
         spec.load_source(str(tmp_path))
 
 

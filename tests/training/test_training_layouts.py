@@ -131,7 +131,7 @@ def test_readers_match_the_pipelines_own_readers(data, tmp_path):
         a, b, c = report[name]["shuffled"]
         assert a == b and a != c and len(set(a)) > 6  # (epochs mix in the shuffle buffer)
     # KeyPose: the adapter's arrays equal the schema's decoder on the same records
-    info = _json(os.path.join(data["keypose"], "dataset_info.json"))
+    info = _json(os.path.join(data["keypose"], "kpdata_info.json"))
     recs = []
     for split in ("train", "val"):
         for shard in info["splits"][split]["shards"]:
@@ -190,7 +190,7 @@ def test_new_layouts_train_evaluate_and_export(data, tmp_path):
     assert kn["baseline"]["angular_error_mean"] > 0
     vp = metrics["vp"]
     assert "has no 'test' split; evaluating 'train'" in out and vp["model"]["distance"] == "r4cnn_matrix_2norm"
-    assert vp["model"]["instances"] == _json(os.path.join(data["caffe"], "dataset_info.json"))["splits"]["train"]["num_examples"]
+    assert vp["model"]["instances"] == _json(os.path.join(data["caffe"], "kpdata_info.json"))["splits"]["train"]["num_examples"]
     assert set(vp["model"]["by_category"]) <= {"bus", "car", "motorbike"} and "acc_pi6" in vp["baseline"]
     kp = metrics["kp"]
     assert kp["model"]["keypoints_evaluated"] == vp["model"]["instances"]  # one keypoint per instance

@@ -188,6 +188,7 @@ def test_train_resume_evaluate_export(datasets, tmp_path):
     metrics = _json(os.path.join(m, "metrics.json"))
     assert metrics["step"] == stopped + 2 and metrics["model"]["keypoints_evaluated"] == 96
     assert {"pck@0.05", "pck@0.1", "mean_px_error"} <= set(metrics["baseline"]) and "pck@0.1" in metrics["difference"]
+    assert os.path.getsize(os.path.join(m, "errors.png")) > 1000  # the error distributions beside metrics.json
     out = _py(["-m", "training.export", "--model_dir", m, "--format", "tflite"])
     check = _json(os.path.join(m, "export", "check.json"))
     assert check["ok"] and check["saved_model_vs_keras_max_abs"] <= 1e-4 and check["tflite_vs_saved_model"]["heatmaps"] <= 1e-3
@@ -209,6 +210,7 @@ def test_other_tasks_train_evaluate_export(datasets, tmp_path, task, train_flags
         assert _json(os.path.join(m, "export", "check.json"))["ok"]
     metrics = _json(os.path.join(m, "metrics.json"))
     assert keys <= set(metrics["model"]) and keys <= set(metrics["baseline"])
+    assert os.path.getsize(os.path.join(m, "errors.png")) > 1000  # the angle-error distributions
     if task == "viewpoint":
         assert metrics["model"]["distance"] == "r4cnn_matrix_2norm"
     else:

@@ -79,7 +79,7 @@ def write_view_dataset(root: str, models: int = 6, views: int = 6, test_models: 
             size = _write_records(os.path.join(root, name), [b for _, b in blobs])
         splits[split] = {"format": fmt, "num_examples": len(blobs), "num_bytes": size,
                          "shards": [{"file": name, "examples": len(blobs), "bytes": size}]}
-    with open(os.path.join(root, "dataset_info.json"), "w") as f:
+    with open(os.path.join(root, "kpdata_info.json"), "w") as f:
         json.dump({"name": "syn", "record": "view", "splits": splits}, f)
     return root
 

@@ -1,12 +1,12 @@
 """Validating a written dataset folder (``python -m pipelines.validate`` is the command over it).
 
-:func:`validate` reads ``dataset_info.json`` and checks the folder with the :class:`RecordKind` its
+:func:`validate` reads ``kpdata_info.json`` and checks the folder with the :class:`RecordKind` its
 ``record`` names (:data:`KINDS`), into a :class:`Report` of named checks and their defects.
 
 Modules, one concern each:
   report       Report, Check, Defect, UsageError: the result and its text / JSON forms
   files        reading small files into a check; temporaries left behind; folder sizes
-  metadata     dataset_info.json, stats.json, features.json
+  metadata     kpdata_info.json, stats.json; TFDS dataset_info.json, features.json over TFRecord shards
   framing      walking a shard: TFRecord length / data CRCs, LMDB entries
   decode       strict Example decoding against a schema
   kinds        RecordKind, the registry, shared config helpers

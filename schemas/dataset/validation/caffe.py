@@ -12,9 +12,9 @@ from schemas import caffe
 from schemas import clickhere as chs
 from schemas.dataset import checks, lmdb
 from schemas.dataset.caffe_lmdb import KEYS_FILE, VIEWS_FILE
-from schemas.dataset.names import DATASET_INFO, LMDB_DATA, TEMP_NAME
+from schemas.dataset.names import KPDATA_INFO, LMDB_DATA, TEMP_NAME
 from schemas.dataset.validation.clickhere import dropped_views, flip_classes, instance_key_problem, num_classes
-from schemas.dataset.validation.files import check_temporaries, dir_bytes, read_lines
+from schemas.dataset.validation.files import check_temporaries, check_unexpected, dir_bytes, read_lines
 from schemas.dataset.validation.kinds import RecordKind
 from schemas.dataset.validation.report import Check
 
@@ -55,7 +55,10 @@ class CaffeKind(RecordKind):
             p = os.path.join(root, name)
             if os.path.isdir(p) and not TEMP_NAME.search(name) and name not in listed and \
                     os.path.isdir(os.path.join(p, first)):
-                files_c.defect(name, "a split folder of LMDBs dataset_info.json does not list (stray)")
+                files_c.defect(name, "a split folder of LMDBs kpdata_info.json does not list (stray)")
+        check_unexpected(root, report, [""] + sorted(listed), set(listed) | {
+            os.path.join(split, f) for split in listed for f in (KEYS_FILE, VIEWS_FILE, *(x.lmdb for x in LAYOUT.fields))}
+            | {name for name in os.listdir(root) if os.path.isdir(os.path.join(root, name, first))})
         check_temporaries(root, report)
         return dropped_views(stats)
 
@@ -66,11 +69,11 @@ class CaffeKind(RecordKind):
         rel = shard["file"]
         d = os.path.join(root, rel)
         if not os.path.isdir(d):
-            files_c.defect(rel, "listed in dataset_info.json but missing")
+            files_c.defect(rel, "listed in kpdata_info.json but missing")
             return
         size = dir_bytes(d)
         if size != int(shard["bytes"]):
-            files_c.defect(rel, f"{size} bytes, dataset_info.json lists {shard['bytes']}")
+            files_c.defect(rel, f"{size} bytes, kpdata_info.json lists {shard['bytes']}")
         n_classes = num_classes(self.config)
         flip_class = flip_classes(self.config)
         envs, keysets = {}, {}
@@ -92,22 +95,21 @@ class CaffeKind(RecordKind):
             keys = [k.decode("utf-8", errors="replace") for k in ref]
             self.n_total += len(keys)
             if len(keys) != int(shard["examples"]):
-                files_c.defect(rel, f"{len(keys)} instances, dataset_info.json lists {shard['examples']}")
+                files_c.defect(rel, f"{len(keys)} instances, kpdata_info.json lists {shard['examples']}")
             if s.get("num_instances") is not None and s["num_instances"] != len(keys):
-                files_c.defect(DATASET_INFO, f"split {split!r}: num_instances {s['num_instances']}, "
+                files_c.defect(KPDATA_INFO, f"split {split!r}: num_instances {s['num_instances']}, "
                                              f"the LMDBs hold {len(keys)}")
             lines = read_lines(os.path.join(d, KEYS_FILE), files_c, f"{rel}/{KEYS_FILE}")
             if lines is not None and lines != sorted(keys):
                 files_c.defect(f"{rel}/{KEYS_FILE}", f"is not the sorted key set of the LMDBs ({len(lines)} lines, "
                                                      f"{len(keys)} keys)")
             _check_views_jsonl(d, rel, set(keys), files_c)
-            render = self.config.get("render") or {}
             flips = set(self.config.get("flip_splits") or [])
             for key in keys:
                 if key in self.seen:
                     key_c.defect(rel, f"duplicate key (also in {self.seen[key]})", key)
                 self.seen.setdefault(key, rel)
-                p = instance_key_problem(key, split, render, flips, int(self.info.get("seed", 0)), 0, 1, True)
+                p = instance_key_problem(key, split, self.info, flips, 0, 1, True)
                 if p:
                     key_c.defect(rel, p, key)
             full = len(ref) if max_records is None else min(len(ref), max_records)

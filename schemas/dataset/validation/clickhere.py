@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from kpdata.clickhere import KeypointClassTable
 from kpdata.clickhere.keypoint_maps import swap_left_right
-from kpdata.seeding import bucket, split_of
+from kpdata.seeding import bucket
 from schemas import clickhere as chs
 from schemas.dataset import checks
-from schemas.dataset.names import DATASET_INFO
-from schemas.dataset.validation.kinds import config_splits
+from schemas.dataset.names import KPDATA_INFO
+from schemas.dataset.validation.kinds import assigned_split, config_splits
 from schemas.dataset.validation.shards import ShardedKind
 from schemas.dataset.validation.view import view_key_problem
 
@@ -40,13 +40,16 @@ def dropped_views(stats: dict | None) -> int:
     return ((stats or {}).get("counts") or {}).get("views_dropped_no_keypoint", 0)
 
 
-def instance_key_problem(key, split, render_cfg, flip_splits, seed, shard_index, num_shards, lmdb) -> str | None:
-    """A Click-Here instance key: its format, its model in the split the seed gives it, ``_r``
+def instance_key_problem(key, split, info, flip_splits, shard_index, num_shards, lmdb) -> str | None:
+    """A Click-Here instance key: its format, its model in the split kpdata_info.json's
+    ``split_assignment`` (``info``) gives it, ``_r``
     copies only in ``flip_splits``, and (TFRecords) in the shard its model's key hashes to."""
     m = checks.CLICKHERE_KEY.match(key)
     if not m:
         return f"key {key!r} is not <8 digits>_<synset>_<model>_v<i>_a_e_t_d_obj0_objc<c>_kp<k>[_r]"
-    want = split_of(seed, config_splits(render_cfg), f"{m['synset']}/{m['model_id']}")
+    want = assigned_split(info, f"{m['synset']}/{m['model_id']}")
+    if want is None:
+        return f"model {m['synset']}/{m['model_id']} is not in kpdata_info.json's split_assignment"
     if want != split:
         return f"model {m['synset']}/{m['model_id']} belongs in split {want!r} (seed, --splits), found in {split!r}"
     if m["r"] and split not in flip_splits:
@@ -80,11 +83,11 @@ class _ClickHereShards(ShardedKind):
         return dropped_views(stats)
 
     def check_instance_counts(self, complete: bool) -> None:
-        """Each split's num_instances in dataset_info.json against the records (``complete``:
+        """Each split's num_instances in kpdata_info.json against the records (``complete``:
         every record was decoded)."""
 
     def instance_count_defect(self, split: str, message: str) -> None:
-        self.report.check("files").defect(DATASET_INFO, f"split {split!r}: num_instances {message}")
+        self.report.check("files").defect(KPDATA_INFO, f"split {split!r}: num_instances {message}")
 
 
 class ClickHereViewKind(_ClickHereShards):
@@ -126,7 +129,7 @@ class ClickHereInstanceKind(_ClickHereShards):
     schema = chs.CLICKHERE_INSTANCE
 
     def key_problem(self, key, split, shard_index, num_shards, lmdb, file):
-        return instance_key_problem(key, split, self.render, self.flip_splits, int(self.info.get("seed", 0)),
+        return instance_key_problem(key, split, self.info, self.flip_splits,
                                     shard_index, num_shards, lmdb)
 
     def invariants(self, rec, split):

@@ -1,14 +1,22 @@
 """Reading a dataset folder's small files into a check, and the folder-wide file checks:
-temporaries left behind (a write that never completed) and the bytes of an LMDB folder."""
+temporaries left behind (a write that never completed), files no pipeline writes there
+(a stray copy of a shard under another name, ...) and the bytes of an LMDB folder."""
 from __future__ import annotations
 
 import json
 import os
 
+from schemas.dataset import names
 from schemas.dataset.names import TEMP_NAME
 from schemas.dataset.validation.report import Check, Report
 
-__all__ = ["read_json", "read_lines", "dir_bytes", "check_temporaries", "check_temporaries_in"]
+__all__ = ["read_json", "read_lines", "dir_bytes", "check_temporaries", "check_temporaries_in", "METADATA_ENTRIES",
+           "check_unexpected"]
+
+# What every pipeline may write at the top of its output folder besides its records.
+METADATA_ENTRIES = frozenset((
+    names.KPDATA_INFO, names.DATASET_INFO, names.FEATURES, names.STATS, names.PREVIEW,
+    names.ERRORS_DIR, names.JOURNAL_DIR))
 
 
 def read_json(path: str, check: Check, rel: str):
@@ -64,3 +72,24 @@ def check_temporaries_in(root: str, c: Check, label: str) -> None:
                 c.defect(os.path.join(label, os.path.relpath(os.path.join(dirpath, name), root)),
                          "temporary name left behind: a write that never completed")
         dirnames[:] = [n for n in dirnames if not TEMP_NAME.search(n)]
+
+
+def check_unexpected(root: str, report: Report, folders, expected) -> None:
+    """Every entry of ``folders`` (relative to ``root``; '' = the folder itself) that is neither
+    in ``expected`` (relative paths: the listed shards, the layout's own files), nor
+    :data:`METADATA_ENTRIES` at the top, nor a temporary (reported by :func:`check_temporaries`)
+    is a defect: no kpdata pipeline writes it, so it is a copy, a leftover or someone else's file,
+    and a reader globbing the folder may take it for data. Lists every one."""
+    c = report.check("files")
+    expected = {os.path.normpath(os.path.relpath(e, root) if os.path.isabs(e) else e) for e in expected}
+    for folder in folders:
+        d = os.path.join(root, folder)
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            rel = os.path.normpath(os.path.join(folder, name))
+            if TEMP_NAME.search(name) or rel in expected or (not folder and name in METADATA_ENTRIES):
+                continue
+            what = "folder" if os.path.isdir(os.path.join(d, name)) else "file"
+            c.defect(os.fsencode(rel).decode("utf-8", "backslashreplace"),
+                     f"unexpected {what}: not written by this pipeline (a copy or a leftover?); remove it")

@@ -32,6 +32,9 @@ class KeypointNetKind(ShardedKind):
         check_layout_files(root, self.report, self.info)
         return None
 
+    def layout_files(self):
+        return (*(f"{s}.txt" for s in KEYPOINTNET_SPLITS), KEYPOINTNET_JOB, KEYPOINTNET_PROJECTION)
+
     def key_problem(self, key, split, shard_index, num_shards, lmdb, file):
         m = checks.PAIR_KEY.match(key)
         if not m:
@@ -65,7 +68,7 @@ def check_layout_files(root: str, report, info: dict) -> None:
             continue
         want = [f[:-len(TFRECORD_EXT)] for f in by_split.get(split, [])]
         if [ln for ln in lines if ln.strip()] != want:
-            c.defect(name, f"lists {len(lines)} record file(s), dataset_info.json has {len(want)} in "
+            c.defect(name, f"lists {len(lines)} record file(s), kpdata_info.json has {len(want)} in "
                            f"split {split!r} ({', '.join(want[:3])}{'...' if len(want) > 3 else ''})")
     lines = read_lines(os.path.join(root, KEYPOINTNET_JOB), c, KEYPOINTNET_JOB)
     if lines is not None:

@@ -8,7 +8,7 @@ from kpdata import keypose
 from kpdata.errors import InputError
 from kpdata.keypose import proto as kpp
 from schemas.dataset import checks
-from schemas.dataset.names import (DATASET_INFO, KEYPOSE_RECORDS_DIR, KEYPOSE_TFSET, KEYPOSE_TFSET_DEF,
+from schemas.dataset.names import (KPDATA_INFO, KEYPOSE_RECORDS_DIR, KEYPOSE_TFSET, KEYPOSE_TFSET_DEF,
                                    keypose_record_file)
 from schemas.dataset.validation.kinds import formats
 from schemas.dataset.validation.shards import ShardedKind
@@ -37,6 +37,9 @@ class KeyPoseKind(ShardedKind):
     def title(self):
         return f"keypose records, {formats(self.info)}"
 
+    def layout_files(self):
+        return (KEYPOSE_TFSET_DEF, f"{KEYPOSE_RECORDS_DIR}/{KEYPOSE_TFSET}", f"{KEYPOSE_RECORDS_DIR}/{keypose.DATA_PARAMS}")
+
     def validate(self, root, stats, max_records, hpatches=None):
         """The set's pbtxt files, then the shards."""
         info = self.info
@@ -56,12 +59,12 @@ class KeyPoseKind(ShardedKind):
         try:
             tfset = kpp.read_text(os.path.join(rec_dir, KEYPOSE_TFSET), "TfSet")
             if tfset.name != info.get("name"):
-                c.defect(tfset_rel, f"name {tfset.name!r}, dataset_info.json's name is {info.get('name')!r}")
+                c.defect(tfset_rel, f"name {tfset.name!r}, kpdata_info.json's name is {info.get('name')!r}")
             for split in ("train", "val"):
                 want = [os.path.basename(d["file"]) for d in info["splits"].get(split, {}).get("shards", [])]
                 got = list(getattr(tfset, split))
                 if tfrecords and got != want:
-                    c.defect(tfset_rel, f"{split} lists {got[:4]}..., dataset_info.json has {want[:4]}...")
+                    c.defect(tfset_rel, f"{split} lists {got[:4]}..., kpdata_info.json has {want[:4]}...")
         except InputError as e:
             c.defect(tfset_rel, e.message)
         try:
@@ -72,7 +75,7 @@ class KeyPoseKind(ShardedKind):
             names = [os.path.basename(d["file"]) for split in ("train", "val")
                      for d in info["splits"].get(split, {}).get("shards", [])]
             if names != [keypose_record_file(i) for i in range(len(names))]:
-                c.defect(DATASET_INFO, f"record files are not {keypose_record_file(0)}, {keypose_record_file(1)}, "
+                c.defect(KPDATA_INFO, f"record files are not {keypose_record_file(0)}, {keypose_record_file(1)}, "
                                        f"... train first, then val")
         super().validate(root, stats, max_records)
         c.note(f"{KEYPOSE_TFSET}, {keypose.DATA_PARAMS}, {KEYPOSE_TFSET_DEF}")
@@ -84,7 +87,7 @@ class KeyPoseKind(ShardedKind):
         folder = key.rsplit("/", 1)[0]
         folders = (self.info.get("folders") or {}).get(split)
         if folders is not None and folder not in folders:
-            return f"folder {folder} is not one of split {split!r}'s folders in dataset_info.json"
+            return f"folder {folder} is not one of split {split!r}'s folders in kpdata_info.json"
         return None
 
     def invariants(self, rec, split):

@@ -20,6 +20,10 @@ class KP2DKind(ShardedKind):
     def title(self):
         return f"kp2d pairs, {formats(self.info)}"
 
+    def layout_files(self):
+        hp = self.config.get("hpatches_out") or ""
+        return (os.path.abspath(hp),) if hp else ()  # the run's HPatches export, when it went inside the folder
+
     def validate(self, root, stats, max_records, hpatches=None):
         """The shards, then the HPatches folder: ``hpatches`` or the run's ``--hpatches_out``
         (then as many sequences as stats.json counts exported); skipped when not found here."""

@@ -55,7 +55,7 @@ class Check:
 
 class Report:
     """The checks of one dataset folder ``root``; ``kind`` says what the folder was read as;
-    ``listed`` holds the shard paths dataset_info.json lists (for the stray-file check)."""
+    ``listed`` holds the shard paths kpdata_info.json lists (for the stray-file check)."""
 
     def __init__(self, root: str):
         self.root = root

@@ -12,14 +12,14 @@ from kpdata import keypose
 from kpdata.errors import InputError
 from kpdata.keypose import exr
 from schemas.dataset import checks
-from schemas.dataset.names import DATASET_INFO, KEYPOSE_SEQUENCES, OBJECTS_DIR, SCENE_JSON, STATS
+from schemas.dataset.names import KPDATA_INFO, KEYPOSE_SEQUENCES, OBJECTS_DIR, SCENE_JSON, STATS
 from schemas.dataset.validation.files import check_temporaries, read_json
 from schemas.dataset.validation.kinds import RecordKind
 
 __all__ = ["SequencesKind", "check_frame"]
 
 class SequencesKind(RecordKind):
-    """The folder tree of stereo sequences dataset_info.json lists (no shards, no features.json)."""
+    """The folder tree of stereo sequences kpdata_info.json lists (no shards, no schema)."""
 
     record = KEYPOSE_SEQUENCES
     has_features = False
@@ -38,12 +38,12 @@ class SequencesKind(RecordKind):
         cfg = info.get("config") or {}
         seqs = info.get("sequences")
         if not isinstance(seqs, list):
-            report.check("metadata").defect(DATASET_INFO, "has no 'sequences' list")
+            report.check("metadata").defect(KPDATA_INFO, "has no 'sequences' list")
             return None
         cnt = (stats or {}).get("counts") or {}
         if cnt.get("sequences_written") not in (None, len(seqs)):
             report.check("metadata").defect(STATS, f"sequences_written {cnt['sequences_written']}, "
-                                                   f"dataset_info.json lists {len(seqs)}")
+                                                   f"kpdata_info.json lists {len(seqs)}")
         frames_total = sum(int(s.get("frames", 0)) for s in seqs)
         if cnt.get("frames_written") not in (None, frames_total):
             report.check("metadata").defect(STATS, f"frames_written {cnt['frames_written']}, the sequences have {frames_total}")
@@ -56,7 +56,7 @@ class SequencesKind(RecordKind):
             d = os.path.join(root, *key.split("/"))
             objects.add(s.get("object"))
             if not os.path.isdir(d):
-                c.defect(key, "listed in dataset_info.json but missing")
+                c.defect(key, "listed in kpdata_info.json but missing")
                 continue
             try:
                 dp = keypose.read_data_params(os.path.join(d, keypose.DATA_PARAMS))
@@ -64,7 +64,7 @@ class SequencesKind(RecordKind):
                 c.defect(f"{key}/{keypose.DATA_PARAMS}", e.message)
                 continue
             if dp.num_kp != s.get("num_kp") or (size and (dp.resx, dp.resy) != size):
-                c.defect(f"{key}/{keypose.DATA_PARAMS}", f"num_kp {dp.num_kp}, {dp.resx}x{dp.resy}; dataset_info.json "
+                c.defect(f"{key}/{keypose.DATA_PARAMS}", f"num_kp {dp.num_kp}, {dp.resx}x{dp.resy}; kpdata_info.json "
                                                          f"says {s.get('num_kp')} keypoints, --image_size {size}")
             scene = read_json(os.path.join(d, SCENE_JSON), c, f"{key}/{SCENE_JSON}") or {}
             kp_world = np.asarray(scene.get("keypoints_world", []), dtype=np.float64).reshape(-1, 3)

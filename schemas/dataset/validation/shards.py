@@ -1,17 +1,17 @@
-"""Datasets of records in shards (TFRecord files or LMDB environments): the shards dataset_info.json
+"""Datasets of records in shards (TFRecord files or LMDB environments): the shards kpdata_info.json
 lists are present with their bytes and counts, framed, decoded and checked record by record by a
 :class:`ShardedKind`; keys unique and sorted; no stray shard."""
 from __future__ import annotations
 
 import os
 
-from kpdata.seeding import bucket, split_of
+from kpdata.seeding import bucket
 from schemas.dataset.names import LMDB_DATA, TEMP_NAME
 from schemas.dataset.validation.decode import decode_strict
-from schemas.dataset.validation.files import check_temporaries, dir_bytes
+from schemas.dataset.validation.files import check_temporaries, check_unexpected, dir_bytes
 from schemas.dataset.validation.framing import sample_counts, walk_lmdb, walk_tfrecord
-from schemas.dataset.validation.kinds import RecordKind
-from schemas.dataset.validation.metadata import check_features_match
+from schemas.dataset.validation.kinds import RecordKind, assigned_split
+from schemas.dataset.validation.metadata import check_features_match, check_tfds
 from schemas.dataset.validation.report import Check, Report
 
 __all__ = ["ShardedKind", "validate_shards", "check_shards", "check_stray_shards"]
@@ -43,10 +43,13 @@ class ShardedKind(RecordKind):
         return []
 
     def placement_problem(self, key, what, group, splits, split, shard_index, num_shards, lmdb) -> str | None:
-        """``key`` of ``group`` (a model, a photo: the work unit) in the split the seed gives the
-        group and, for TFRecords, in the shard the group's key hashes to (units are assigned to
-        shards, DESIGN §7)."""
-        want = split_of(int(self.info.get("seed", 0)), splits, group)
+        """``key`` of ``group`` (a model, a photo: the work unit) in the split kpdata_info.json's
+        ``split_assignment`` gives the group (``splits``: unused, the assignment is recorded) and,
+        for TFRecords, in the shard the group's key hashes to (units are assigned to shards,
+        DESIGN §7)."""
+        want = assigned_split(self.info, group)
+        if want is None:
+            return f"{what} {group} is not in kpdata_info.json's split_assignment"
         if want != split:
             return f"{what} {group} belongs in split {want!r} (seed, --splits), found in {split!r}"
         if not lmdb and bucket(group, num_shards) != shard_index:
@@ -56,15 +59,23 @@ class ShardedKind(RecordKind):
     def finish(self) -> None:
         """Called after the last record."""
 
+    def layout_files(self) -> tuple:
+        """The files (relative paths) the layout writes beside its shards and the metadata."""
+        return ()
+
 
 def validate_shards(root: str, report: Report, info: dict, kind: ShardedKind, max_records: int | None,
                     shard_folders=("",)) -> None:
-    """The shards, stray shards in ``shard_folders``, temporaries, features.json = the schema's."""
+    """The shards, stray shards in ``shard_folders``, temporaries, kpdata_info.json's features = the
+    schema's, TFDS's metadata where the shards are in its template."""
     check_shards(root, report, info, kind, max_records)
-    check_stray_shards(root, report, info, shard_folders)
+    stray = check_stray_shards(root, report, info, shard_folders)
+    check_unexpected(root, report, shard_folders, report.listed | stray | set(kind.layout_files())
+                     | {folder for folder in shard_folders if folder})
     check_temporaries(root, report)
     if kind.schema is not None:
         check_features_match(root, report, kind.schema)
+        check_tfds(root, report, kind.schema, info)
 
 
 def check_shards(root: str, report: Report, info: dict, kind: ShardedKind, max_records: int | None) -> None:
@@ -89,17 +100,17 @@ def check_shards(root: str, report: Report, info: dict, kind: ShardedKind, max_r
             totals["shards"] += 1
             if fmt == "lmdb":
                 if not os.path.isdir(path) or not os.path.isfile(os.path.join(path, LMDB_DATA)):
-                    files_c.defect(rel, f"listed in dataset_info.json but missing (no LMDB {LMDB_DATA})")
+                    files_c.defect(rel, f"listed in kpdata_info.json but missing (no LMDB {LMDB_DATA})")
                     continue
                 size = dir_bytes(path)
             else:
                 if not os.path.isfile(path):
-                    files_c.defect(rel, "listed in dataset_info.json but missing")
+                    files_c.defect(rel, "listed in kpdata_info.json but missing")
                     continue
                 size = os.path.getsize(path)
             totals["bytes"] += size
             if size != int(shard["bytes"]):
-                files_c.defect(rel, f"{size} bytes, dataset_info.json lists {shard['bytes']}")
+                files_c.defect(rel, f"{size} bytes, kpdata_info.json lists {shard['bytes']}")
             records = walk_lmdb(path, k_full, files_c, rel) if fmt == "lmdb" else walk_tfrecord(path, k_full, frame_c, rel)
             n = 0
             prev = None
@@ -115,7 +126,7 @@ def check_shards(root: str, report: Report, info: dict, kind: ShardedKind, max_r
                                      prev, (rec_c, key_c, inv_c))
             totals["records"] += n
             if n != int(shard["examples"]):
-                files_c.defect(rel, f"{n} records, dataset_info.json lists {shard['examples']}")
+                files_c.defect(rel, f"{n} records, kpdata_info.json lists {shard['examples']}")
     kind.finish()
     files_c.note(f"{totals['shards']} shard(s), {totals['records']} records, {totals['bytes'] / 1e6:,.1f} MB")
     frame_c.note("length and data CRCs" + ("" if max_records is None else " (data CRCs of the checked records)"))
@@ -156,10 +167,11 @@ def _check_record(kind, data, lmdb_key, i, rel, split, index, num_shards, is_lmd
     return prev
 
 
-def check_stray_shards(root: str, report: Report, info: dict, folders=("",)) -> None:
-    """Shard-like entries (``*.tfrecord*``, ``*.lmdb``) in the shard folders that dataset_info.json
-    does not list."""
+def check_stray_shards(root: str, report: Report, info: dict, folders=("",)) -> set:
+    """Shard-like entries (``*.tfrecord*``, ``*.lmdb``) in the shard folders that kpdata_info.json
+    does not list; returns them (relative paths)."""
     c = report.check("files")
+    stray: set = set()
     for folder in folders:
         d = os.path.join(root, folder)
         if not os.path.isdir(d):
@@ -169,4 +181,6 @@ def check_stray_shards(root: str, report: Report, info: dict, folders=("",)) -> 
             if TEMP_NAME.search(name):
                 continue  # reported by check_temporaries
             if (".tfrecord" in name or name.endswith(".lmdb")) and rel not in report.listed:
-                c.defect(rel, "a shard file dataset_info.json does not list (stray)")
+                c.defect(rel, "a shard file kpdata_info.json does not list (stray)")
+                stray.add(rel)
+    return stray

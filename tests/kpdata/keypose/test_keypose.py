@@ -83,17 +83,21 @@ def test_image_size_parse_and_errors():
             keypose.ImageSize.parse(bad)
 
 
-def test_resize_image_keeps_pixels_registered_with_the_camera_update():
-    """A dot drawn at (u, v) lands at ((u - cropx)/scale, (v - cropy)/scale) after the resize."""
+def test_resize_image_keeps_pixels_where_keypose_puts_them():
+    """A dot drawn at (u, v) lands where KeyPose's resize puts it: pixel edges aligned
+    (scikit-image's grid mode), crop coordinate x -> (x + 0.5) / factor - 0.5 with factor = crop
+    size / output size; within 0.25 px of KeyPose's camera update (u - cropx) / scale."""
     plan = keypose.ResizePlan(scale=675.61713 / 400, cropx=2, cropy=2, width=756, height=424)
     img = np.zeros((720, 1280), np.uint8)
     pts = [(417.3, 412.6), (900.2, 150.8), (40.5, 700.1)]
     for u, v in pts:
         cv2.circle(img, (round(u * 16), round(v * 16)), 6 * 16, 255, -1, cv2.LINE_AA, 4)
     out = keypose.resize_image(img, plan).astype(np.float64)
-    assert out.shape == (424, 756) and out.dtype == np.float64
+    assert out.shape == (424, 756)
+    fu, fv = 1276 / 756, 716 / 424
     for u, v in pts:
-        eu, ev = (u - 2) / plan.scale, (v - 2) / plan.scale
+        eu, ev = (u - 2 + 0.5) / fu - 0.5, (v - 2 + 0.5) / fv - 0.5
+        assert abs(eu - (u - 2) / plan.scale) < 0.25 and abs(ev - (v - 2) / plan.scale) < 0.25
         x0, y0 = int(eu) - 8, int(ev) - 8
         win = out[max(y0, 0):y0 + 17, max(x0, 0):x0 + 17]
         ys, xs = np.mgrid[max(y0, 0):y0 + 17, max(x0, 0):x0 + 17]
@@ -101,10 +105,40 @@ def test_resize_image_keeps_pixels_registered_with_the_camera_update():
         assert abs(cu - eu) < 0.1 and abs(cv_ - ev) < 0.1, ((u, v), (cu, cv_), (eu, ev))
 
 
-def test_resize_image_is_proper_uint8():
-    plan = keypose.ResizePlan(scale=1.689, cropx=2, cropy=2, width=756, height=424)
-    img = np.full((720, 1280, 3), 200, np.uint8)
+def _skimage_reference(img, plan):
+    """formats.md §2.5 step 4 with scikit-image itself: crop round(crop/2) px per side,
+    ``skimage.transform.resize(crop, (H, W), mode='constant')``, float32, then the proper uint8
+    (``img_as_ubyte``: rint(255 x))."""
+    from skimage.transform import resize
+    from skimage.util import img_as_ubyte
+    h, w = img.shape[:2]
+    crop = img[plan.cropy:h - plan.cropy, plan.cropx:w - plan.cropx]
+    return img_as_ubyte(resize(crop, (plan.height, plan.width), mode="constant").astype(np.float32))
+
+
+@pytest.mark.parametrize("shape, plan", [
+    ((720, 1280, 3), keypose.ResizePlan(675.61713 / 400, 2, 2, 756, 424)),
+    ((720, 1280), keypose.ResizePlan(675.61713 / 400, 2, 2, 756, 424)),
+    ((180, 320, 3), keypose.ResizePlan(170 / 100, 0, 1, 192, 112)),
+    ((100, 150, 3), keypose.ResizePlan(0.5, 0, 0, 300, 200)),  # enlarging: no anti-aliasing
+    ((424, 756, 3), keypose.ResizePlan(1.0, 0, 0, 756, 424))])
+def test_resize_image_is_keyposes_scikit_image_resize(shape, plan):
+    rng = np.random.default_rng(len(shape) + shape[0])
+    img = cv2.GaussianBlur(rng.integers(0, 256, shape, dtype=np.uint8), (0, 0), 2)
+    img[:3] = 255  # a bright border: the zero padding of mode='constant' darkens it
     out = keypose.resize_image(img, plan)
+    ref = _skimage_reference(img, plan)
+    assert out.dtype == np.uint8 and out.shape == ref.shape == (plan.height, plan.width, *shape[2:])
+    assert np.abs(out.astype(int) - ref).max() == 0
+    if plan.scale == 1.0:
+        np.testing.assert_array_equal(out, img)
+
+
+def test_resize_image_is_proper_uint8():
+    """A flat frame stays flat (the zero padding's weight at the border stays under half a grey
+    level at this scale): proper uint8, not KeyPose's float-to-uint8 truncation to 0."""
+    plan = keypose.ResizePlan(scale=1.689, cropx=2, cropy=2, width=756, height=424)
+    out = keypose.resize_image(np.full((720, 1280, 3), 200, np.uint8), plan)
     assert out.dtype == np.uint8 and out.shape == (424, 756, 3) and np.all(out == 200)
 
 

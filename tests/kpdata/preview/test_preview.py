@@ -19,6 +19,7 @@ from kpdata.preview import (
     VISIBLE_COLOR,
     caption_lines,
     contact_sheet,
+    render_tile,
     sheet_layout,
     write_contact_sheet,
 )
@@ -269,13 +270,38 @@ def test_caption_lines():
     contact_sheet([nan])  # a non-finite uv is not drawn, and does not crash
 
 
-def test_long_key_truncated_from_the_left():
+def test_long_key_wrapped_whole_at_its_slashes():
     key = "02958343/1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b/v000017"
-    line = caption_lines(make_view(key=key), 160)[0]
-    assert line.startswith("...") and len(line) < len(key)
-    assert key.endswith(line[3:]) and line.endswith("v000017")
-    (width, _), _ = cv2.getTextSize(line, preview.FONT, preview.CAPTION_SCALE, 1)
-    assert width <= 160 - 8
+    lines = caption_lines(make_view(key=key), 160)
+    n = len(lines) - 2  # the key's lines, then viewpoint and keypoint count
+    assert n >= 2 and "".join(lines[:n]) == key and "..." not in "".join(lines[:n])
+    assert lines[0] == "02958343/" and lines[n - 1] == "v000017" and lines[n - 2].endswith("/")
+    for line in lines[:n]:
+        (width, _), _ = cv2.getTextSize(line, preview.FONT, preview.CAPTION_SCALE, 1)
+        assert width <= 160 - 8
+    # the tile grows by the extra lines, and the sheet layout knows it
+    view = make_view(key=key)
+    assert render_tile(view, 160).shape[0] == 80 + CAPTION_HEIGHT + (n - 1) * 15
+    assert sheet_layout([view], tile_width=160).height == contact_sheet([view], tile_width=160).shape[0]
+
+
+def test_crowded_keypoints_are_numbered_with_a_legend_of_names():
+    """Twelve keypoints in a row on a flat tile (a bus seen from the side) cannot all carry their
+    names: each marker gets its number, the names are listed under the tile; three far-apart ones
+    keep their names."""
+    names = [f"body_front_left_upper_{i}" for i in range(12)]
+    crowded = make_view(h=60, w=400, uv=[(20 + 30 * i, 30) for i in range(12)], visible=[1] * 12, names=names)
+    tile = render_tile(crowded, 320)
+    lines = caption_lines(crowded, 320)
+    legend = tile.shape[0] - 48 - (len(lines) * 15 + 4)  # 60x400 image -> 48 px at 320
+    assert legend >= 4 * 15  # 12 long names need several legend lines
+    layout = sheet_layout([crowded], tile_width=320)
+    assert layout.height == contact_sheet([crowded], tile_width=320).shape[0]
+    from kpdata.preview import labels
+    lines_ = labels.legend_lines(list(enumerate(names)), 312, preview.CAPTION_SCALE)
+    assert " ".join(lines_).split() == [t for i, n in enumerate(names) for t in (str(i + 1), n)]
+    sparse = make_view(h=200, w=400, uv=[(40, 40), (200, 100), (360, 160)], visible=[1, 1, 1], names=names[:3])
+    assert render_tile(sparse, 320).shape[0] == 160 + CAPTION_HEIGHT  # names beside the markers, no legend
 
 
 # --------------------------------------------------------------------------- edge cases (smoke)

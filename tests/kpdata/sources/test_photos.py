@@ -34,10 +34,10 @@ def test_listing_and_decoding(tmp_path):
 def test_bad_files_name_the_file(tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "junk.png").write_bytes(b"this is not a png at all")
-    for name in ("empty.jpg", "junk.png", "missing.jpg"):
+    for name, kind in (("empty.jpg", "empty_image"), ("junk.png", "not_an_image"), ("missing.jpg", "unreadable_image")):
         with pytest.raises(InputError) as e:
             photos.read_image(str(tmp_path / name))
-        assert e.value.error == "unreadable_image" and e.value.path.endswith(name)
+        assert e.value.error == kind and e.value.path.endswith(name)
     with pytest.raises(InputError, match="not a folder"):
         photos.list_images(str(tmp_path / "nope"))
 

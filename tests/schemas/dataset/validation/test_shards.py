@@ -33,7 +33,7 @@ def _encode(key, value=1.0):
 
 
 def _dataset(root, shards: dict, fmt="tfrecord"):
-    """shards: {file: [(key, value)]}, all in split "train"; writes the files and dataset_info."""
+    """shards: {file: [(key, value)]}, all in split "train"; writes the files and kpdata_info."""
     listed = []
     for name, recs in shards.items():
         path = os.path.join(root, name)
@@ -48,9 +48,9 @@ def _dataset(root, shards: dict, fmt="tfrecord"):
             with open(path, "wb") as f:
                 size = tfrecord.write_records(f, [_encode(k, v) for k, v in recs])
         listed.append({"file": name, "examples": len(recs), "bytes": size})
-    info = {"splits": {"train": {"format": fmt, "shards": listed}}, "config": {}, "seed": 0}
-    with open(os.path.join(root, "features.json"), "w") as f:
-        json.dump(TOY.describe(), f)
+    info = {"splits": {"train": {"format": fmt, "shards": listed}}, "config": {}, "seed": 0, "features": TOY.describe()}
+    with open(os.path.join(root, "kpdata_info.json"), "w") as f:
+        json.dump(info, f)
     return info
 
 
@@ -92,10 +92,10 @@ def test_listed_counts_bytes_missing_and_stray(tmp_path):
     (tmp_path / "other.tfrecord-00000-of-00001").write_bytes(b"")
     _, defects = _validate(tmp_path, info)
     assert defects == [
-        ("files", "t-0", None, "1 records, dataset_info.json lists 2"),
-        ("files", "t-1", None, f"{shards[1]['bytes'] - 1} bytes, dataset_info.json lists {shards[1]['bytes']}"),
-        ("files", "t-2", None, "listed in dataset_info.json but missing"),
-        ("files", "other.tfrecord-00000-of-00001", None, "a shard file dataset_info.json does not list (stray)")]
+        ("files", "t-0", None, "1 records, kpdata_info.json lists 2"),
+        ("files", "t-1", None, f"{shards[1]['bytes'] - 1} bytes, kpdata_info.json lists {shards[1]['bytes']}"),
+        ("files", "t-2", None, "listed in kpdata_info.json but missing"),
+        ("files", "other.tfrecord-00000-of-00001", None, "a shard file kpdata_info.json does not list (stray)")]
 
 
 def test_lmdb_key_must_be_the_records_key(tmp_path):

@@ -1,4 +1,4 @@
-"""validate(): the record kind looked up by dataset_info.json's record name, usage errors, the
+"""validate(): the record kind looked up by kpdata_info.json's record name, usage errors, the
 HPatches-only folder, metadata before the kind's checks, the dead letters after."""
 import json
 
@@ -34,15 +34,15 @@ def test_usage_errors(tmp_path):
         validate(str(tmp_path / "nope"))
     with pytest.raises(UsageError, match="not a kpdata dataset"):
         validate(str(tmp_path))
-    (tmp_path / "dataset_info.json").write_text(json.dumps({"record": "something_else", "layout": "x", "splits": {}}))
+    (tmp_path / "kpdata_info.json").write_text(json.dumps({"record": "something_else", "layout": "x", "splits": {}}))
     with pytest.raises(UsageError, match="record 'something_else' \\(layout 'x'\\), not a kind this validator knows"):
         validate(str(tmp_path))
 
 
 def test_unreadable_info_is_a_defect_not_a_usage_error(tmp_path):
-    (tmp_path / "dataset_info.json").write_text("{")
+    (tmp_path / "kpdata_info.json").write_text("{")
     report = validate(str(tmp_path))
-    assert report.kind == "unreadable dataset_info.json" and list(report.checks) == ["metadata"]
+    assert report.kind == "unreadable kpdata_info.json" and list(report.checks) == ["metadata"]
     assert report.defects[0].message.startswith("does not parse as JSON")
 
 
@@ -55,7 +55,7 @@ def test_an_hpatches_folder_alone(tmp_path):
 def test_sequences_without_a_list_and_without_features_json(tmp_path):
     info = {"name": "s", "record": KEYPOSE_SEQUENCES, "splits": {}, "config": {}, "seed": 0, "command": "c",
             "code_version": "0"}
-    (tmp_path / "dataset_info.json").write_text(json.dumps(info))
+    (tmp_path / "kpdata_info.json").write_text(json.dumps(info))
     (tmp_path / "stats.json").write_text(json.dumps({"counts": {"records_written": 3}, "failures": {"total": 0},
                                                      "failure_rate": 0.0}))
     (tmp_path / "errors").mkdir()
@@ -65,6 +65,6 @@ def test_sequences_without_a_list_and_without_features_json(tmp_path):
     report = validate(str(tmp_path), hpatches=str(hp))
     assert report.kind == "KeyPose sequence folders"
     assert [(d.check, d.file, d.message) for d in report.defects] == [
-        ("metadata", "dataset_info.json", "has no 'sequences' list")]
+        ("metadata", "kpdata_info.json", "has no 'sequences' list")]
     assert list(report.checks) == ["metadata", "sequences", "invariants", "hpatches", "errors"]
-    assert report.checks["metadata"].notes == ["dataset_info.json, stats.json read"]
+    assert report.checks["metadata"].notes == ["kpdata_info.json, stats.json read"]
