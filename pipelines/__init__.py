@@ -28,4 +28,21 @@ Reading a written dataset back, checking it and drawing its sheet is :mod:`schem
 The package exports nothing itself: modules are imported by name.
 """
 
+import logging as _logging
+import sys as _sys
+
 __all__: list[str] = []
+
+# Quiet by default: Beam's import warns on the root logger that the optional Google Cloud client
+# libraries are missing (``apitools not found ...``), which is irrelevant for local runs. Filtered
+# here, before any command imports Beam; ``--verbose`` keeps it.
+QUIET_MESSAGES = ("apitools not found", "bigquery client libraries are not available")
+
+
+def _drop_library_noise(record: _logging.LogRecord) -> bool:
+    message = str(record.msg)
+    return not any(m in message for m in QUIET_MESSAGES)
+
+
+if "--verbose" not in _sys.argv:
+    _logging.getLogger().addFilter(_drop_library_noise)

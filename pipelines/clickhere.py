@@ -334,14 +334,14 @@ def plan(config: ClickHereConfig) -> ClickHerePlan:
     """The models, one task each, the viewpoint/truncation sources, the keypoint classes and the
     shards per split."""
     render = config.render
-    root, models = shapenet_views.list_models(render.shapenet_dir, render.synsets)
+    root, models = shapenet_views.list_models(render.shapenet_dir, render.synsets, render.mesh_dir, render.mesh_up)
     source = KeypointSource(render.keypoints or None)
     sources = load_sources(config)
     table = None
     if render.viewpoints != "uniform" and not sources.viewpoints:
         table = ViewpointTable.from_file(render.viewpoints)
     if sources.viewpoints and render.views_per_model < 0:
-        raise SystemExit("--views_per_model all needs a single --viewpoints FILE, not a folder")
+        raise SystemExit("error: --views_per_model all needs a single --viewpoints FILE, not a folder")
     classes = load_class_table(config.keypoint_classes)
     if config.backgrounds:
         imageops.list_backgrounds(config.backgrounds)
@@ -371,10 +371,12 @@ def work(plan: ClickHerePlan) -> skeleton.Work:
 
 
 def summary(config: ClickHereConfig) -> dict:
-    return {"extra": lambda c: [
-        f"   instances {c['instances_written']}  views dropped (no keypoint left) "
-        f"{c.get('views_dropped_no_keypoint', 0)}  backgrounds photo {c.get('backgrounds_photo', 0)} "
-        f"gray {c.get('backgrounds_gray', 0)} skipped {c.get('backgrounds_skipped', 0)}"
+    return {"counts": lambda c: (f"   models {c['models']}  views planned {c['views_planned']}  records written "
+                                 f"{c['records_written']} ({c['instances_written']} keypoint instances)"),
+            "extra": lambda c: [
+        f"   views dropped (no keypoint left in the crop) {c.get('views_dropped_no_keypoint', 0)}",
+        f"   backgrounds: photo {c.get('backgrounds_photo', 0)}  gray {c.get('backgrounds_gray', 0)}  photos rejected "
+        f"on the way (grayscale or smaller than the crop; another was drawn) {c.get('backgrounds_skipped', 0)}"
         + (f" (each photo rejected or converted: {names.ERRORS_DIR}/{names.BACKGROUNDS_FILE})"
            if config.backgrounds else "")]}
 

@@ -199,14 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args) -> PairsConfig:
     if args.pairs_per_image < 0:
-        raise SystemExit("--pairs_per_image must be >= 0")
+        raise SystemExit("error: --pairs_per_image must be >= 0")
     if args.pairs_per_image == 0 and not args.hpatches_out:
-        raise SystemExit("--pairs_per_image 0 makes nothing without --hpatches_out")
+        raise SystemExit("error: --pairs_per_image 0 makes nothing without --hpatches_out")
     for size in (args.image_size, args.hpatches_size or args.image_size):
         if min(size) < 2:
             raise SystemExit(f"image sizes must be at least 2x2, got {size[0]}x{size[1]}")
     if not 0 <= args.max_angle <= 180:
-        raise SystemExit("--max_angle must be in [0, 180] degrees")
+        raise SystemExit("error: --max_angle must be in [0, 180] degrees")
     config = PairsConfig(
         input_dir=args.input_dir, recursive=args.recursive, image_size=tuple(args.image_size),
         pairs_per_image=args.pairs_per_image, patch_ratio=args.patch_ratio,

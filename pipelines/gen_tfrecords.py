@@ -247,9 +247,9 @@ def config_from_args(args) -> GenConfig:
     try:
         keypose.ImageSize.parse(image_size)
     except ValueError as e:
-        raise SystemExit(f"--image_size: {e}") from None
+        raise SystemExit(f"error: --image_size: {e}") from None
     if args.examples_per_file <= 0:
-        raise SystemExit("--examples_per_file must be > 0")
+        raise SystemExit("error: --examples_per_file must be > 0")
     return GenConfig(
         input=_patterns(args.input) if not args.tfset else (), tfset=args.tfset, data_root=args.data_root,
         val=_patterns(args.val), exclude=_patterns(args.exclude), image_size=image_size,

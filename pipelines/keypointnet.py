@@ -28,7 +28,7 @@ from kpdata import keypointnet as kpn
 from kpdata.camera import Intrinsics
 from kpdata.errors import InputError
 from kpdata.keypoints import KeypointSource, label_keypoints
-from kpdata.mesh import LoadedMesh, load_mesh
+from kpdata.mesh import LoadedMesh
 from kpdata.seeding import rng_for
 from pipelines import shapenet_views, skeleton, sinks
 from pipelines import options as opts
@@ -213,8 +213,9 @@ class RenderPairs(RendererDoFn):
 
     def load(self, task: PairTask):
         model = task.model
-        mesh, center, scale = normalized_mesh(load_mesh(shapenet.require_obj(model)))
-        return mesh, center, scale, self.keypoints.lookup(model.synset, model.model_id, model.model_dir)
+        mesh, kps = shapenet_views.load_model(model, self.keypoints)
+        mesh, center, scale = normalized_mesh(mesh)
+        return mesh, center, scale, kps
 
     def render(self, task: PairTask, loaded):
         mesh, center, scale, kps = loaded
@@ -278,7 +279,7 @@ class PairPlan(skeleton.Plan):
 
 def plan(config: PairConfig) -> PairPlan:
     """The models, one task each with its split."""
-    root, models = shapenet_views.list_models(config.shapenet_dir, config.synsets)
+    root, models = shapenet_views.list_models(config.shapenet_dir, config.synsets, config.mesh_dir, config.mesh_up)
     source = KeypointSource(config.keypoints or None)
     split_of = assign_splits(config.seed, config.splits, models, strict=config.splits != DEFAULT_SPLITS)
     tasks = [PairTask(m, split_of[m.key], config.pairs_per_model) for m in models]
@@ -298,5 +299,9 @@ def work(plan: PairPlan) -> skeleton.Work:
                          plan_failures=plan.failures)
 
 
-STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata)
+def summary(config: PairConfig) -> dict:
+    return {"counts": lambda c: f"   models {c['models']}  pairs planned {c['pairs_planned']}  written {c['records_written']}"}
+
+
+STEPS = skeleton.Steps(COMMAND, LOG, plan, work, write_metadata, summary=summary)
 shapenet_views.register(shapenet_views.Layout(LAYOUT, config_from_args, STEPS, add_flags, OWN_FLAGS))

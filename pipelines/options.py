@@ -6,15 +6,20 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import difflib
+import os
 import re
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from kpdata import demo
+from kpdata.sources import meshes, shapenet
 from pipelines import runners
 
 # The value of an input flag (--shapenet_dir, --models, --input, --input_dir) that selects the
-# built-in demo input.
+# built-in demo input; ``demo:N`` (--shapenet_dir, --models) grows the demo ShapeNet set to N models.
 DEMO = "demo"
+DEMO_MAX = 2000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +61,79 @@ OUTPUT_HELP = {
     "preview": "views drawn into preview.png at the end; 0 = none",
     "max_failure_rate": "exit non-zero when the fraction of failed work exceeds this",
 }
+
+
+def demo_count(value: str) -> int | None:
+    """N of ``demo:N`` (4 for ``demo``), None for any other value; SystemExit for a bad N."""
+    if value == DEMO:
+        return 4
+    if not value.startswith(DEMO + ":"):
+        return None
+    n = value[len(DEMO) + 1:]
+    if not n.isdigit() or not 4 <= int(n) <= DEMO_MAX:
+        raise SystemExit(f"error: {value!r}: expected demo:N with N a whole number from 4 to {DEMO_MAX}")
+    return int(n)
+
+
+def shapenet_root(value: str) -> str:
+    """The ShapeNet folder ``--shapenet_dir`` / ``--models`` names: the demo set (``demo``,
+    ``demo:N``: :func:`kpdata.demo.demo_shapenet_dir` grown to N seeded models), or the folder."""
+    n = demo_count(value)
+    if n is not None:
+        return demo.demo_shapenet_dir(count=n)
+    return value
+
+
+def add_model_source_flags(p: argparse.ArgumentParser, dir_flag: str = "--shapenet_dir",
+                           dir_help: str = "ShapeNetCore v1 or v2 folder; 'demo' = the built-in demo set of 4 models, "
+                                           "'demo:N' = it grown to N seeded variants (default: %(default)s)") -> None:
+    """``dir_flag`` (ShapeNet folder or demo), ``--mesh_dir``, ``--mesh_up`` and ``--synsets``."""
+    p.add_argument(dir_flag, default=DEMO, help=dir_help)
+    p.add_argument("--mesh_dir", default="",
+                   help="a folder tree of mesh files (.obj .glb .gltf .ply .stl .off) instead of ShapeNet: one model "
+                        "per file, category = first folder level, keypoints from <name>.keypoints.json beside it; "
+                        "each model is turned to +Y up and scaled to a unit bounding-box diagonal (docs/meshes.md)")
+    p.add_argument("--mesh_up", choices=("y", "z"), default="y",
+                   help="--mesh_dir files' up axis: y (glTF, most OBJ) or z (many scans, CAD, PLY, STL) "
+                        "(default: %(default)s)")
+    p.add_argument("--synsets", default="",
+                   help="comma-separated synset ids or names; with --mesh_dir, category folder names (default: all)")
+
+
+def synset_suggestion(name: str) -> str:
+    """The message for an unknown synset ``name``, with the closest names (difflib) when any."""
+    close = difflib.get_close_matches(name.strip().lower().replace(" ", "_"), sorted(shapenet.NAME_TO_SYNSET), n=3,
+                                      cutoff=0.6)
+    if close:
+        hint = " or ".join(f"{c} ({shapenet.NAME_TO_SYNSET[c]})" for c in close)
+        return f"unknown ShapeNet synset {name!r}; did you mean {hint}?"
+    return (f"unknown ShapeNet synset {name!r}; use an 8-digit id or one of: "
+            + ", ".join(sorted(shapenet.SYNSETS.values())))
+
+
+def model_source_fields(args, dir_field: str = "shapenet_dir") -> dict:
+    """``dir_field``, ``mesh_dir``, ``mesh_up`` and ``synsets`` (resolved to ids) from the flags of
+    :func:`add_model_source_flags`; SystemExit with an ``error:`` line for a bad value."""
+    folder = getattr(args, dir_field)
+    flag = "--" + dir_field
+    if args.mesh_dir and folder != DEMO:
+        raise SystemExit(f"error: give either {flag} or --mesh_dir, not both")
+    if demo_count(folder) is None and os.path.isfile(folder) and dir_field == "shapenet_dir":
+        raise SystemExit(f"error: {flag} {folder}: is a file; {flag} takes a ShapeNetCore folder. For your own "
+                         f"mesh files use --mesh_dir with the folder that holds them (e.g. --mesh_dir "
+                         f"{os.path.dirname(folder) or '.'})")
+    synsets = []
+    for s in (s.strip() for s in args.synsets.split(",")):
+        if not s:
+            continue
+        try:
+            synsets.append(shapenet.synset_id(s))
+        except ValueError:
+            if args.mesh_dir:
+                synsets.append(meshes.category_of(s))
+                continue
+            raise SystemExit(f"error: --synsets: {synset_suggestion(s)}") from None
+    return {dir_field: folder, "mesh_dir": args.mesh_dir, "mesh_up": args.mesh_up, "synsets": tuple(synsets)}
 
 
 def image_size(text: str) -> tuple[int, int]:
@@ -110,6 +188,8 @@ def add_output_flags(parser: argparse.ArgumentParser, config: type[OutputConfig]
         text = help_texts.get(name, OUTPUT_HELP[name])
         g.add_argument(f"--{name}", default=field.default, help=f"{text} (default: %(default)s)",
                        **_OUTPUT_TYPES.get(name, {}))
+    g.add_argument("--verbose", action="store_true",
+                   help="also show library warnings and Beam's INFO log (quiet by default)")
     g.add_argument("--overwrite", action="store_true",
                    help="delete the dataset already in --output_dir and start fresh (without it a rerun of the same "
                         "command resumes, and a folder holding another configuration is refused)")

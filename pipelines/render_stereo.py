@@ -28,12 +28,12 @@ import uuid
 import numpy as np
 import trimesh
 
-from kpdata import demo, geometry, keypose
+from kpdata import geometry, keypose
 
 from kpdata.keypose import exr
 
 from kpdata.sources import photos as photos_io
-from kpdata.sources import shapenet
+from kpdata.sources import meshes, shapenet
 
 from kpdata.keypose import scene as stereo_scene
 from kpdata.keypose import proto as kpp
@@ -62,6 +62,8 @@ class StereoConfig(OutputConfig):
     """Everything that decides the output; serialised into kpdata_info.json."""
 
     models: str = DEMO
+    mesh_dir: str = ""
+    mesh_up: str = "y"
     synsets: tuple = ()
     keypoints: str = ""
     textures: str = GENERATED
@@ -111,11 +113,13 @@ class SequenceTask:
 def list_objects(config: StereoConfig) -> list[ObjectSource]:
     """The objects of ``--models``: ShapeNet models named ``<synset name>_<i>`` (i over the synset's
     models in id order), or KeyPose ``.obj`` files named by their stem."""
-    if config.models != DEMO and (config.models.endswith(".obj") or os.path.isfile(config.models)):
+    if config.mesh_dir:
+        models = meshes.scan(config.mesh_dir, config.synsets or None, config.mesh_up)
+    elif opts.demo_count(config.models) is None and (config.models.endswith(".obj") or os.path.isfile(config.models)):
         paths = sorted(glob.glob(config.models)) or [config.models]
         return [ObjectSource(os.path.splitext(os.path.basename(p))[0], "keypose", p) for p in paths]
-    root = demo.demo_shapenet_dir() if config.models == DEMO else config.models
-    models = shapenet.scan(root, config.synsets or None)
+    else:
+        models = shapenet.scan(opts.shapenet_root(config.models), config.synsets or None)
     out, count = [], {}
     for m in models:
         base = shapenet.synset_name(m.synset)
@@ -150,8 +154,11 @@ def load_object(src: ObjectSource, keypoints: KeypointSource):
         loaded = LoadedMesh(src.path, scene, np.array(scene.bounds), len(kobj.faces))
         return loaded, Keypoints3D(tuple(kobj.names), kobj.keypoints), np.eye(4), 1.0
     model = src.model
-    loaded = load_mesh(shapenet.require_obj(model))
-    kps = keypoints.lookup(model.synset, model.model_id, model.model_dir)
+    if isinstance(model, meshes.MeshModel):
+        loaded, kps = meshes.load(model)
+    else:
+        loaded = load_mesh(shapenet.require_obj(model))
+        kps = keypoints.lookup(model.synset, model.model_id, model.model_dir)
     if len(kps) == 0:
         raise InputError("no_keypoints", "model has no keypoint annotation (KeyPose needs keypoints)",
                          model.model_dir)
@@ -312,10 +319,9 @@ def write_metadata(_, config: StereoConfig, command, planned: dict, failures, ti
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipelines.render_stereo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default=DEMO,
-                   help="'demo' (the built-in demo set), a ShapeNetCore v1/v2 folder, or a glob of KeyPose .obj "
-                        "files with 'o kp.NNN' keypoint groups (default: %(default)s)")
-    p.add_argument("--synsets", default="", help="ShapeNet only: comma-separated synset ids or names (default: all)")
+    opts.add_model_source_flags(p, "--models", "'demo' (the built-in demo set), 'demo:N' (grown to N seeded models), "
+                                "a ShapeNetCore v1/v2 folder, or a glob of KeyPose .obj files with 'o kp.NNN' "
+                                "keypoint groups (default: %(default)s)")
     p.add_argument("--keypoints", default="",
                    help="ShapeNet only: Click-Here keypoints folder or KeypointNet annotation file/folder "
                         "(default: none; a model folder's own keypoints.json is always used)")
@@ -346,18 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args) -> StereoConfig:
     for flag in ("num_textures", "num_poses", "frames", "proj_targets"):
         if getattr(args, flag) <= 0:
-            raise SystemExit(f"--{flag} must be > 0")
+            raise SystemExit(f"error: --{flag} must be > 0")
     for flag in ("focal", "baseline", "object_size", "plane_size"):
         if not getattr(args, flag) > 0:
-            raise SystemExit(f"--{flag} must be > 0")
+            raise SystemExit(f"error: --{flag} must be > 0")
     if args.textures != GENERATED:
         if not os.path.isdir(args.textures):
-            raise SystemExit(f"--textures: {args.textures} is not a folder (or use 'generated')")
+            raise SystemExit(f"error: --textures: {args.textures} is not a folder (or use 'generated')")
         if not any(f.lower().endswith(PHOTO_EXTS) for f in os.listdir(args.textures)):
-            raise SystemExit(f"--textures: no photos ({', '.join(PHOTO_EXTS)}) in {args.textures}")
-    synsets = tuple(shapenet.synset_id(s) for s in args.synsets.split(",") if s.strip())
+            raise SystemExit(f"error: --textures: no photos ({', '.join(PHOTO_EXTS)}) in {args.textures}")
     return StereoConfig(
-        models=args.models, synsets=synsets, keypoints=args.keypoints, textures=args.textures,
+        **opts.model_source_fields(args, "models"), keypoints=args.keypoints, textures=args.textures,
         num_textures=args.num_textures, num_poses=args.num_poses, frames=args.frames,
         image_size=tuple(args.image_size), focal=args.focal, baseline=args.baseline, object_size=args.object_size,
         plane_size=args.plane_size, proj_targets=args.proj_targets, visibility=args.visibility,

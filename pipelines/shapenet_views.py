@@ -15,13 +15,13 @@ import argparse
 import dataclasses
 from typing import Any, Callable
 
-from kpdata import demo, geometry
+from kpdata import geometry
 from kpdata.camera import Intrinsics
 from kpdata.keypoints import Keypoints3D, KeypointSource
 from kpdata.mesh import LoadedMesh, load_mesh
 from kpdata import seeding
 from kpdata.seeding import rng_for
-from kpdata.sources import shapenet
+from kpdata.sources import meshes, shapenet
 from kpdata.viewpoints import UniformPrior, ViewpointTable
 from pipelines import options as opts
 from pipelines import sinks
@@ -40,6 +40,8 @@ class ShapeNetConfig(OutputConfig):
     the keypoint visibility tolerance (``|z - depth|`` in model units), besides the output part."""
 
     shapenet_dir: str = DEMO
+    mesh_dir: str = ""
+    mesh_up: str = "y"
     synsets: tuple = ()
     keypoints: str = ""
     image_size: tuple = (960, 540)
@@ -110,25 +112,36 @@ def plan_views(task: ModelTask, config: RenderConfig, table: ViewpointTable | No
 
 
 def model_fields(args) -> dict:
-    """``shapenet_dir``, ``synsets`` (ids; ``--synsets`` takes ids or names) and ``keypoints`` from
-    the shared flags, as keyword arguments of a :class:`ShapeNetConfig`."""
-    synsets = tuple(shapenet.synset_id(s) for s in args.synsets.split(",") if s.strip())
-    return {"shapenet_dir": args.shapenet_dir, "synsets": synsets, "keypoints": args.keypoints}
+    """``shapenet_dir``, ``mesh_dir``, ``mesh_up``, ``synsets`` (ids; ``--synsets`` takes ids or
+    names; with ``--mesh_dir`` also category folder names) and ``keypoints`` from the shared flags
+    (:func:`pipelines.options.model_source_fields`), as keyword arguments of a :class:`ShapeNetConfig`."""
+    return {**opts.model_source_fields(args), "keypoints": args.keypoints}
 
 
-def list_models(shapenet_dir: str, synsets: tuple) -> tuple[str, list[shapenet.ShapeNetModel]]:
-    """(root, models) of ``--shapenet_dir`` ('demo' = the built-in demo set), restricted to
-    ``synsets`` when given; :class:`NoInput` when there is none."""
-    root = demo.demo_shapenet_dir() if shapenet_dir == DEMO else shapenet_dir
+def list_models(shapenet_dir: str, synsets: tuple, mesh_dir: str = "",
+                mesh_up: str = "y") -> tuple[str, list[shapenet.ShapeNetModel]]:
+    """(root, models) of ``--mesh_dir`` when given (:mod:`kpdata.sources.meshes`), else of
+    ``--shapenet_dir`` ('demo' = the built-in demo set, 'demo:N' = it grown to N models),
+    restricted to ``synsets`` when given; :class:`NoInput` when there is none."""
+    if mesh_dir:
+        models = meshes.scan(mesh_dir, synsets or None, mesh_up)
+        if not models:
+            raise NoInput(f"{mesh_dir}: no mesh files found (looked for {', '.join(meshes.MESH_EXTS)})")
+        return mesh_dir, models
+    root = opts.shapenet_root(shapenet_dir)
     models = shapenet.scan(root, synsets or None)
     if not models:
         raise NoInput(f"{root}: no ShapeNet models found (expected <synset>/<model_id>/model.obj "
-                      f"or .../models/model_normalized.obj)")
+                      f"or .../models/model_normalized.obj; for a folder of plain mesh files use --mesh_dir)")
     return root, models
 
 
 def load_model(model: shapenet.ShapeNetModel, keypoints: KeypointSource) -> tuple[LoadedMesh, Keypoints3D]:
-    """A model's mesh (OBJ frame) and its keypoints; InputError for bad input."""
+    """A model's mesh and its keypoints in the model frame (a ShapeNet model: the OBJ's own frame;
+    a ``--mesh_dir`` model: normalised, :func:`kpdata.sources.meshes.file_to_model`); InputError
+    for bad input."""
+    if isinstance(model, meshes.MeshModel):
+        return meshes.load(model)
     mesh = load_mesh(shapenet.require_obj(model))
     return mesh, keypoints.lookup(model.synset, model.model_id, model.model_dir)
 
@@ -175,9 +188,7 @@ def model_units(tasks: list[ModelTask]) -> list[Unit]:
 
 def add_flags(p: argparse.ArgumentParser) -> None:
     """The flags every layout reads (a layout may refuse some), and the output group."""
-    p.add_argument("--shapenet_dir", default=DEMO,
-                   help="ShapeNetCore v1 or v2 folder; 'demo' = the built-in demo set (default: %(default)s)")
-    p.add_argument("--synsets", default="", help="comma-separated synset ids or names (default: all)")
+    opts.add_model_source_flags(p)
     p.add_argument("--keypoints", default="",
                    help="Click-Here keypoints folder, or a KeypointNet annotation file or folder "
                         "(default: none; a model folder's own keypoints.json is always used)")
@@ -197,17 +208,17 @@ def render_config(args) -> RenderConfig:
     """The shared flags -> :class:`RenderConfig` (SystemExit on a bad value)."""
     if args.views_per_model == "all":
         if args.viewpoints == "uniform":
-            raise SystemExit("--views_per_model all needs --viewpoints FILE (it renders every row once)")
+            raise SystemExit("error: --views_per_model all needs --viewpoints FILE (it renders every row once)")
         vpm = -1
     else:
         try:
             vpm = int(args.views_per_model)
         except ValueError:
-            raise SystemExit(f"--views_per_model: expected an integer or 'all', got {args.views_per_model!r}") from None
+            raise SystemExit(f"error: --views_per_model: expected an integer or 'all', got {args.views_per_model!r}") from None
         if vpm <= 0:
-            raise SystemExit("--views_per_model must be > 0")
+            raise SystemExit("error: --views_per_model must be > 0 (or 'all' with --viewpoints FILE)")
     if args.focal <= 0:
-        raise SystemExit("--focal must be > 0")
+        raise SystemExit("error: --focal must be > 0")
     return RenderConfig(
         views_per_model=vpm, viewpoints=args.viewpoints, image_size=tuple(args.image_size), focal=args.focal,
         splits=tuple(args.splits), **model_fields(args), **opts.output_fields(RenderConfig, args))

@@ -23,10 +23,13 @@ units' journal records, and :func:`pipelines.report.finish` (summary, preview, e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any, Callable
 
@@ -130,6 +133,8 @@ def parse(parser: argparse.ArgumentParser, argv=None) -> tuple[list[str], argpar
     setup_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     args, pipeline_options = opts.parse(parser, argv)
+    if getattr(args, "verbose", False):
+        logging.getLogger().setLevel(logging.INFO)
     return argv, args, pipeline_options
 
 
@@ -163,7 +168,8 @@ def execute(steps: Steps, config, pipeline_options, argv: list[str], overwrite: 
         with journal.RunFolder(out.output_dir, journal.fingerprint(steps.command, plan.config), overwrite,
                                command) as folder:
             steps.log.info("%s", plan.message)
-            make(work, out.output_dir, pipeline_options, steps.log)
+            with exit_on_interrupt(out.output_dir), worker_logs_to_file(out.output_dir, pipeline_options, argv):
+                make(work, out.output_dir, pipeline_options, steps.log)
             failures, timings, lists, records = gather(work, out.output_dir)
             for tag, file_name in work.dead_letters:
                 sinks.write_dead_letters(out.output_dir, failures if tag == "failed" else outputs_of(records, tag),
@@ -173,8 +179,76 @@ def execute(steps: Steps, config, pipeline_options, argv: list[str], overwrite: 
     except journal.FolderError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\n" + _interrupted_message(out.output_dir), file=sys.stderr, flush=True)
+        return 130
     summary = steps.summary(plan.config) if steps.summary else {}
     return report.finish(out.output_dir, out.max_failure_rate, out.preview, start, **summary)
+
+
+def _interrupted_message(output_dir: str) -> str:
+    return f"interrupted; what is finished is kept in {output_dir} (rerun the same command to resume)"
+
+
+@contextlib.contextmanager
+def exit_on_interrupt(output_dir: str):
+    """Ctrl-C (SIGINT) while Beam runs: one line and exit status 130 at once. Beam turns a
+    KeyboardInterrupt inside a transform into a logged RuntimeError with pages of traceback, so the
+    driver exits from the signal handler instead; the journal keeps every committed unit (a rerun
+    resumes) and the folder's lock is an flock, released with the process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        try:
+            sys.stdout.flush()
+            sys.stderr.write("\n" + _interrupted_message(output_dir) + "\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+WORKERS_LOG = "workers.log"
+
+
+@contextlib.contextmanager
+def worker_logs_to_file(output_dir: str, pipeline_options, argv):
+    """With ``--direct_running_mode multi_processing`` Beam starts worker processes that inherit
+    stderr and log their start-up at INFO level (dozens of lines per worker). Unless ``--verbose``,
+    descriptor 2 points at ``<output_dir>/.kpdata/workers.log`` for the Beam run (what the workers
+    and Beam's own driver log write goes there), while ``sys.stderr`` and kpdata's log handler
+    keep writing to the terminal."""
+    mode = pipeline_options.get_all_options().get("direct_running_mode")
+    log_dir = os.path.join(output_dir, names.JOURNAL_DIR)
+    if mode != "multi_processing" or "--verbose" in argv or not os.path.isdir(log_dir):
+        yield
+        return
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    log_fd = os.open(os.path.join(log_dir, WORKERS_LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    saved = sys.stderr
+    sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1)
+    handlers = [h for h in logging.getLogger("kpdata").handlers if isinstance(h, logging.StreamHandler)]
+    previous = [h.setStream(sys.stderr) for h in handlers]
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        for h, stream in zip(handlers, previous):
+            h.setStream(stream)
+        sys.stderr.close()
+        sys.stderr = saved
+        os.dup2(terminal, 2)
+        os.close(terminal)
 
 
 def pending(work: Work, output_dir: str) -> tuple[list, list, int]:

@@ -78,7 +78,7 @@ class ViewPlan(skeleton.Plan):
 
 def plan(config: RenderConfig) -> ViewPlan:
     """The models, one task each, and the shards per split."""
-    root, models = shapenet_views.list_models(config.shapenet_dir, config.synsets)
+    root, models = shapenet_views.list_models(config.shapenet_dir, config.synsets, config.mesh_dir, config.mesh_up)
     source = KeypointSource(config.keypoints or None)
     table = None if config.viewpoints == "uniform" else ViewpointTable.from_file(config.viewpoints)
     per_model = len(table) if config.views_per_model < 0 else config.views_per_model

@@ -13,6 +13,7 @@ Modules, each importing only those listed before it:
 * :mod:`~training.tasks`: the reference tasks (inputs, model, loss, metrics, baselines);
 * :mod:`~training.common`: the model directory (config, checkpoints) train / evaluate / export share;
 * :mod:`~training.data`: a task's input pipeline (``build``) and ``python -m training.data``;
+* :mod:`~training.tfquiet`: imports TensorFlow without its start-up noise (the commands import it first);
 * :mod:`~training.train`, :mod:`~training.evaluate`, :mod:`~training.export`: the commands;
   :mod:`~training.evaluate_hpatches`: detectors on an HPatches-layout folder.
 

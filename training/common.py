@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -19,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from schemas.dataset import records
-from training import spec, tasks
+from training import layouts, spec, tasks
 
 DEFAULT_DATA = "kpdata_out"          # render_shapenet's default --output_dir
 DEFAULT_MODEL_DIR = "kpdata_model"
@@ -36,14 +37,35 @@ def open_data(data_dir: str, record: str | None = None) -> spec.Source:
         subprocess.run([sys.executable, "-m", "pipelines.render_shapenet", "--output_dir", data_dir,
                         "--preview", "0"], check=True, stdout=subprocess.DEVNULL)
     try:
-        return spec.load_source(data_dir, record)
+        source = spec.load_source(data_dir, record)
     except (FileNotFoundError, ValueError, KeyError) as e:
         raise SystemExit(f"error: {e}") from None
+    if source.record not in layouts.LAYOUTS:
+        raise SystemExit(f"error: {data_dir} holds {source.record!r} records, which no training task reads "
+                         f"(trainable: {', '.join(sorted(layouts.LAYOUTS))}); e.g. KP2D homography pairs are for "
+                         f"KP2D's own trainer, a view dataset of render_shapenet trains here")
+    return source
+
+
+def data_fingerprint(source: spec.Source) -> str:
+    """A hash of what a dataset holds: its record type and, per split, the shard files' names,
+    sizes and example counts (the same data rendered again gives the same fingerprint; other
+    settings, models or splits give another)."""
+    desc = {"record": source.record, "splits": {}}
+    for name, paths in sorted(source.splits.items()):
+        files = []
+        for p in paths:
+            size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(p) for f in fs) \
+                if os.path.isdir(p) else os.path.getsize(p)
+            files.append([os.path.basename(p), size])
+        desc["splits"][name] = {"files": files, "examples": source.num_examples.get(name)}
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
 def write_config(model_dir: str, task: tasks.Task, source: spec.Source) -> None:
     os.makedirs(model_dir, exist_ok=True)
-    cfg = {**task.to_config(), "data": {"dir": os.path.abspath(source.data_dir), "record": source.record}}
+    cfg = {**task.to_config(), "data": {"dir": os.path.abspath(source.data_dir), "record": source.record,
+                                        "fingerprint": data_fingerprint(source)}}
     with open(os.path.join(model_dir, CONFIG), "w", encoding="utf-8") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")

@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 
+from training import tfquiet  # noqa: F401 - first: imports TensorFlow without its start-up noise
 import tensorflow as tf
 
 from training import common, layouts, spec, tasks
@@ -64,6 +65,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int, default=32, help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     p.add_argument("--keypoint_map", action="store_true", help="viewpoint: with Click-Here's keypoint inputs")
+    p.add_argument("--verbose", action="store_true", help="keep TensorFlow's start-up log lines")
     a = p.parse_args(argv)
     source = common.open_data(a.data)
     extra = {"keypoint_map": True} if a.keypoint_map else {}

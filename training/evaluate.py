@@ -14,6 +14,7 @@ import json
 import os
 import sys
 
+from training import tfquiet  # noqa: F401 - first: imports TensorFlow without its start-up noise
 import numpy as np
 
 from training import common, data, error_plot
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--r4cnn_distance", action="store_true",
                    help="viewpoint: Render for CNN's matrix-2-norm distance instead of the geodesic angle (formats §3.9)")
     p.add_argument("--record", default="", help="record type, overriding kpdata_info.json (default: detected)")
+    p.add_argument("--verbose", action="store_true", help="keep TensorFlow's start-up log lines")
     return p
 
 
@@ -69,9 +71,17 @@ def evaluate(source, task, model, split: str, batch_size: int, limit: int = 0, r
     ds = data.build(source, task, split, batch_size=batch_size, training=False, limit=limit or None)
     outputs, labels = _collect(task, model, ds)
     if not labels:
-        raise SystemExit(f"error: split {split!r} of {source.data_dir} gave no examples for {task.name}")
+        raise SystemExit(f"error: split {split!r} of {source.data_dir} gave no examples for {task.name}: nothing "
+                         f"to evaluate (render more models or change --splits so that {split!r} gets some)")
+    if "category" in labels and np.any(labels["category"] < 0):
+        unseen = int(np.sum(labels["category"] < 0))
+        print(f"warning: {unseen} of {len(labels['category'])} examples of split {split!r} are of categories the model "
+              f"never saw in training (not in its vocabulary); they cannot be scored", file=sys.stderr)
     result = task.evaluate(outputs, labels, baseline, r4cnn=r4cnn) if task.name == "viewpoint" else \
         task.evaluate(outputs, labels, baseline)
+    if result["model"].get("keypoints_evaluated") == 0:
+        raise SystemExit(f"error: split {split!r} of {source.data_dir}: 0 keypoints to evaluate (no visible keypoint of "
+                         f"a class seen in training); nothing to compare with the baseline")
     result["difference"] = {k: v - result["baseline"][k] for k, v in result["model"].items()
                             if isinstance(v, float) and isinstance(result["baseline"].get(k), float)}
     if plot_path and model is not None:
@@ -96,6 +106,9 @@ def run(argv=None) -> int:
         else:
             split = next(iter(source.splits))
             print(f"note: {data_dir} has no {args.split!r} split; evaluating {split!r} (the training data)")
+    if not source.splits.get(split) or source.num_examples.get(split) == 0:
+        raise SystemExit(f"error: split {split!r} of {data_dir} is empty: nothing to evaluate (render more models or "
+                         f"change --splits so that {split!r} gets some)")
     result = evaluate(source, task, model, split, args.batch_size, args.limit, args.r4cnn_distance,
                       plot_path=os.path.join(args.model_dir, error_plot.PLOT_NAME))
     report = {"task": task.name, "data": os.path.abspath(data_dir), "split": split, "step": step, **result}

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 
+from training import tfquiet  # first: imports TensorFlow without its start-up noise
 import numpy as np
 import tensorflow as tf
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check_batch", type=int, default=16, help="images compared (default: %(default)s)")
     p.add_argument("--calibration_batches", type=int, default=8,
                    help="int8: batches of 16 training images for calibration (default: %(default)s)")
+    p.add_argument("--verbose", action="store_true", help="keep TensorFlow's log lines and warnings")
     return p
 
 
@@ -71,10 +73,11 @@ def _interpreter(path: str):
 
 
 def run_tflite(path: str, batch: dict) -> dict:
-    interp = _interpreter(path)
-    runner = interp.get_signature_runner("serving_default")
-    n = len(next(iter(batch.values())))
-    outs = [runner(**{k: v[i:i + 1].astype(np.float32) for k, v in batch.items()}) for i in range(n)]  # batch 1
+    with tfquiet.quiet_stderr():  # TFLite's delegate note on the first call
+        interp = _interpreter(path)
+        runner = interp.get_signature_runner("serving_default")
+        n = len(next(iter(batch.values())))
+        outs = [runner(**{k: v[i:i + 1].astype(np.float32) for k, v in batch.items()}) for i in range(n)]  # batch 1
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
@@ -90,8 +93,10 @@ def convert_tflite(saved_model: str, path: str, quantize: str, calibration) -> N
                     yield {k: v[i:i + 1].astype(np.float32) for k, v in batch.items()}
 
         converter.representative_dataset = representative
+    with tfquiet.quiet_stderr():  # the converter's C++ log lines
+        flat = converter.convert()
     with open(path, "wb") as f:
-        f.write(converter.convert())
+        f.write(flat)
 
 
 def decoded_agreement(task, ref: dict, out: dict) -> dict:

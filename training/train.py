@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 
+from training import tfquiet  # noqa: F401 - first: imports TensorFlow without its start-up noise
 import keras
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="viewpoint: Click-Here's keypoint inputs (a keypoint's chessboard distance map and class one-hot)")
     p.add_argument("--record", default="", help="record type, overriding kpdata_info.json (default: detected)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    p.add_argument("--resume_other_data", action="store_true",
+                   help="resume a --model_dir that was trained on other data (refused without it)")
+    p.add_argument("--verbose", action="store_true", help="keep TensorFlow's start-up log lines")
     return p
 
 
@@ -86,6 +90,12 @@ def run(argv=None) -> int:
     if cfg is not None:
         if cfg["task"] != args.task:
             raise SystemExit(f"error: {args.model_dir} holds a {cfg['task']!r} model, not {args.task!r}")
+        trained_on = cfg.get("data", {})
+        now = common.data_fingerprint(source)
+        if trained_on.get("fingerprint") not in (None, now) and not args.resume_other_data:
+            raise SystemExit(f"error: {args.model_dir} was trained on other data ({trained_on.get('dir')}, fingerprint "
+                             f"{trained_on.get('fingerprint')}; {args.data} has {now}); give a new --model_dir, or "
+                             f"--resume_other_data to continue training it on {args.data}")
         task = tasks.from_config(cfg)
     else:
         extra = {"keypoint_map": True} if args.keypoint_map else {}

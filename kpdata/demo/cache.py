@@ -65,3 +65,20 @@ def materialize(cache_dir: str | None, name: str, files: dict[str, bytes]) -> st
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+STAMP = ".kpdata-stamp"
+
+
+def materialize_stamped(cache_dir: str | None, name: str, make_files, stamp: str) -> str:
+    """:func:`materialize` for a large set: ``<cache_dir>/<name>`` is taken as it is when its
+    ``.kpdata-stamp`` file holds ``stamp`` (say, a hash of the generating code and its arguments),
+    so the files are only generated (``make_files()`` -> {relative path: bytes}) when it does not."""
+    target = os.path.join(cache_dir or default_cache_dir(), name)
+    try:
+        with open(os.path.join(target, STAMP), encoding="utf-8") as f:
+            if f.read() == stamp:
+                return target
+    except OSError:
+        pass
+    return materialize(cache_dir, name, {**make_files(), STAMP: stamp.encode("utf-8")})

@@ -254,12 +254,21 @@ def write_demo_set(root: str, count: int = 4, seed: int = 0) -> list[str]:
     return sorted(model_dirs)
 
 
-def demo_shapenet_dir(cache_dir: str | None = None) -> str:
+def demo_shapenet_dir(cache_dir: str | None = None, count: int = 4) -> str:
     """A ShapeNetCore-v1-layout directory holding the demo set, generated on first use.
 
     ``cache_dir``: where to keep it (default ``default_cache_dir()``); the set lives in
-    ``<cache_dir>/demo_shapenet-v1``. A folder that is missing a file or whose files differ from
+    ``<cache_dir>/demo_shapenet-v1`` (``count`` > 4: the set grown to ``count`` models with seeded
+    variants, :func:`demo_models`, in ``<cache_dir>/demo_shapenet-v1-<count>``, checked by a
+    stamp of the generating code rather than byte by byte). A folder that is missing a file or
+    whose files differ from
     what this code generates (e.g. a half-deleted or older set) is regenerated. Generation
     goes to a temporary sibling folder that is renamed into place, so a concurrent process sees
     either no set or a complete one; if another process wins the rename, ours is discarded."""
-    return cache.materialize(cache_dir, DEMO_DIR_NAME, demo_files())
+    if count == len(DEMO_MODELS):
+        return cache.materialize(cache_dir, DEMO_DIR_NAME, demo_files())
+    # A grown set is checked by a stamp (the generating code's hash and the count), not byte by byte.
+    code = b"".join(open(os.path.join(os.path.dirname(__file__), f), "rb").read()
+                    for f in ("shapenet.py", "models.py", "parts.py"))
+    stamp = f"{hashlib.sha256(code).hexdigest()} count={count}"
+    return cache.materialize_stamped(cache_dir, f"{DEMO_DIR_NAME}-{count}", lambda: demo_files(count), stamp)

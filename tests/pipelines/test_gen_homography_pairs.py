@@ -3,7 +3,6 @@ letters, HPatches export, metadata; TensorFlow parses the records (in a subproce
 import json
 import os
 import pathlib
-import re
 import subprocess
 import sys
 import textwrap
@@ -188,30 +187,3 @@ def test_tensorflow_parses_the_records(clean_run):
         np.testing.assert_array_equal(np.float32(p["hp"]), r["homography/pixels"].reshape(9))
 
 
-def readme_rows_match_flags(parser, heading, words=()):
-    """Every flag of ``parser`` has a row in the README section titled ``heading`` with its default."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index(heading)
-    end = readme.find("\n## ", start + len(heading))
-    section = readme[start:end if end > 0 else None]
-    for action in parser._actions:
-        for flag in action.option_strings:
-            if not flag.startswith("--") or flag == "--help":
-                continue
-            row = re.search(rf"^\| `{flag}` \| ([^|]+) \|", section, re.MULTILINE)
-            assert row, f"README section {heading!r} has no row for {flag}"
-            default = action.default
-            if flag in words or default in (None, "", False):
-                continue
-            if isinstance(default, tuple):
-                default = "x".join(map(str, default))
-            if isinstance(default, float) and default.is_integer() and flag != "--conf_threshold":
-                default = int(default)
-            assert f"`{default}`" in row.group(1), (flag, default, row.group(1))
-
-
-def test_readme_lists_every_flag_with_its_default():
-    from training import evaluate_hpatches
-    readme_rows_match_flags(gen_homography_pairs.build_parser(), "## KP2D: `python -m pipelines.gen_homography_pairs`",
-                            ("--splits",))
-    readme_rows_match_flags(evaluate_hpatches.build_parser(), "## `python -m training.evaluate_hpatches`")

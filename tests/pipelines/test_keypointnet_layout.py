@@ -12,6 +12,7 @@ import pytest
 import trimesh
 
 from kpdata import demo
+from kpdata.mesh import load_mesh
 from pipelines import keypointnet, render_shapenet
 from renderers import create_renderer
 from schemas import example_proto
@@ -194,7 +195,7 @@ def _rerender(out_dir, synset_model):
     config = keypointnet.PairConfig(**cfg)
     root = demo.demo_shapenet_dir() if config.shapenet_dir == "demo" else config.shapenet_dir
     model = next(m for m in keypointnet.shapenet.scan(root) if m.key == synset_model)
-    mesh, center, scale = keypointnet.normalized_mesh(keypointnet.load_mesh(model.obj_path))
+    mesh, center, scale = keypointnet.normalized_mesh(load_mesh(model.obj_path))
     kps = keypointnet.KeypointSource(config.keypoints or None).lookup(model.synset, model.model_id, model.model_dir)
     renderer = create_renderer(*config.image_size)
     handle = renderer.prepare(mesh)

@@ -3,7 +3,6 @@ copies (framing, files, metadata, keys, per-field LMDBs, record values, layout f
 the file, the key where there is one, and the defect."""
 import json
 import os
-import re
 import shutil
 
 import lmdb
@@ -641,23 +640,6 @@ def test_split_assignment_is_recorded_and_checked(made, tmp_path):
     assert rc == 1
     assert_defect(report, "metadata", "kpdata_info.json", "split_assignment: 1 of 4 models are not where")
     assert_defect(report, "keys", "", f"model {moved} belongs in split 'test'")
-
-
-def test_readme_documents_every_flag_with_its_default():
-    with open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md"), encoding="utf-8") as f:
-        readme = f.read()
-    section = readme[readme.index("## Checking a dataset: `python -m pipelines.validate`"):]
-    section = section[:section.index("\n## ")]
-    in_words = {"--max_records": "all", "--json": "off", "--hpatches": "none"}
-    for action in validate.build_parser()._actions:
-        for flag in action.option_strings:
-            if flag.startswith("--") and flag != "--help":
-                row = re.search(rf"^\| `{flag}` \| ([^|]+) \|", section, re.MULTILINE)
-                assert row, f"README has no row for {flag}"
-                assert row.group(1).strip() == in_words[flag], (flag, row.group(1))
-    row = re.search(r"^\| `DIR` \| ([^|]+) \|", section, re.MULTILINE)
-    assert row and row.group(1).strip() == f"`{validate.build_parser().get_default('dataset_dir')}`"
-    assert "python -m pipelines.validate DIR" in readme[:readme.index("## Checking a dataset")]
 
 
 # ------------------------------------------------------------------ bad input (issue 14: 4, 8, 9, 11)

@@ -16,7 +16,8 @@ __all__ = ["read_json", "read_lines", "dir_bytes", "check_temporaries", "check_t
 # What every pipeline may write at the top of its output folder besides its records.
 METADATA_ENTRIES = frozenset((
     names.KPDATA_INFO, names.DATASET_INFO, names.FEATURES, names.STATS, names.PREVIEW,
-    names.ERRORS_DIR, names.JOURNAL_DIR))
+    names.ERRORS_DIR, names.JOURNAL_DIR,
+    "viewpoints.png"))  # schemas.dataset.previews.VIEWPOINT_PLOT: render_shapenet's rendered viewpoints
 
 
 def read_json(path: str, check: Check, rel: str):
