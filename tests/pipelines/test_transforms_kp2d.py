@@ -60,7 +60,7 @@ def test_make_pairs(tmp_path):
                     equal_to([(t.split, ghp.pair_key(t.rel, i)) for t in good for i in range(PAIRS)]), label="Keys")
         assert_that(made.pairs, check_records, label="Records")
         assert_that(made.failed | beam.Map(lambda f: (f["key"], f["stage"], f["error"], f["path"])),
-                    equal_to([("bad.jpg", "read", "unreadable_image", tasks[1].path)]), label="Failed")
+                    equal_to([("bad.jpg", "read", "not_an_image", tasks[1].path)]), label="Failed")
         assert_that(made.exported, equal_to([f"{kind}_{t.seq_name}" for t in good for kind in "vi"]), label="Exported")
         assert_that(made.timing | beam.Map(lambda t: t[0]), equal_to(["pairs", "hpatches"] * len(good)), label="Timing")
     assert sorted(os.listdir(hp_out)) == sorted(f"{kind}_{t.seq_name}" for t in good for kind in "vi")
