@@ -97,17 +97,38 @@ class ViewRenderer(_PyrenderRenderer):
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._depth_fb)
         buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT), np.float32)
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
-        d = np.ascontiguousarray(buf.reshape(h, w)[::-1])
-        # pyrender's linearisation, in the same float32 arithmetic.
-        hit = d != 1.0
-        d = 2.0 * d - 1.0
-        d[hit] = (2.0 * znear * zfar) / (zfar + znear - d[hit] * (zfar - znear))
-        d[~hit] = 0.0
-        return rgba, d.astype(np.float32, copy=False)
+        return rgba, _linear_depth(np.ascontiguousarray(buf.reshape(h, w)[::-1]), znear, zfar)
+
+    def read_color(self) -> np.ndarray:
+        """The last colour pass alone: (H, W, 4) uint8 RGBA, alpha = coverage, top row first."""
+        w, h = self._main_fb_dims
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb)
+        rgba = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE), np.uint8)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
+        return np.ascontiguousarray(rgba.reshape(h, w, 4)[::-1])
+
+    def read_depth(self, znear: float, zfar: float) -> np.ndarray:
+        """The last depth pass alone (no colour pass drawn before it): (H, W) float32 z-depth at
+        the pixel centres, 0 = no hit, top row first."""
+        w, h = self._main_fb_dims
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._depth_fb)
+        buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT), np.float32)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
+        return _linear_depth(np.ascontiguousarray(buf.reshape(h, w)[::-1]), znear, zfar)
 
     def delete(self):
         self._delete_depth_framebuffer()
         super().delete()
+
+
+def _linear_depth(d: np.ndarray, znear: float, zfar: float) -> np.ndarray:
+    """Depth-buffer values (H, W) float32 in [0, 1] -> z-depth, 0 where 1.0 (no hit): pyrender's
+    linearisation, in the same float32 arithmetic."""
+    hit = d != 1.0
+    d = 2.0 * d - 1.0
+    d[hit] = (2.0 * znear * zfar) / (zfar + znear - d[hit] * (zfar - znear))
+    d[~hit] = 0.0
+    return d.astype(np.float32, copy=False)
 
 
 def adopt(offscreen) -> ViewRenderer:
