@@ -15,7 +15,10 @@
   process; the shards of both must be byte-identical.
 * ``clickhere``: ``--layout clickhere --compact`` (960x540 renders with Render for CNN's random
   lamps, crop to the object's box, background, JPEG, keypoint labels) against ``--layout view`` at
-  960x540 on the 16 demo models (they have keypoints), same views: views/s and instances/s.
+  960x540 on the 16 demo models (they have keypoints), same views: views/s and instances/s; then the
+  same with ``--clickhere_render box`` (the crop box rendered directly at 227x227): its speed against
+  the default, the crop boxes and keypoint maps of the two compared, and the |difference| of their
+  227x227 images.
 * ``blender``: Blender (``--blender``: a Python with ``bpy``, default /work/bpyenv/bin/python) on the
   same chair: bench/blender_render.py, Cycles at 8 samples and Workbench, 227x227 and 960x540,
   warm views, against render_shapenet's render stage (its progress line: renderer set-up, render,
@@ -189,6 +192,9 @@ def clickhere(a, rows: list, work: str, rates: dict) -> None:
     rows.append(("clickhere", f"same, --clickhere_render box ({ib} instances, {count(chb, 'written')} views kept)",
                  f"{rb:.1f} ({ib / chb['wall']:.1f} inst/s)",
                  f"{rb / rc:.2f}x full; CPU ms/view {1000 * ch['cpu'] / total:.0f} full, {1000 * chb['cpu'] / total:.0f} box"))
+    sf, sb = stage_rate(ch), stage_rate(chb)
+    rows.append(("clickhere", "render stage alone (progress line), --clickhere_render full / box", f"{sf:.1f} / {sb:.1f}",
+                 f"box {sb / sf:.2f}x full"))
     c = compare_clickhere(os.path.join(work, "ch"), os.path.join(work, "ch-box"))
     rows.append(("clickhere", f"box vs full: crop boxes equal in {c['boxes_same']}/{c['views_both']} views kept by both "
                  f"(views {c['views'][0]} / {c['views'][1]}); keypoint maps identical in {c['maps_same']}/"
