@@ -36,6 +36,7 @@ from kpdata.keypoints import Keypoints3D, label_keypoints
 from renderers import RenderRequest
 
 MODES = ("full", "box")
+PAD = 32  # window sizes are multiples of this
 
 
 @dataclasses.dataclass
@@ -48,7 +49,10 @@ class BoxView:
 
 
 def _window(request: RenderRequest, x0: int, y0: int, x1: int, y1: int) -> RenderRequest:
-    w, h = x1 - x0 + 1, y1 - y0 + 1
+    """The window [x0, x1] x [y0, y1] of the full render, its size rounded up to a multiple of
+    :data:`PAD` (the renderer keeps the framebuffers of a few sizes; slice the result to
+    ``[:y1 - y0 + 1, :x1 - x0 + 1]``)."""
+    w, h = (-(-(x1 - x0 + 1) // PAD) * PAD), (-(-(y1 - y0 + 1) // PAD) * PAD)
     return dataclasses.replace(request, intrinsics=compose.window_intrinsics(request.intrinsics, x0, y0, w, h))
 
 
@@ -72,7 +76,8 @@ def tight_box(renderer, handle, request: RenderRequest, vertices) -> BoxView:
         c1, r1 = min(intr.width - 1, math.ceil(hi[0]) + 1), min(intr.height - 1, math.ceil(hi[1]) + 1)
     if c0 > c1 or r0 > r1:
         return view
-    box = imageops.alpha_box(renderer.coverage(handle, _window(request, c0, r0, c1, r1)))
+    alpha = renderer.coverage(handle, _window(request, c0, r0, c1, r1))[:r1 - r0 + 1, :c1 - c0 + 1]
+    box = imageops.alpha_box(alpha)
     view.passes = 1
     if box is not None:
         view.tight = (box[0] + c0, box[1] + r0, box[2] + c0, box[3] + r0)
@@ -95,7 +100,8 @@ def keypoint_labels(renderer, handle, request: RenderRequest, keypoints: Keypoin
         near = ok & (px[:, 0] >= x0) & (px[:, 0] <= x1) & (px[:, 1] >= y0) & (px[:, 1] <= y1)
         if near.any():
             (a0, b0), (a1, b1) = px[near].min(axis=0).astype(int), px[near].max(axis=0).astype(int)
-            depth[b0:b1 + 1, a0:a1 + 1] = renderer.render_depth(handle, _window(request, a0, b0, a1, b1))
+            window = renderer.render_depth(handle, _window(request, a0, b0, a1, b1))
+            depth[b0:b1 + 1, a0:a1 + 1] = window[:b1 - b0 + 1, :a1 - a0 + 1]
             passes = 1
     return label_keypoints(intr.K, request.pose, keypoints.xyz, depth, rel_tolerance), passes
 
