@@ -286,7 +286,7 @@ print("parsed", n)
 # ------------------------------------------------------------------ --clickhere_render box (issue 15)
 
 # Bounds of |box - full| over the 227x227 images (grey levels, every RGB value). Measured: 6.4 mean,
-# 21 % > 8 for this module's runs (480x270, focal 525: crops of 100-200 pixels, upscaled by the full
+# 21 % > 8 for this module's runs (480x270, focal 525: crops of about 50-240 pixels, mostly upscaled by the full
 # path, over photo backgrounds: the full path's JPEG is then blurred by the upscale, the box path's
 # is not); 3.4 / 12 % on the demo set at 960x540 and 2.5 / 7 % on the real v1 chair
 # (bench/perf.py clickhere, docs/performance.md). The bounds leave about 1.6x that worst case for
