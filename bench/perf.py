@@ -15,7 +15,10 @@
   process; the shards of both must be byte-identical.
 * ``clickhere``: ``--layout clickhere --compact`` (960x540 renders with Render for CNN's random
   lamps, crop to the object's box, background, JPEG, keypoint labels) against ``--layout view`` at
-  960x540 on the 16 demo models (they have keypoints), same views: views/s and instances/s.
+  960x540 on the 16 demo models (they have keypoints), same views: views/s and instances/s; then the
+  same with ``--clickhere_render box`` (the crop box rendered directly at 227x227): its speed against
+  the default, the crop boxes and keypoint maps of the two compared, and the |difference| of their
+  227x227 images.
 * ``blender``: Blender (``--blender``: a Python with ``bpy``, default /work/bpyenv/bin/python) on the
   same chair: bench/blender_render.py, Cycles at 8 samples and Workbench, 227x227 and 960x540,
   warm views, against render_shapenet's render stage (its progress line: renderer set-up, render,
@@ -36,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -138,10 +143,42 @@ def scale(a, rows: list, work: str) -> None:
                  f"{c1:.1f} / {c2:.1f}", f"{c1 / c2:.2f}x"))
 
 
+def compare_clickhere(full: str, box: str) -> dict:
+    """The same compact Click-Here views written with ``--clickhere_render full`` and ``box``:
+    crop boxes equal (views kept by both), instances (keys) in both, keypoint maps identical,
+    |difference| of the 227x227 images (every RGB value, grey levels 0-255)."""
+    from schemas import clickhere as chs  # noqa: PLC0415
+    from schemas.dataset import records  # noqa: PLC0415
+    boxes = [{}, {}]
+    for i, d in enumerate((full, box)):
+        for _, raw in records.iter_records(d):
+            rec = chs.decode_view(raw, {"key", "render/crop_box"})
+            boxes[i][rec["key"]] = tuple(int(v) for v in rec["render/crop_box"])
+    both = sorted(set(boxes[0]) & set(boxes[1]))
+    diffs, n_same_maps, n_both = [], 0, 0
+    maps = ("keypoint_loc", "gaussian_keypoint_map", "chessboard_dt_map", "euclidean_dt_map", "manhattan_dt_map")
+    insts = {r["key"]: r for r in records.iter_instances(box)}
+    for r in records.iter_instances(full):
+        other = insts.get(r["key"])
+        if other is None:
+            continue
+        n_both += 1
+        n_same_maps += all(np.array_equal(r[m], other[m]) for m in maps) and \
+            np.array_equal(r["keypoint_pixel"], other["keypoint_pixel"])
+        diffs.append(np.abs(r["image"].astype(np.int16) - other["image"].astype(np.int16)).ravel())
+    d = np.concatenate(diffs) if diffs else np.zeros(1, np.int16)
+    return {"views": (len(boxes[0]), len(boxes[1])), "boxes_same": sum(boxes[0][k] == boxes[1][k] for k in both),
+            "views_both": len(both), "instances": (len(list(records.iter_instances(full))), len(insts)),
+            "instances_both": n_both, "maps_same": n_same_maps, "mean": float(d.mean()), "max": int(d.max()),
+            "over8": 100.0 * float((d > 8).mean())}
+
+
 def clickhere(a, rows: list, work: str, rates: dict) -> None:
     n, models = a.clickhere_views, demo_models(work)
     view = timed(render_cmd(models, os.path.join(work, "ch-view"), "960x540", n))
     ch = timed(render_cmd(models, os.path.join(work, "ch"), "960x540", n, "--layout", "clickhere", "--compact"))
+    chb = timed(render_cmd(models, os.path.join(work, "ch-box"), "960x540", n, "--layout", "clickhere", "--compact",
+                           "--clickhere_render", "box"))
     total = 16 * n
     rv, rc = total / view["wall"], total / ch["wall"]
     rates["view 960x540"] = rv
@@ -151,6 +188,21 @@ def clickhere(a, rows: list, work: str, rates: dict) -> None:
     rows.append(("clickhere", f"--layout clickhere --compact, same views ({inst} instances, "
                  f"{count(ch, 'written')} views kept)", f"{rc:.1f} ({inst / ch['wall']:.1f} inst/s)",
                  f"{rc / rv:.2f}x view layout"))
+    rb, ib = total / chb["wall"], count(chb, "instances")
+    rows.append(("clickhere", f"same, --clickhere_render box ({ib} instances, {count(chb, 'written')} views kept)",
+                 f"{rb:.1f} ({ib / chb['wall']:.1f} inst/s)",
+                 f"{rb / rc:.2f}x full; CPU ms/view {1000 * ch['cpu'] / total:.0f} full, {1000 * chb['cpu'] / total:.0f} box"))
+    sf, sb = stage_rate(ch), stage_rate(chb)
+    rows.append(("clickhere", "render stage alone (progress line), --clickhere_render full / box", f"{sf:.1f} / {sb:.1f}",
+                 f"box {sb / sf:.2f}x full"))
+    c = compare_clickhere(os.path.join(work, "ch"), os.path.join(work, "ch-box"))
+    rows.append(("clickhere", f"box vs full: crop boxes equal in {c['boxes_same']}/{c['views_both']} views kept by both "
+                 f"(views {c['views'][0]} / {c['views'][1]}); keypoint maps identical in {c['maps_same']}/"
+                 f"{c['instances_both']} instances in both ({c['instances'][0]} / {c['instances'][1]})", "-",
+                 "box equal: keypoint maps equal"))
+    rows.append(("clickhere", "box vs full, 227x227 images of the same instances: |difference| in grey levels "
+                 "(RGB values) mean / max / % > 8", f"{c['mean']:.2f} / {c['max']} / {c['over8']:.1f}%",
+                 "anti-aliasing + JPEG at 227"))
 
 
 def stage_rate(run: dict) -> float:

@@ -35,11 +35,12 @@ from kpdata.keypoints import KeypointSource
 from kpdata.clickhere.lighting import R4CNNLighting
 from kpdata.seeding import rng_for
 from kpdata.viewpoints import ViewpointTable, read_viewpoint_file
-from pipelines import shapenet_views, skeleton, sinks, stream
+from pipelines import clickhere_box, shapenet_views, skeleton, sinks, stream
 from pipelines import options as opts
 from pipelines.shapenet_views import COMMAND, ModelTask, RenderConfig, load_model, plan_views
 from pipelines.workers import EMPTY_VIEW, RendererDoFn, failure_stage
 from renderers import RenderRequest
+from renderers.fake import mesh_vertices
 from renderers.lighting import to_render_lights
 from schemas import clickhere as chs
 from schemas.dataset import caffe_lmdb
@@ -50,7 +51,8 @@ LOG = logging.getLogger("kpdata.render_shapenet.clickhere")
 CAFFE_FORMAT = "clickhere_lmdb"
 TRUNCATION_DEFAULT = "default"
 LAYOUT = "clickhere"
-OWN_FLAGS = ("backgrounds", "background_ratio", "truncations", "keypoint_classes", "compact", "flip_splits")
+OWN_FLAGS = ("backgrounds", "background_ratio", "truncations", "keypoint_classes", "compact", "flip_splits",
+             "clickhere_render")
 
 
 def add_flags(p) -> None:
@@ -71,6 +73,11 @@ def add_flags(p) -> None:
                    help="write compact records (JPEG crop + sparse labels) instead of the full maps")
     g.add_argument("--flip_splits", default="train",
                    help="comma-separated splits that get the flipped _r copies; 'none' = none (default: %(default)s)")
+    g.add_argument("--clickhere_render", choices=clickhere_box.MODES, default="full",
+                   help="'full': render the whole image, crop the object's box, resize it to 227x227 at "
+                        "expansion (Render for CNN's chain, exact); 'box': render the box directly at 227x227 "
+                        "(faster; same boxes and keypoint maps, images differ by anti-aliasing: "
+                        "docs/performance.md) (default: %(default)s)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +92,7 @@ class ClickHereConfig:
     compact: bool = False
     flip_splits: tuple = ("train",)
     jpeg_quality: int = imageops.JPEG_QUALITY
+    crop_render: str = "full"
 
 
 def config_from_args(parser: argparse.ArgumentParser, args, argv) -> ClickHereConfig:
@@ -95,7 +103,7 @@ def config_from_args(parser: argparse.ArgumentParser, args, argv) -> ClickHereCo
     return ClickHereConfig(render=render, backgrounds="" if args.backgrounds == "none" else args.backgrounds,
                            background_ratio=args.background_ratio,
                            truncations=args.truncations, keypoint_classes=args.keypoint_classes,
-                           compact=bool(args.compact), flip_splits=flips)
+                           compact=bool(args.compact), flip_splits=flips, crop_render=args.clickhere_render)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,6 +177,7 @@ class RenderClickHereViews(RendererDoFn):
         super().__init__(config.render.image_size, backend)
         self.config, self.keypoints, self.table, self.sources, self.classes = config, keypoints, table, sources, classes
         self.picker = None
+        self.vertices = None  # (N, 3) of the model, for --clickhere_render box
 
     def setup(self):
         super().setup()
@@ -178,6 +187,9 @@ class RenderClickHereViews(RendererDoFn):
         mesh, kps = load_model(task.model, self.keypoints)
         with failure_stage("label"):
             cls_name = kde.class_of_synset(task.model.synset)
+        if self.config.crop_render == "box":
+            with failure_stage("load"):
+                self.vertices = mesh_vertices(mesh)
         return mesh, kps, cls_name
 
     def render(self, task: ModelTask, loaded):
@@ -213,13 +225,22 @@ class RenderClickHereViews(RendererDoFn):
         lighting = R4CNNLighting.sample(rng)
         lights, ambient = to_render_lights(lighting, cam_T_world)
         request = RenderRequest(intr, tuple(map(tuple, cam_T_obj)), lights=lights, ambient=ambient)
-        out = self.renderer.render(handle, request, kps, cfg.visibility_tolerance)
-        if not out["mask"].any():
-            with failure_stage("render"):
-                raise InputError("empty_view", EMPTY_VIEW, model.model_dir)
-        truncation = self.sources.truncation(cls_name, rng)
-        sample = ch.compose_view(out["rgba"], out["uv"], out["visible"], kps.names, truncation, self.picker, rng,
-                                 self.config.jpeg_quality)
+        if self.config.crop_render == "box":
+            box, sample, truncation = clickhere_box.render_view(
+                self.renderer, handle, request, kps, cfg.visibility_tolerance, self.vertices,
+                lambda: self.sources.truncation(cls_name, rng), kps.names, self.picker, rng,
+                self.config.jpeg_quality, km.CROP_SIZE)
+            if box.tight is None:
+                with failure_stage("render"):
+                    raise InputError("empty_view", EMPTY_VIEW, model.model_dir)
+        else:
+            out = self.renderer.render(handle, request, kps, cfg.visibility_tolerance)
+            if not out["mask"].any():
+                with failure_stage("render"):
+                    raise InputError("empty_view", EMPTY_VIEW, model.model_dir)
+            truncation = self.sources.truncation(cls_name, rng)
+            sample = ch.compose_view(out["rgba"], out["uv"], out["visible"], kps.names, truncation, self.picker, rng,
+                                     self.config.jpeg_quality)
         if sample is None:
             return (counts + [("views_dropped_no_keypoint", 1)], None,
                     f"no keypoint visible in the truncated crop (viewpoint {vp.as_array().round(2).tolist()})")
@@ -252,7 +273,7 @@ class RenderClickHereViews(RendererDoFn):
             "instances/key": keys, "instances/flip_key": flip_keys, "render/crop_box": sample.box,
             "render/truncation": np.zeros(4) if truncation is None else truncation,
             "render/environment_energy": lighting.environment_energy, "render/lights": lighting.as_array(),
-            "render/background": sample.background})
+            "render/background": sample.background, "render/crop_render": self.config.crop_render})
         return counts, rec, None
 
 

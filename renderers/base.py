@@ -73,6 +73,20 @@ class Renderer(abc.ABC):
     def _render(self, handle, request: RenderRequest) -> tuple[np.ndarray, np.ndarray]:
         """Returns rgba (H, W, 4) uint8 (alpha = coverage) and depth (H, W) float32 z-depth."""
 
+    def render_color(self, handle, request: RenderRequest) -> np.ndarray:
+        """Colour only: (H, W, 4) uint8 RGBA, the same values as :meth:`render`'s ``rgba``."""
+        return self._render(handle, request)[0]
+
+    def coverage(self, handle, request: RenderRequest) -> np.ndarray:
+        """(H, W) uint8, non-zero exactly where :meth:`render`'s alpha is (the pixels the model
+        covers); backends may shade more cheaply than :meth:`render_color`."""
+        return self.render_color(handle, request)[..., 3]
+
+    def render_depth(self, handle, request: RenderRequest) -> np.ndarray:
+        """Depth only: (H, W) float32 z-depth at the pixel centres, 0 = no hit, the same values as
+        :meth:`render`'s ``depth`` (backends with a cheaper depth-only pass override this)."""
+        return self._render(handle, request)[1]
+
     def release(self, handle) -> None:
         """Free a prepared model."""
 

@@ -30,6 +30,10 @@ from pyrender.constants import RenderFlags
 from pyrender.renderer import Renderer as _PyrenderRenderer
 
 
+PARKED = 4  # framebuffer sizes kept besides the current one
+_MAIN_FB = ("_main_fb", "_main_cb", "_main_db", "_main_fb_ms", "_main_cb_ms", "_main_db_ms", "_main_fb_dims")
+
+
 class ViewRenderer(_PyrenderRenderer):
     """A pyrender renderer whose passes are read back by :meth:`read_view` (see the module doc).
 
@@ -41,6 +45,34 @@ class ViewRenderer(_PyrenderRenderer):
         super().__init__(viewport_width, viewport_height, point_size)
         self._depth_fb = self._depth_rb = None
         self._depth_fb_dims = (None, None)
+        self._parked: dict = {}  # (w, h) -> the framebuffers of that size, kept for the next pass of it
+
+    def _configure_main_framebuffer(self):
+        """pyrender deletes and reallocates its framebuffers whenever the viewport's size changes;
+        passes that alternate between a few sizes (``--clickhere_render box``: a window, a depth
+        window, 227x227) keep the framebuffers of the last :data:`PARKED` sizes instead."""
+        dims = (self.viewport_width, self.viewport_height)
+        if self._main_fb is not None and self._main_fb_dims != dims:
+            self._parked[self._main_fb_dims] = (tuple(getattr(self, a) for a in _MAIN_FB),
+                                                (self._depth_fb, self._depth_rb, self._depth_fb_dims))
+            self._restore_framebuffers(self._parked.pop(dims, None))
+            while len(self._parked) > PARKED:
+                self._delete_parked(self._parked.pop(next(iter(self._parked))))
+        super()._configure_main_framebuffer()
+
+    def _restore_framebuffers(self, parked):
+        main, depth = parked if parked is not None else ((None,) * (len(_MAIN_FB) - 1) + ((None, None),),
+                                                        (None, None, (None, None)))
+        for a, v in zip(_MAIN_FB, main):
+            setattr(self, a, v)
+        self._depth_fb, self._depth_rb, self._depth_fb_dims = depth
+
+    def _delete_parked(self, parked):
+        current = (tuple(getattr(self, a) for a in _MAIN_FB), (self._depth_fb, self._depth_rb, self._depth_fb_dims))
+        self._restore_framebuffers(parked)
+        self._delete_main_framebuffer()
+        self._delete_depth_framebuffer()
+        self._restore_framebuffers(current)
 
     def _configure_forward_pass_viewport(self, flags):
         super()._configure_forward_pass_viewport(flags)  # viewport, depth test; binds the MSAA framebuffer
@@ -97,17 +129,40 @@ class ViewRenderer(_PyrenderRenderer):
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._depth_fb)
         buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT), np.float32)
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
-        d = np.ascontiguousarray(buf.reshape(h, w)[::-1])
-        # pyrender's linearisation, in the same float32 arithmetic.
-        hit = d != 1.0
-        d = 2.0 * d - 1.0
-        d[hit] = (2.0 * znear * zfar) / (zfar + znear - d[hit] * (zfar - znear))
-        d[~hit] = 0.0
-        return rgba, d.astype(np.float32, copy=False)
+        return rgba, _linear_depth(np.ascontiguousarray(buf.reshape(h, w)[::-1]), znear, zfar)
+
+    def read_color(self) -> np.ndarray:
+        """The last colour pass alone: (H, W, 4) uint8 RGBA, alpha = coverage, top row first."""
+        w, h = self._main_fb_dims
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb)
+        rgba = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE), np.uint8)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
+        return np.ascontiguousarray(rgba.reshape(h, w, 4)[::-1])
+
+    def read_depth(self, znear: float, zfar: float) -> np.ndarray:
+        """The last depth pass alone (no colour pass drawn before it): (H, W) float32 z-depth at
+        the pixel centres, 0 = no hit, top row first."""
+        w, h = self._main_fb_dims
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._depth_fb)
+        buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT), np.float32)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
+        return _linear_depth(np.ascontiguousarray(buf.reshape(h, w)[::-1]), znear, zfar)
 
     def delete(self):
+        while self._parked:
+            self._delete_parked(self._parked.pop(next(iter(self._parked))))
         self._delete_depth_framebuffer()
         super().delete()
+
+
+def _linear_depth(d: np.ndarray, znear: float, zfar: float) -> np.ndarray:
+    """Depth-buffer values (H, W) float32 in [0, 1] -> z-depth, 0 where 1.0 (no hit): pyrender's
+    linearisation, in the same float32 arithmetic."""
+    hit = d != 1.0
+    d = 2.0 * d - 1.0
+    d[hit] = (2.0 * znear * zfar) / (zfar + znear - d[hit] * (zfar - znear))
+    d[~hit] = 0.0
+    return d.astype(np.float32, copy=False)
 
 
 def adopt(offscreen) -> ViewRenderer:

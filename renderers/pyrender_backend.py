@@ -189,7 +189,9 @@ class PyrenderRenderer(Renderer):
     def release(self, handle) -> None:
         handle["scene"].clear()
 
-    def _render(self, handle, request: RenderRequest):
+    def _place(self, handle, request: RenderRequest):
+        """Adds the camera and lights of ``request`` to the handle's scene; returns the camera,
+        the nodes added (to remove after the passes) and the near and far planes."""
         pr = self._pyrender
         scene = handle["scene"]
         intr = request.intrinsics
@@ -215,6 +217,11 @@ class PyrenderRenderer(Renderer):
                 pose = obj_T_cam @ geometry.make_transform(translation=light.position)
                 nodes.append(scene.add(pr.PointLight(color=light.color, intensity=light.intensity), pose=pose))
         scene.ambient_light = ambient
+        return cam, nodes, znear, zfar
+
+    def _render(self, handle, request: RenderRequest):
+        pr, scene, intr = self._pyrender, handle["scene"], request.intrinsics
+        cam, nodes, znear, zfar = self._place(handle, request)
         try:
             with self._gl():
                 if self._view is not None:
@@ -230,6 +237,39 @@ class PyrenderRenderer(Renderer):
             for n in nodes:
                 scene.remove_node(n)
         return np.ascontiguousarray(rgba, dtype=np.uint8), np.ascontiguousarray(depth, dtype=np.float32)
+
+    def _one_pass(self, handle, request: RenderRequest, flags, read):
+        scene = handle["scene"]
+        _, nodes, znear, zfar = self._place(handle, request)
+        try:
+            with self._gl():
+                self._renderer.render(scene, flags=flags)
+                return read(znear, zfar)
+        finally:
+            for n in nodes:
+                scene.remove_node(n)
+
+    def render_color(self, handle, request: RenderRequest) -> np.ndarray:
+        """The colour pass of :meth:`render` alone: (H, W, 4) uint8 RGBA."""
+        if self._view is None:
+            return super().render_color(handle, request)
+        return self._one_pass(handle, request, self._pyrender.RenderFlags.RGBA, lambda n, f: self._view.read_color())
+
+    def coverage(self, handle, request: RenderRequest) -> np.ndarray:
+        """The alpha of a colour pass with pyrender's ``FLAT`` shading (base colour, no lights: a
+        fraction of the lit pass's cost). The rasterised samples, and so the pixels with non-zero
+        alpha, are the lit pass's: the same geometry, camera and multisampling; the alpha of a
+        covered sample is the material's in both."""
+        if self._view is None:
+            return super().coverage(handle, request)
+        flags = self._pyrender.RenderFlags.RGBA | self._pyrender.RenderFlags.FLAT
+        return self._one_pass(handle, request, flags, lambda n, f: self._view.read_color())[..., 3]
+
+    def render_depth(self, handle, request: RenderRequest) -> np.ndarray:
+        """The depth pass of :meth:`render` alone (no colour pass): (H, W) float32 z-depth."""
+        if self._view is None:
+            return super().render_depth(handle, request)
+        return self._one_pass(handle, request, self._pyrender.RenderFlags.DEPTH_ONLY, self._view.read_depth)
 
     def close(self) -> None:
         """Free this renderer's GL objects and context. The EGL display is shared by every

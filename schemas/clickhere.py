@@ -45,12 +45,13 @@ class Bytes(Field):
         return bytes(values[0])
 
 
-CLICKHERE_VIEW = Schema("clickhere_view", "1.0.0", (
+CLICKHERE_VIEW = Schema("clickhere_view", "1.1.0", (
     Text("key", doc="view key <synset>/<model_id>/v<index:06d>"),
     Text("synset"),
     Text("model_id"),
     Tensor("seed", dtype="int64", doc="the run's seed; the view's draws come from rng_for(seed, key)"),
-    Bytes("image/jpeg", doc="the truncation crop over its background, JPEG (quality 75), RGB"),
+    Bytes("image/jpeg", doc="the truncation crop over its background, JPEG (quality 75), RGB: W x H "
+                            "(image/width, image/height), or 227x227 when render/crop_render is 'box'"),
     Tensor("image/height", dtype="int64"),
     Tensor("image/width", dtype="int64"),
     Tensor("viewpoint", shape=(4,), doc="rendered azimuth, elevation, tilt (degrees), distance"),
@@ -73,7 +74,11 @@ CLICKHERE_VIEW = Schema("clickhere_view", "1.0.0", (
     Tensor("render/lights", shape=(None,), dims=("L",), stride=4,
            doc="L point lamps x (distance, azimuth, elevation, energy), Blender convention"),
     Text("render/background", doc="photo name@x,y of the background crop, or gray:<level>"),
+    Text("render/crop_render", doc="'full': the crop of the whole render at its own size W x H (Render for CNN); "
+                                   "'box': the crop box rendered directly at 227x227 (--clickhere_render box); "
+                                   "image/width, image/height and keypoints/uv stay in the W x H crop's frame"),
 ))
+CROP_RENDERS = ("full", "box")
 
 CLICKHERE_INSTANCE = Schema("clickhere_instance", "1.0.0", (
     Text("key", doc="<8-digit random>_<stem>_obj0_objc<cls>_kp<kp>[_r]; kp = the unflipped class, also on _r"),
@@ -136,7 +141,8 @@ def expand(rec: dict, fields=None) -> list[dict]:
     """A decoded compact record -> its instances (``key``, ``view_key``, ``flipped`` and the
     arrays of :func:`instance_arrays`, all or only ``fields``), originals first, in keypoint
     order, then the ``_r`` copies.
-    The image is the JPEG decoded (OpenCV) and resized to 227x227 (:func:`imageops.resize`);
+    The image is the JPEG decoded (OpenCV) and resized to 227x227 (:func:`imageops.resize`; a
+    ``box`` record's JPEG is 227x227 already, which the resize copies unchanged);
     a flipped copy mirrors it (``fliplr``), its keypoint ``x -> 226 - x``, its one-hot class is
     the left/right-swapped name's (while its key keeps the original ``kp<class>`` + ``_r``) and
     its label's azimuth and tilt are mirrored."""

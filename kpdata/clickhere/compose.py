@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 
+from kpdata import camera
 from kpdata.clickhere import imageops
 
 from kpdata.clickhere import keypoint_maps
@@ -124,6 +125,47 @@ def compose_view(rgba, uv, visible, names, truncation, picker: imageops.Backgrou
     rgb = imageops.composite(patch, bg.image)
     return ViewSample(imageops.encode_jpeg(rgb, jpeg_quality), patch.shape[1], patch.shape[0], tuple(box),
                       kuv[inside], tuple(n for n, k in zip(names, inside) if k), bg.source, bg.skipped)
+
+
+def window_intrinsics(intr: camera.Intrinsics, x0: int, y0: int, width: int, height: int) -> camera.Intrinsics:
+    """The intrinsics of the ``width`` x ``height`` window of the render whose top-left pixel is
+    ``(x0, y0)``: the same pixel grid (``cx - x0``, ``cy - y0``), so rendering the window draws
+    exactly the render's pixels there."""
+    return camera.Intrinsics(intr.fx, intr.fy, intr.cx - x0, intr.cy - y0, int(width), int(height))
+
+
+def box_intrinsics(intr: camera.Intrinsics, box, size: int = keypoint_maps.CROP_SIZE) -> camera.Intrinsics:
+    """The intrinsics that render the inclusive ``box`` (x0, y0, x1, y1) of the render directly at
+    ``size`` x ``size``: the crop (``cx - x0``, ``cy - y0``, ``W = x1 - x0 + 1``, ``H = y1 - y0 + 1``)
+    scaled by ``size / W`` and ``size / H`` with pixel centres aligned as an image resize aligns
+    them (:meth:`kpdata.camera.Intrinsics.scaled`: ``fx' = fx size / W``,
+    ``cx' = (cx - x0 + 0.5) size / W - 0.5``; same for y)."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    w, h = x1 - x0 + 1, y1 - y0 + 1
+    sx, sy = size / w, size / h
+    crop = window_intrinsics(intr, x0, y0, w, h)
+    return camera.Intrinsics(crop.fx * sx, crop.fy * sy, (crop.cx + 0.5) * sx - 0.5, (crop.cy + 0.5) * sy - 0.5,
+                             int(size), int(size))
+
+
+def compose_box(rgba, box, kuv, inside, names, picker: imageops.BackgroundPicker, rng: np.random.Generator,
+                jpeg_quality: int = imageops.JPEG_QUALITY) -> ViewSample:
+    """The overlay (§3.5) of a box rendered directly at S x S (``--clickhere_render box``), for
+    the keypoints :func:`imageops.shift_keypoints` kept (``kuv`` (K, 2) in the W x H crop,
+    ``inside`` (K,) bool, at least one True).
+
+    rgba: (S, S, 4) uint8 render of ``box`` (:func:`box_intrinsics`). The background is drawn
+    exactly as :func:`compose_view` draws it, at the box's size W x H (the same photo, crop corner
+    or gray level from the same ``rng``), resized to S x S as the expansion resizes a crop
+    (:func:`imageops.resize`), composited and JPEG-encoded at S x S. The sample's ``width`` and
+    ``height`` stay W and H, the frame of ``uv``."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0 + 1, y1 - y0 + 1
+    rgba = np.asarray(rgba)
+    bg = picker.pick(w, h, rng)
+    rgb = imageops.composite(rgba, imageops.resize(bg.image, rgba.shape[0]))
+    return ViewSample(imageops.encode_jpeg(rgb, jpeg_quality), w, h, tuple(box), kuv[inside],
+                      tuple(n for n, k in zip(names, inside) if k), bg.source, bg.skipped)
 
 
 def crop_pixels(uv, width: int, height: int, size: int = keypoint_maps.CROP_SIZE) -> np.ndarray:

@@ -211,18 +211,23 @@ def check_keypointnet_pair(rec: dict, image_size=None, intrinsics=None) -> list[
 
 
 def check_clickhere_view(rec: dict, flipped_split: bool, num_classes: int | None = None) -> list[str]:
-    """A compact ``clickhere_view`` record: the JPEG is the stated size, the crop box has that
+    """A compact ``clickhere_view`` record: the JPEG is the stated size (227x227 for a ``box`` record), the crop box has that
     size, keypoint pixels are ``crop_pixels(uv)``, classes are in range, the viewpoint label is the
     stored viewpoint's, and every instance key names this view's stem, object class and keypoint
     class (``_r`` copies with the original class too, as Click-Here's ``get_job_key``; present
     exactly in flipped splits)."""
     out = []
     w, h = int(rec["image/width"]), int(rec["image/height"])
+    mode = rec["render/crop_render"]
+    size = (h, w) if mode == "full" else (keypoint_maps.CROP_SIZE,) * 2
+    if mode not in ("full", "box"):
+        out.append(f"render/crop_render is {mode!r}, not 'full' or 'box'")
     img = cv2.imdecode(np.frombuffer(rec["image/jpeg"], np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         out.append(f"image/jpeg does not decode ({len(rec['image/jpeg'])} bytes)")
-    elif img.shape[:2] != (h, w) or img.ndim != 3 or img.shape[2] != 3:
-        out.append(f"image/jpeg is {img.shape}, image/height x width say {h}x{w}x3")
+    elif img.shape[:2] != size or img.ndim != 3 or img.shape[2] != 3:
+        out.append(f"image/jpeg is {img.shape}, expected {size[0]}x{size[1]}x3 (render/crop_render {mode!r}, "
+                   f"image/height x width {h}x{w})")
     x0, y0, x1, y1 = (int(v) for v in rec["render/crop_box"])
     if (x1 - x0 + 1, y1 - y0 + 1) != (w, h):
         out.append(f"render/crop_box {x0, y0, x1, y1} is {x1 - x0 + 1}x{y1 - y0 + 1}, the crop is {w}x{h}")

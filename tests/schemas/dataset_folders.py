@@ -116,7 +116,8 @@ def clickhere_view(model: int, index: int, flip: bool = True) -> dict:
         "keypoints/pixel": ch.crop_pixels(uv, 40, 40), "keypoints/class": classes,
         "keypoints/flip_class": flip_classes, "instances/key": keys, "instances/flip_key": flip_keys,
         "render/crop_box": [0, 0, 40, 40], "render/truncation": np.zeros(4), "render/environment_energy": 1.0,
-        "render/lights": np.zeros((1, 4)), "render/background": "gray:128"})
+        "render/lights": np.zeros((1, 4)), "render/background": "gray:128",
+        "render/crop_render": "full"})
 
 
 def write_clickhere(root, layout: str, models: int = 2, views: int = 2) -> str:
