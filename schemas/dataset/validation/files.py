@@ -11,7 +11,7 @@ from schemas.dataset.names import TEMP_NAME
 from schemas.dataset.validation.report import Check, Report
 
 __all__ = ["read_json", "read_lines", "dir_bytes", "check_temporaries", "check_temporaries_in", "METADATA_ENTRIES",
-           "check_unexpected"]
+           "check_unexpected", "folder_entries"]
 
 # What every pipeline may write at the top of its output folder besides its records.
 METADATA_ENTRIES = frozenset((
@@ -83,14 +83,22 @@ def check_unexpected(root: str, report: Report, folders, expected) -> None:
     and a reader globbing the folder may take it for data. Lists every one."""
     c = report.check("files")
     expected = {os.path.normpath(os.path.relpath(e, root) if os.path.isabs(e) else e) for e in expected}
+    for folder, name, rel in folder_entries(root, folders):
+        if rel in expected or (not folder and name in METADATA_ENTRIES):
+            continue
+        what = "folder" if os.path.isdir(os.path.join(root, rel)) else "file"
+        c.defect(os.fsencode(rel).decode("utf-8", "backslashreplace"),
+                 f"unexpected {what}: not written by this pipeline (a copy or a leftover?); remove it")
+
+
+def folder_entries(root: str, folders):
+    """(folder, name, relative path) of every entry of ``folders`` (relative to ``root``; '' = the
+    folder itself; missing ones skipped), sorted by name, temporaries left out (reported by
+    :func:`check_temporaries`)."""
     for folder in folders:
         d = os.path.join(root, folder)
         if not os.path.isdir(d):
             continue
         for name in sorted(os.listdir(d)):
-            rel = os.path.normpath(os.path.join(folder, name))
-            if TEMP_NAME.search(name) or rel in expected or (not folder and name in METADATA_ENTRIES):
-                continue
-            what = "folder" if os.path.isdir(os.path.join(d, name)) else "file"
-            c.defect(os.fsencode(rel).decode("utf-8", "backslashreplace"),
-                     f"unexpected {what}: not written by this pipeline (a copy or a leftover?); remove it")
+            if not TEMP_NAME.search(name):
+                yield folder, name, os.path.normpath(os.path.join(folder, name))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 
 from kpdata.seeding import bucket
-from schemas.dataset.names import LMDB_DATA, TEMP_NAME
+from schemas.dataset.names import LMDB_DATA
 from schemas.dataset.validation.decode import decode_strict
-from schemas.dataset.validation.files import check_temporaries, check_unexpected, dir_bytes
+from schemas.dataset.validation.files import check_temporaries, check_unexpected, dir_bytes, folder_entries
 from schemas.dataset.validation.framing import sample_counts, walk_lmdb, walk_tfrecord
 from schemas.dataset.validation.kinds import RecordKind, assigned_split
 from schemas.dataset.validation.metadata import check_features_match, check_tfds
@@ -172,15 +172,8 @@ def check_stray_shards(root: str, report: Report, info: dict, folders=("",)) -> 
     does not list; returns them (relative paths)."""
     c = report.check("files")
     stray: set = set()
-    for folder in folders:
-        d = os.path.join(root, folder)
-        if not os.path.isdir(d):
-            continue
-        for name in sorted(os.listdir(d)):
-            rel = os.path.normpath(os.path.join(folder, name))
-            if TEMP_NAME.search(name):
-                continue  # reported by check_temporaries
-            if (".tfrecord" in name or name.endswith(".lmdb")) and rel not in report.listed:
-                c.defect(rel, "a shard file kpdata_info.json does not list (stray)")
-                stray.add(rel)
+    for _, name, rel in folder_entries(root, folders):
+        if (".tfrecord" in name or name.endswith(".lmdb")) and rel not in report.listed:
+            c.defect(rel, "a shard file kpdata_info.json does not list (stray)")
+            stray.add(rel)
     return stray
