@@ -11,8 +11,9 @@
   their mean. Also the CPU seconds per view of both (user + system, every thread and child): under
   contention wall time drifts, CPU time much less.
   With ``--src DIR`` (another checkout), its render_shapenet runs the same command too (before / after).
-* ``scale``: 16 demo models, 227x227, ``--direct_num_workers 1`` vs ``2`` (multi_processing), whole
-  process; the shards of both must be byte-identical.
+* ``scale``: 16 demo models x 128 views, 227x227, multi_processing: 1 worker as by default (its
+  llvmpipe threads use every core), 1 worker held to one core (``LP_NUM_THREADS=1``), 2 workers;
+  whole process and render stage; the shards of all three must be byte-identical.
 * ``clickhere``: ``--layout clickhere --compact`` (960x540 renders with Render for CNN's random
   lamps, crop to the object's box, background, JPEG, keypoint labels) against ``--layout view`` at
   960x540 on the 16 demo models (they have keypoints), same views: views/s and instances/s; then the
@@ -25,7 +26,7 @@
   labels, encode, write) on the same chair at the same sizes and framing.
 
 ``--quick`` (about 5 minutes on a quiet 2-core machine): 300 views instead of 1,000, 16 views per
-model in ``scale``, 2 per model in ``clickhere``, 4 Blender views. Prints one table at the end.
+model in ``scale`` (where start-up then dominates), 2 per model in ``clickhere``, 4 Blender views. Prints one table at the end.
 """
 from __future__ import annotations
 
@@ -54,9 +55,10 @@ STAGE_RATE = re.compile(r"render: [\d,]+/[\d,]+ views \(100%\)\s+([\d.]+) views/
 BLENDER_LINE = re.compile(r"^(CYCLES|BLENDER_WORKBENCH)\s+(\d+x\d+):\s+([\d.]+) views/s")
 
 
-def timed(cmd: list[str], cwd: str = ROOT) -> dict:
-    """Run ``cmd``; wall seconds, CPU seconds (user + system of it and its children), output."""
-    env = dict(os.environ, PYOPENGL_PLATFORM="egl", PYTHONUNBUFFERED="1")
+def timed(cmd: list[str], cwd: str = ROOT, **env_extra: str) -> dict:
+    """Run ``cmd`` (``env_extra`` added to its environment); wall seconds, CPU seconds (user +
+    system of it and its children), output."""
+    env = dict(os.environ, PYOPENGL_PLATFORM="egl", PYTHONUNBUFFERED="1", **env_extra)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -125,22 +127,32 @@ def single(a, rows: list, work: str, rates: dict) -> None:
 
 
 def scale(a, rows: list, work: str) -> None:
+    """One worker as it runs by default (llvmpipe's rasteriser threads on every core, so it already
+    uses more than one core), one worker held to one core (``LP_NUM_THREADS=1``), two workers
+    (``runners.share_rasterizer_threads``: one rasteriser thread each): whole process and render
+    stage (progress line). The shards of all three must be byte-identical."""
     models = demo_models(work)
     runs, digests = {}, {}
-    for workers in (1, 2):
-        out = os.path.join(work, f"scale{workers}")
+    for name, workers, env in (("1", 1, {}), ("1 core", 1, {"LP_NUM_THREADS": "1"}), ("2", 2, {})):
+        out = os.path.join(work, f"scale{workers}{'c' if env else ''}")
         extra = ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
-        runs[workers] = timed(render_cmd(models, out, "227x227", a.scale_views, *extra))
-        digests[workers] = shard_digests(out)
+        runs[name] = timed(render_cmd(models, out, "227x227", a.scale_views, *extra), **env)
+        digests[name] = shard_digests(out)
     n = 16 * a.scale_views
-    r1, r2 = n / runs[1]["wall"], n / runs[2]["wall"]
-    same = digests[1] == digests[2] and bool(digests[1])
-    rows.append(("scale", f"16 models x {a.scale_views} views 227x227, 1 worker, whole process", f"{r1:.1f}", "baseline"))
-    rows.append(("scale", "same, 2 workers (multi_processing)", f"{r2:.1f}",
-                 f"{r2 / r1:.2f}x (goal >= 1.7); shards identical: {same}"))
-    c1, c2 = (1000 * runs[w]["cpu"] / n for w in (1, 2))
+    rate = {k: n / r["wall"] for k, r in runs.items()}
+    stage = {k: float(m.group(1)) if (m := STAGE_RATE.search(r["out"])) else float("nan") for k, r in runs.items()}
+    same = len(set(map(str, digests.values()))) == 1 and bool(digests["1"])
+    rows.append(("scale", f"16 models x {a.scale_views} views 227x227, 1 worker, whole process (render stage)",
+                 f"{rate['1']:.1f} ({stage['1']:.1f})", "baseline"))
+    rows.append(("scale", "same, 1 worker held to one core (LP_NUM_THREADS=1)",
+                 f"{rate['1 core']:.1f} ({stage['1 core']:.1f})", "baseline per core"))
+    rows.append(("scale", "same, 2 workers (multi_processing)", f"{rate['2']:.1f} ({stage['2']:.1f})",
+                 f"{rate['2'] / rate['1']:.2f}x; per core {rate['2'] / rate['1 core']:.2f}x, render stage "
+                 f"{stage['2'] / stage['1 core']:.2f}x (goal >= 1.7); shards identical: {same}"))
+    c1, c2 = (1000 * runs[k]["cpu"] / n for k in ("1", "2"))
     rows.append(("scale", "CPU ms/view, whole process: 1 worker / 2 workers (work the cores must do)",
                  f"{c1:.1f} / {c2:.1f}", f"{c1 / c2:.2f}x"))
+    rows.append(("scale", "cores used by 1 worker (CPU s / wall s)", f"{runs['1']['cpu'] / runs['1']['wall']:.2f}", ""))
 
 
 def compare_clickhere(full: str, box: str) -> dict:
@@ -246,7 +258,7 @@ def main(argv=None):
     a.fixtures = os.path.abspath(a.fixtures)
     a.bare = a.bare or os.path.join(os.path.dirname(a.fixtures), "bench", "bare_render.py")
     a.views = 300 if a.quick else 1000
-    a.scale_views = 16 if a.quick else 32
+    a.scale_views = 16 if a.quick else 128
     a.clickhere_views = 2 if a.quick else 6
     a.blender_views = 4 if a.quick else 20
     a.blender_ours_views = 40 if a.quick else 200
