@@ -6,6 +6,10 @@ class and turn it into a dead-letter line; anything else is a bug and propagates
 """
 from __future__ import annotations
 
+import os
+
+__all__ = ["InputError", "printable", "is_utf8"]
+
 
 class InputError(Exception):
     """Bad input data. ``error`` is a short machine-readable kind (``empty_mesh``,
@@ -19,3 +23,18 @@ class InputError(Exception):
 
     def __reduce__(self):  # keep the fields (and a ``key`` or ``stage`` set on it) across worker processes
         return (type(self), (self.error, self.message, self.path), dict(self.__dict__))
+
+
+def printable(path: str) -> str:
+    """A file name or path as text that encodes to UTF-8, for messages, keys and dead letters: the
+    bytes of a non-UTF-8 name (the surrogate escapes ``os.listdir`` gives) written ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a file name (as ``os.listdir`` gives it) is valid UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

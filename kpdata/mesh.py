@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import trimesh
 
-from kpdata.errors import InputError
+from kpdata.errors import InputError, is_utf8, printable
 
 _MAP_RE = re.compile(r"^\s*(map_Kd|map_Ka|map_d|map_bump|bump)\s+(.+?)\s*$", re.IGNORECASE)
 _MTLLIB_RE = re.compile(r"^\s*mtllib\s+(.+?)\s*$")
@@ -97,19 +97,6 @@ def referenced_textures(obj_path: str) -> list[tuple[str, str]]:
     return out
 
 
-def printable(path: str) -> str:
-    """``path`` as text that encodes to UTF-8: bytes of a non-UTF-8 name (surrogate escapes from
-    ``os.listdir``) written as ``\\xNN``."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def is_utf8(name: str) -> bool:
-    """Whether a file name (as ``os.listdir`` gives it) is valid UTF-8."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def read_image_bytes(path: str, what: str) -> np.ndarray:

@@ -14,7 +14,7 @@ import os
 import cv2
 import numpy as np
 
-from kpdata.errors import InputError
+from kpdata.errors import InputError, printable
 
 __all__ = ["IMAGE_EXTENSIONS", "list_images", "check_image_bytes", "decode_image", "decode_unchanged", "read_bytes",
            "read_image", "resize", "printable"]
@@ -38,11 +38,6 @@ def list_images(root: str, recursive: bool = False) -> list[str]:
                 out.append(f if rel == "." else "/".join([*rel.split(os.sep), f]))
     return sorted(out)
 
-
-def printable(path: str) -> str:
-    """A file name or path as text that encodes to UTF-8: the bytes of a non-UTF-8 name (the
-    surrogate escapes ``os.listdir`` gives) written ``\\xNN``."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def check_image_bytes(data: bytes, path: str = "") -> str:

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import re
 
-from kpdata.errors import InputError
+from kpdata.errors import InputError, is_utf8, printable
 
 # The 55 ShapeNetCore synsets: id -> canonical name (lower case, underscores).
 SYNSETS: dict[str, str] = {
@@ -100,31 +100,20 @@ def require_obj(model: ShapeNetModel) -> str:
     """The model's OBJ path; InputError naming the real cause when there is none: a folder name
     that is not UTF-8 (a record key is text: such a model is refused, never renamed), a folder
     that cannot be read (permissions), or no OBJ in it."""
-    if not _utf8(os.path.basename(model.model_dir)):
+    if not is_utf8(os.path.basename(model.model_dir)):
         raise InputError("non_utf8_name", "model folder name is not valid UTF-8 (record keys are UTF-8 text); "
-                         "rename the folder", _printable(model.model_dir))
+                         "rename the folder", printable(model.model_dir))
     if not model.obj_path:
         try:
             os.listdir(model.model_dir)
         except OSError as e:
             raise InputError("unreadable_model", f"cannot read the model folder: {e.strerror}",
-                             _printable(model.model_dir)) from None
+                             printable(model.model_dir)) from None
         raise InputError("missing_obj", f"no {V1_OBJ} (v1) or {V2_OBJ} (v2) in the model folder",
-                         _printable(model.model_dir))
+                         printable(model.model_dir))
     return model.obj_path
 
 
-def _utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _printable(path: str) -> str:
-    """``path`` as UTF-8-safe text: the bytes of a non-UTF-8 name written ``\\xNN``."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _listdir(path: str, what: str) -> list[str]:
@@ -132,7 +121,7 @@ def _listdir(path: str, what: str) -> list[str]:
     try:
         return os.listdir(path)
     except OSError as e:
-        raise InputError("unreadable_dir", f"cannot list {what}: {e.strerror}", _printable(path)) from None
+        raise InputError("unreadable_dir", f"cannot list {what}: {e.strerror}", printable(path)) from None
 
 
 def scan(root: str, synsets=None) -> list[ShapeNetModel]:
@@ -163,5 +152,5 @@ def scan(root: str, synsets=None) -> list[ShapeNetModel]:
             if not os.path.isdir(mdir):
                 continue
             obj, version = find_obj(mdir)
-            models.append(ShapeNetModel(synset, _printable(name), mdir, obj, version))
+            models.append(ShapeNetModel(synset, printable(name), mdir, obj, version))
     return models
