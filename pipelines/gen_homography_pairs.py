@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import math
 import os
-import sys
 import time
 
 import apache_beam as beam
@@ -281,4 +280,4 @@ def run(argv=None) -> int:
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
     from pipelines import gen_homography_pairs  # noqa: PLW0406
-    sys.exit(gen_homography_pairs.run())
+    skeleton.exit_process(gen_homography_pairs.run())

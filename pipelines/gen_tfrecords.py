@@ -22,7 +22,6 @@ import fnmatch
 import glob
 import logging
 import os
-import sys
 import time
 
 import apache_beam as beam
@@ -353,4 +352,4 @@ def run(argv=None) -> int:
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
     from pipelines import gen_tfrecords  # noqa: PLW0406
-    sys.exit(gen_tfrecords.run())
+    skeleton.exit_process(gen_tfrecords.run())

@@ -9,7 +9,6 @@ the metadata is written last. A rerun of the same command resumes (pipelines.jou
 from __future__ import annotations
 
 import argparse
-import sys
 
 # The layouts register themselves with shapenet_views when imported.
 from pipelines import clickhere, keypointnet, view  # noqa: F401
@@ -59,4 +58,4 @@ def run(argv=None) -> int:
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
     from pipelines import render_shapenet  # noqa: PLW0406
-    sys.exit(render_shapenet.run())
+    skeleton.exit_process(render_shapenet.run())

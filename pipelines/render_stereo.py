@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import uuid
 
 import numpy as np
@@ -439,4 +438,4 @@ def cached_demo_sequences(cache_dir: str) -> str:
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
     from pipelines import render_stereo  # noqa: PLW0406
-    sys.exit(render_stereo.run())
+    skeleton.exit_process(render_stereo.run())

@@ -17,17 +17,32 @@ changes where the passes draw and what is read back:
   pixel centre (the OpenGL rule), so with the principal point at ``(cx + 0.5, cy + 0.5)`` its
   depth lies on OpenCV's integer pixel centres without any shifted camera, and rasterising one
   sample per pixel costs a quarter of the multisampled depth pass;
-* both draws are queued before the first readback, so Mesa's rasteriser threads run them back to
-  back, and each buffer is read once (``glReadPixels``: RGBA bytes, then depth floats).
+* the depth pass is drawn by this module, not by pyrender's forward pass: pyrender's own depth
+  program (the same shader source, so the same arithmetic), over one index buffer per mesh whose
+  vertices are the mesh's distinct positions (a flat-shaded mesh repeats each corner once per
+  face: three times fewer vertices to transform), without pyrender's per-pass Python (materials,
+  lights, uniforms looked up by name). Depth-only drawing with ``GL_LESS`` keeps the nearest
+  surface of each sample whatever the order of the triangles, so merging them changes nothing;
+  back faces are culled as pyrender culls them in a depth pass (always);
+* the colour pass is resolved only after the depth pass is queued: Mesa's rasteriser threads
+  rasterise the colour pass while this thread transforms and bins the depth pass; then each
+  buffer is read once (``glReadPixels``: RGBA bytes, then depth floats);
+* pyrender looks every uniform up by name on every draw (about 60 ``glGetUniformLocation`` calls
+  a view); the programs here keep each location once found (:class:`_LocatedProgram`), and
+  :meth:`ViewRenderer.draw` runs a pass without ``OffscreenRenderer.render``'s two EGL
+  make-current calls (the caller holds the context current).
 
 Import this module only after the GL platform is chosen (:func:`renderers.pyrender_backend.select_platform`).
 """
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 from OpenGL import GL
-from pyrender.constants import RenderFlags
+from pyrender.constants import GLTF, RenderFlags
 from pyrender.renderer import Renderer as _PyrenderRenderer
+from pyrender.shader_program import ShaderProgram
 
 
 PARKED = 4  # framebuffer sizes kept besides the current one
@@ -46,6 +61,17 @@ class ViewRenderer(_PyrenderRenderer):
         self._depth_fb = self._depth_rb = None
         self._depth_fb_dims = (None, None)
         self._parked: dict = {}  # (w, h) -> the framebuffers of that size, kept for the next pass of it
+        self._depth_meshes: dict = {}  # pyrender Mesh -> _DepthMesh (its distinct positions, indexed)
+        self._depth_program = None
+
+    def draw(self, scene, flags) -> None:
+        """One offscreen pass of ``scene`` (``RenderFlags.RGBA``, ``DEPTH_ONLY`` or ``RGBA | FLAT``)
+        at ``viewport_width`` x ``viewport_height``, this renderer's GL context current; read it
+        back with :meth:`read_view`, :meth:`read_color` or :meth:`read_depth`."""
+        self.render(scene, flags | RenderFlags.OFFSCREEN)
+
+    def _get_primitive_program(self, primitive, flags, program_flags):
+        return _located(super()._get_primitive_program(primitive, flags, program_flags))
 
     def _configure_main_framebuffer(self):
         """pyrender deletes and reallocates its framebuffers whenever the viewport's size changes;
@@ -109,30 +135,28 @@ class ViewRenderer(_PyrenderRenderer):
         self._depth_fb_dims = (None, None)
 
     def _read_main_framebuffer(self, scene, flags):
-        """Called by pyrender after each offscreen pass: the colour pass is resolved now (queued
-        behind its draw), nothing is read until :meth:`read_view`."""
-        if not flags & RenderFlags.DEPTH_ONLY:
-            w, h = self._main_fb_dims
-            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb_ms)
-            GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._main_fb)
-            GL.glBlitFramebuffer(0, 0, w, h, 0, 0, w, h, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
+        """Called by pyrender after each offscreen pass: nothing is resolved or read until
+        :meth:`read_view` / :meth:`read_color` (a resolve waits for the pass to be rasterised)."""
         return None
+
+    def _resolve_color(self):
+        """The multisampled colour pass averaged into the single-sample colour buffer (alpha =
+        coverage, as pyrender resolves it); waits for the pass to be rasterised."""
+        w, h = self._main_fb_dims
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb_ms)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._main_fb)
+        GL.glBlitFramebuffer(0, 0, w, h, 0, 0, w, h, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
 
     def read_view(self, znear: float, zfar: float) -> tuple[np.ndarray, np.ndarray]:
         """The last colour and depth passes: rgba (H, W, 4) uint8 (the multisample resolve, alpha =
         coverage) and depth (H, W) float32 z-depth at the pixel centres (0 = no hit), both in image
         row order (top row first), as pyrender linearises them."""
-        w, h = self._main_fb_dims
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb)
-        rgba = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE), np.uint8)
-        rgba = np.ascontiguousarray(rgba.reshape(h, w, 4)[::-1])
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._depth_fb)
-        buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT), np.float32)
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
-        return rgba, _linear_depth(np.ascontiguousarray(buf.reshape(h, w)[::-1]), znear, zfar)
+        rgba = self.read_color()
+        return rgba, self.read_depth(znear, zfar)
 
     def read_color(self) -> np.ndarray:
-        """The last colour pass alone: (H, W, 4) uint8 RGBA, alpha = coverage, top row first."""
+        """The last colour pass: (H, W, 4) uint8 RGBA, alpha = coverage, top row first."""
+        self._resolve_color()
         w, h = self._main_fb_dims
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb)
         rgba = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE), np.uint8)
@@ -140,19 +164,181 @@ class ViewRenderer(_PyrenderRenderer):
         return np.ascontiguousarray(rgba.reshape(h, w, 4)[::-1])
 
     def read_depth(self, znear: float, zfar: float) -> np.ndarray:
-        """The last depth pass alone (no colour pass drawn before it): (H, W) float32 z-depth at
-        the pixel centres, 0 = no hit, top row first."""
+        """The last depth pass: (H, W) float32 z-depth at the pixel centres, 0 = no hit, top row
+        first."""
         w, h = self._main_fb_dims
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._depth_fb)
         buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT), np.float32)
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
         return _linear_depth(np.ascontiguousarray(buf.reshape(h, w)[::-1]), znear, zfar)
 
+    def _forward_pass(self, scene, flags, seg_node_map=None):
+        if flags & RenderFlags.DEPTH_ONLY and flags & RenderFlags.OFFSCREEN:
+            meshes = self._depth_pass_meshes(scene)
+            if meshes is not None:
+                return self._depth_pass(scene, flags, meshes)
+        return super()._forward_pass(scene, flags, seg_node_map)
+
+    def _depth_pass_meshes(self, scene):
+        """[(pose, _DepthMesh)] of the scene's visible meshes, or None where this module cannot draw
+        them as pyrender would (instanced primitives, points, lines, strips: pyrender draws those)."""
+        for mesh in list(self._depth_meshes):
+            if mesh not in scene.meshes:
+                self._depth_meshes.pop(mesh).delete()
+        out = []
+        for node in scene.mesh_nodes:
+            mesh = node.mesh
+            if not mesh.is_visible:
+                continue
+            if mesh not in self._depth_meshes:
+                if any(p.mode != GLTF.TRIANGLES or p.poses is not None for p in mesh.primitives):
+                    return None
+                self._depth_meshes[mesh] = _DepthMesh(mesh)
+            out.append((scene.get_pose(node), self._depth_meshes[mesh]))
+        return out
+
+    def _depth_pass(self, scene, flags, meshes):
+        """pyrender's depth-only forward pass, drawn from the meshes' indexed distinct positions
+        (see the module doc) into the single-sample depth framebuffer."""
+        self._configure_forward_pass_viewport(flags)
+        GL.glClearColor(*scene.bg_color)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
+        GL.glEnable(GL.GL_MULTISAMPLE)
+        if meshes:
+            V, P = self._get_camera_matrices(scene)
+            program = self._depth_shader()
+            program._bind()
+            program.set_uniform("V", V)
+            program.set_uniform("P", P)
+            GL.glEnable(GL.GL_CULL_FACE)
+            GL.glCullFace(GL.GL_BACK)
+            GL.glEnable(GL.GL_BLEND)
+            GL.glBlendFunc(GL.GL_ONE, GL.GL_ZERO)
+            GL.glPolygonMode(GL.GL_FRONT_AND_BACK, GL.GL_FILL)
+            GL.glDisable(GL.GL_PROGRAM_POINT_SIZE)
+            for pose, depth_mesh in meshes:
+                program.set_uniform("M", pose)
+                depth_mesh.draw()
+            program._unbind()
+        GL.glFlush()
+        return None
+
+    def _depth_shader(self):
+        """pyrender's depth-only program (``mesh_depth.vert`` / ``.frag``) for a vertex array with
+        positions only: attribute 0 the position, the instance matrix (``inst_m``) at 1-4."""
+        if self._depth_program is None:
+            n = self._compute_max_n_lights(RenderFlags.DEPTH_ONLY)
+            self._depth_program = self._program_cache.get_program(
+                vertex_shader="mesh_depth.vert", fragment_shader="mesh_depth.frag",
+                defines={"INST_M_LOC": _INST_M_LOC, "MAX_DIRECTIONAL_LIGHTS": n[0], "MAX_SPOT_LIGHTS": n[1],
+                         "MAX_POINT_LIGHTS": n[2]})
+            if not self._depth_program._in_context():
+                self._depth_program._add_to_context()
+            _located(self._depth_program)
+        return self._depth_program
+
     def delete(self):
         while self._parked:
             self._delete_parked(self._parked.pop(next(iter(self._parked))))
         self._delete_depth_framebuffer()
+        for depth_mesh in self._depth_meshes.values():
+            depth_mesh.delete()
+        self._depth_meshes.clear()
+        self._depth_program = None  # deleted with pyrender's program cache
         super().delete()
+
+
+class _LocatedProgram(ShaderProgram):
+    """A pyrender shader program that looks each uniform's location up once (per GL program) and
+    sets values as pyrender does: arrays of 1 dimension as vectors of their kind (unsigned, signed
+    or float32), of 2 as row-major float32 matrices, Python floats, ints and bools as scalars; a
+    name the program does not use is skipped (pyrender ignores it too)."""
+
+    def set_uniform(self, name, value, unsigned=False):
+        cache = self.__dict__.setdefault("_kpdata_locations", {})
+        if cache.get(None) != self._program_id:
+            cache.clear()
+            cache[None] = self._program_id
+        loc = cache.get(name)
+        if loc is None:
+            loc = cache[name] = GL.glGetUniformLocation(self._program_id, name)
+        if loc == -1:
+            return
+        if isinstance(value, np.ndarray):
+            if value.ndim == 1:
+                n = value.shape[0]
+                if unsigned or np.issubdtype(value.dtype, np.unsignedinteger):
+                    getattr(GL, f"glUniform{n}uiv")(loc, 1, value.astype(np.uint32))
+                elif np.issubdtype(value.dtype, np.integer):
+                    getattr(GL, f"glUniform{n}iv")(loc, 1, value.astype(np.int32))
+                else:
+                    getattr(GL, f"glUniform{n}fv")(loc, 1, value.astype(np.float32))
+            else:
+                rows, cols = value.shape
+                kind = f"{rows}" if rows == cols else f"{rows}x{cols}"
+                getattr(GL, f"glUniformMatrix{kind}fv")(loc, 1, GL.GL_TRUE, value.astype(np.float32))
+        elif isinstance(value, float):
+            GL.glUniform1f(loc, value)
+        elif isinstance(value, (bool, int, np.integer)):
+            (GL.glUniform1ui if unsigned else GL.glUniform1i)(loc, int(value))
+        else:
+            raise ValueError(f"uniform {name}: cannot set a value of type {type(value).__name__}")
+
+
+def _located(program):
+    if type(program) is ShaderProgram:
+        program.__class__ = _LocatedProgram
+    return program
+
+
+_INST_M_LOC = 1  # pyrender's location of the instance matrix for a primitive with positions only
+
+
+class _DepthMesh:
+    """A pyrender mesh's triangles for the depth pass: one vertex array holding each primitive's
+    distinct positions (float32, the values pyrender uploads) and one index buffer; each primitive
+    is one draw, in order, as pyrender draws it (Mesa chooses its clipping path per draw, which
+    decides the last bit of the window coordinates: triangles meeting exactly at a pixel centre
+    cover it as they do in pyrender's pass only when drawn in the same groups). The instance
+    matrix is the constant identity (pyrender's for a primitive without instances)."""
+
+    def __init__(self, mesh):
+        vertices, indices, self.draws = [], [], []
+        base = start = 0
+        for p in mesh.primitives:
+            pos = np.asarray(p.positions, np.float32).reshape(-1, 3)
+            corners = np.arange(len(pos)) if p.indices is None else np.asarray(p.indices, np.int64).reshape(-1)
+            corners = corners[: len(corners) - len(corners) % 3]
+            distinct, inverse = np.unique(pos, axis=0, return_inverse=True)
+            vertices.append(distinct)
+            indices.append(inverse.reshape(-1)[corners] + base)
+            self.draws.append((start, len(corners)))
+            base += len(distinct)
+            start += len(corners)
+        data = np.ascontiguousarray(np.concatenate(vertices) if vertices else np.zeros((0, 3)), dtype=np.float32)
+        index = np.ascontiguousarray(np.concatenate(indices) if indices else np.zeros(0), dtype=np.uint32)
+        self.vao = GL.glGenVertexArrays(1)
+        GL.glBindVertexArray(self.vao)
+        self.vbo, self.ebo = GL.glGenBuffers(2)
+        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self.vbo)
+        GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STATIC_DRAW)
+        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 12, ctypes.c_void_p(0))
+        GL.glEnableVertexAttribArray(0)
+        GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, self.ebo)
+        GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, index.nbytes, index, GL.GL_STATIC_DRAW)
+        GL.glBindVertexArray(0)
+
+    def draw(self):
+        GL.glBindVertexArray(self.vao)
+        for i in range(4):  # constant attributes (arrays disabled): the identity's columns
+            GL.glVertexAttrib4f(_INST_M_LOC + i, *(1.0 if j == i else 0.0 for j in range(4)))
+        for start, count in self.draws:
+            GL.glDrawElements(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(4 * start))
+        GL.glBindVertexArray(0)
+
+    def delete(self):
+        GL.glDeleteVertexArrays(1, [self.vao])
+        GL.glDeleteBuffers(2, [self.vbo, self.ebo])
 
 
 def _linear_depth(d: np.ndarray, znear: float, zfar: float) -> np.ndarray:

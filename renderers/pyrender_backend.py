@@ -150,7 +150,9 @@ class PyrenderRenderer(Renderer):
 
     @contextlib.contextmanager
     def _gl(self):
+        """This renderer's GL context, current in this thread for the block."""
         with self._lock:
+            self._renderer._platform.make_current()
             try:
                 yield
             finally:
@@ -197,6 +199,8 @@ class PyrenderRenderer(Renderer):
         intr = request.intrinsics
         if (self._renderer.viewport_width, self._renderer.viewport_height) != (intr.width, intr.height):
             self._renderer.viewport_width, self._renderer.viewport_height = intr.width, intr.height
+        if self._view is not None:  # drawn directly (ViewRenderer.draw), not through the OffscreenRenderer
+            self._view.viewport_width, self._view.viewport_height = intr.width, intr.height
         cam_T_obj = request.pose
         obj_T_cam = geometry.invert_transform(cam_T_obj)
         # Near/far planes hugging the model keep the depth buffer's precision where it matters.
@@ -225,8 +229,8 @@ class PyrenderRenderer(Renderer):
         try:
             with self._gl():
                 if self._view is not None:
-                    self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
-                    self._renderer.render(scene, flags=pr.RenderFlags.DEPTH_ONLY)
+                    self._view.draw(scene, pr.RenderFlags.RGBA)
+                    self._view.draw(scene, pr.RenderFlags.DEPTH_ONLY)
                     rgba, depth = self._view.read_view(znear, zfar)
                 else:
                     rgba, _ = self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
@@ -243,7 +247,7 @@ class PyrenderRenderer(Renderer):
         _, nodes, znear, zfar = self._place(handle, request)
         try:
             with self._gl():
-                self._renderer.render(scene, flags=flags)
+                self._view.draw(scene, flags)
                 return read(znear, zfar)
         finally:
             for n in nodes:
