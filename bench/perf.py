@@ -12,7 +12,7 @@
   contention wall time drifts, CPU time much less.
   With ``--src DIR`` (another checkout), its render_shapenet runs the same command too (before / after).
 * ``scale``: 16 demo models x 128 views, 227x227, multi_processing: 1 worker as by default (its
-  llvmpipe threads use every core), 1 worker held to one core (``LP_NUM_THREADS=1``), 2 workers;
+  llvmpipe threads use every core), 1 worker pinned to one CPU (the per-core baseline), 2 workers;
   whole process and render stage; the shards of all three must be byte-identical.
 * ``clickhere``: ``--layout clickhere --compact`` (960x540 renders with Render for CNN's random
   lamps, crop to the object's box, background, JPEG, keypoint labels) against ``--layout view`` at
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import resource
@@ -55,13 +56,15 @@ STAGE_RATE = re.compile(r"render: [\d,]+/[\d,]+ views \(100%\)\s+([\d.]+) views/
 BLENDER_LINE = re.compile(r"^(CYCLES|BLENDER_WORKBENCH)\s+(\d+x\d+):\s+([\d.]+) views/s")
 
 
-def timed(cmd: list[str], cwd: str = ROOT, **env_extra: str) -> dict:
-    """Run ``cmd`` (``env_extra`` added to its environment); wall seconds, CPU seconds (user +
-    system of it and its children), output."""
+def timed(cmd: list[str], cwd: str = ROOT, cpus: set | None = None, **env_extra: str) -> dict:
+    """Run ``cmd`` (``env_extra`` added to its environment; on the CPUs ``cpus`` only, when given);
+    wall seconds, CPU seconds (user + system of it and its children), output."""
     env = dict(os.environ, PYOPENGL_PLATFORM="egl", PYTHONUNBUFFERED="1", **env_extra)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          preexec_fn=pin)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -81,10 +84,11 @@ def shard_digests(out: str) -> dict[str, str]:
             for n in sorted(os.listdir(out)) if names.SHARD_NAME.match(n)}
 
 
-def count(run: dict, what: str) -> int:
-    """A count from the command's summary (``written N``, ``instances N``)."""
-    m = re.search(rf"{what} (\d+)", run["out"])
-    return int(m.group(1)) if m else 0
+def count(out: str, what: str) -> int:
+    """A count of the dataset in ``out`` (``records_written``, ``instances_written``), from its
+    stats.json."""
+    with open(os.path.join(out, names.STATS), encoding="utf-8") as f:
+        return int(json.load(f)["counts"].get(what, 0))
 
 
 def demo_models(work: str) -> str:
@@ -128,15 +132,15 @@ def single(a, rows: list, work: str, rates: dict) -> None:
 
 def scale(a, rows: list, work: str) -> None:
     """One worker as it runs by default (llvmpipe's rasteriser threads on every core, so it already
-    uses more than one core), one worker held to one core (``LP_NUM_THREADS=1``), two workers
-    (``runners.share_rasterizer_threads``: one rasteriser thread each): whole process and render
-    stage (progress line). The shards of all three must be byte-identical."""
+    uses more than one core), one worker given one CPU (its process and children pinned to CPU 0),
+    two workers (``runners.share_rasterizer_threads``: one rasteriser thread each): whole process
+    and render stage (progress line). The shards of all three must be byte-identical."""
     models = demo_models(work)
     runs, digests = {}, {}
-    for name, workers, env in (("1", 1, {}), ("1 core", 1, {"LP_NUM_THREADS": "1"}), ("2", 2, {})):
-        out = os.path.join(work, f"scale{workers}{'c' if env else ''}")
+    for name, workers, cpus in (("1", 1, None), ("1 core", 1, {0}), ("2", 2, None)):
+        out = os.path.join(work, f"scale{workers}{'c' if cpus else ''}")
         extra = ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
-        runs[name] = timed(render_cmd(models, out, "227x227", a.scale_views, *extra), **env)
+        runs[name] = timed(render_cmd(models, out, "227x227", a.scale_views, *extra), cpus=cpus)
         digests[name] = shard_digests(out)
     n = 16 * a.scale_views
     rate = {k: n / r["wall"] for k, r in runs.items()}
@@ -144,7 +148,7 @@ def scale(a, rows: list, work: str) -> None:
     same = len(set(map(str, digests.values()))) == 1 and bool(digests["1"])
     rows.append(("scale", f"16 models x {a.scale_views} views 227x227, 1 worker, whole process (render stage)",
                  f"{rate['1']:.1f} ({stage['1']:.1f})", "baseline"))
-    rows.append(("scale", "same, 1 worker held to one core (LP_NUM_THREADS=1)",
+    rows.append(("scale", "same, 1 worker on one CPU (pinned to CPU 0)",
                  f"{rate['1 core']:.1f} ({stage['1 core']:.1f})", "baseline per core"))
     rows.append(("scale", "same, 2 workers (multi_processing)", f"{rate['2']:.1f} ({stage['2']:.1f})",
                  f"{rate['2'] / rate['1']:.2f}x; per core {rate['2'] / rate['1 core']:.2f}x, render stage "
@@ -194,14 +198,15 @@ def clickhere(a, rows: list, work: str, rates: dict) -> None:
     total = 16 * n
     rv, rc = total / view["wall"], total / ch["wall"]
     rates["view 960x540"] = rv
-    inst = count(ch, "instances")
+    inst = count(os.path.join(work, "ch"), "instances_written")
     rows.append(("clickhere", f"--layout view 960x540, 16 demo models x {n} views, whole process", f"{rv:.1f}",
                  "baseline"))
     rows.append(("clickhere", f"--layout clickhere --compact, same views ({inst} instances, "
-                 f"{count(ch, 'written')} views kept)", f"{rc:.1f} ({inst / ch['wall']:.1f} inst/s)",
-                 f"{rc / rv:.2f}x view layout"))
-    rb, ib = total / chb["wall"], count(chb, "instances")
-    rows.append(("clickhere", f"same, --clickhere_render box ({ib} instances, {count(chb, 'written')} views kept)",
+                 f"{count(os.path.join(work, 'ch'), 'records_written')} views kept)",
+                 f"{rc:.1f} ({inst / ch['wall']:.1f} inst/s)", f"{rc / rv:.2f}x view layout"))
+    rb, ib = total / chb["wall"], count(os.path.join(work, "ch-box"), "instances_written")
+    rows.append(("clickhere", f"same, --clickhere_render box ({ib} instances, "
+                 f"{count(os.path.join(work, 'ch-box'), 'records_written')} views kept)",
                  f"{rb:.1f} ({ib / chb['wall']:.1f} inst/s)",
                  f"{rb / rc:.2f}x full; CPU ms/view {1000 * ch['cpu'] / total:.0f} full, {1000 * chb['cpu'] / total:.0f} box"))
     sf, sb = stage_rate(ch), stage_rate(chb)

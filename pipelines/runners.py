@@ -24,7 +24,7 @@ import math
 import os
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 # Beam looks a runner name up lower-cased, as given or with "runner" appended; Dask is not among
@@ -92,16 +92,22 @@ def share_rasterizer_threads(options: PipelineOptions) -> None:
     workers), instead of one per core each: N x cores threads fought over the cores. Does nothing
     when the user set ``LP_NUM_THREADS`` or with any other runner or mode (one process: Mesa's
     default, one thread per core)."""
-    if "LP_NUM_THREADS" in os.environ or is_dask(options):
-        return
-    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
-    if _runner_name(options.view_as(StandardOptions).runner or "DirectRunner") not in ("DirectRunner", "direct"):
+    if "LP_NUM_THREADS" in os.environ or local_runner_name(options) is None:
         return
     direct = options.view_as(DirectOptions)
     cores = os.cpu_count() or 1
     workers = direct.direct_num_workers or cores  # Beam: 0 = one worker per core
     if direct.direct_running_mode == "multi_processing" and workers > 1:
         os.environ["LP_NUM_THREADS"] = str(max(1, cores // workers))
+
+
+def local_runner_name(options: PipelineOptions) -> str | None:
+    """``"DirectRunner"`` when ``options`` name the DirectRunner (any spelling Beam accepts) or no
+    runner, else None."""
+    runner = options.view_as(StandardOptions).runner
+    if runner is None or _runner_name(runner).lower() in ("directrunner", "direct"):
+        return "DirectRunner"
+    return None
 
 
 def local_runner(options: PipelineOptions):
@@ -114,8 +120,7 @@ def local_runner(options: PipelineOptions):
     servers running until exit (about 0.1 s a run and 0.3 s at exit here). Our pipelines are built
     for the FnApiRunner (``--direct_num_workers``, ``--direct_running_mode``, a DoFn's setup once
     per worker), so a local run uses it directly; ``--runner PrismRunner`` still chooses Prism."""
-    runner = options.view_as(StandardOptions).runner
-    if runner is not None and _runner_name(runner).lower() not in ("directrunner", "direct"):
+    if local_runner_name(options) is None:
         return None
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
@@ -123,6 +128,24 @@ def local_runner(options: PipelineOptions):
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
+
+
+def _no_idle_workers(options: PipelineOptions, num_elements: int) -> PipelineOptions:
+    """DirectRunner ``multi_processing`` with more workers than work units: a copy with one worker
+    per unit, and for one unit (a one-shard assembly, a one-model render) the in-process mode: the
+    extra worker processes would only start (import Beam, set up the DoFn) and idle, about 1 s for
+    two workers here. Every other case: ``options`` itself."""
+    if local_runner_name(options) is None:
+        return options
+    direct = options.view_as(DirectOptions)
+    workers = direct.direct_num_workers or os.cpu_count() or 1  # Beam: 0 = one worker per core
+    if direct.direct_running_mode != "multi_processing" or workers <= max(1, num_elements):
+        return options
+    capped = copy.deepcopy(options)
+    capped.view_as(DirectOptions).direct_num_workers = max(1, num_elements)
+    if num_elements <= 1:
+        capped.view_as(DirectOptions).direct_running_mode = "in_memory"
+    return capped
 
 
 def prepare(options: PipelineOptions, num_elements: int) -> PipelineOptions:
@@ -136,6 +159,7 @@ def prepare(options: PipelineOptions, num_elements: int) -> PipelineOptions:
     """
     if num_elements < 0:
         raise ValueError(f"expected a number of work units >= 0, got {num_elements}")
+    options = _no_idle_workers(options, num_elements)
     share_rasterizer_threads(options)
     if not is_dask(options):
         return options

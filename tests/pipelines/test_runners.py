@@ -6,7 +6,7 @@ import sys
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.dask.dask_runner import DaskOptions
 
 from pipelines import options, render_shapenet, runners
@@ -140,3 +140,32 @@ def test_a_users_rasterizer_threads_are_kept(monkeypatch):
     runners.share_rasterizer_threads(PipelineOptions(["--direct_num_workers", "2", "--direct_running_mode",
                                                       "multi_processing"]))
     assert os.environ["LP_NUM_THREADS"] == "3"
+
+
+@pytest.mark.parametrize("args, elements, workers, mode", [
+    (["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"], 1, 1, "in_memory"),
+    (["--direct_num_workers", "4", "--direct_running_mode", "multi_processing"], 3, 3, "multi_processing"),
+    (["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"], 16, 2, "multi_processing"),
+    (["--direct_num_workers", "0", "--direct_running_mode", "multi_processing"], 1, 1, "in_memory"),
+    (["--direct_num_workers", "4", "--direct_running_mode", "multi_threading"], 1, 4, "multi_threading"),
+    (["--runner", "DaskRunner", "--direct_num_workers", "4", "--direct_running_mode", "multi_processing"], 1, 4,
+     "multi_processing"),
+])
+def test_prepare_starts_no_worker_process_without_a_unit(monkeypatch, args, elements, workers, mode):
+    """More multi_processing workers than work units: one per unit, in-process for one unit; the
+    caller's options are not changed; other modes and runners keep theirs."""
+    monkeypatch.setenv("LP_NUM_THREADS", "1")
+    monkeypatch.setattr(runners.os, "cpu_count", lambda: 2)
+    given = PipelineOptions(runners.normalize_beam_args(args))
+    before = given.get_all_options()
+    got = runners.prepare(given, elements).view_as(DirectOptions)
+    assert (got.direct_num_workers or 2, got.direct_running_mode) == (workers, mode)
+    assert given.get_all_options() == before
+
+
+def test_local_runs_use_the_fn_api_runner_and_others_beams_choice():
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
+    for args in ([], ["--runner", "DirectRunner"], ["--runner=direct"]):
+        assert isinstance(runners.local_runner(PipelineOptions(args)), FnApiRunner)
+    for args in (["--runner", DASK_RUNNER], ["--runner", "PrismRunner"], ["--runner", "DataflowRunner"]):
+        assert runners.local_runner(PipelineOptions(args)) is None
