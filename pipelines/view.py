@@ -44,11 +44,12 @@ class RenderViews(RendererDoFn):
     def render(self, task: ModelTask, loaded):
         (mesh, kps), model, intr = loaded, task.model, self.config.intrinsics
         empty = EmptyViews(model.key, model.model_dir)
+        specs = plan_views(task, self.config, self.table)
+        poses = [geometry.viewpoint_to_cam_T_obj(spec.viewpoint) for spec in specs]
         with self.prepared(mesh) as handle:
-            for spec in plan_views(task, self.config, self.table):
-                cam_T_obj = geometry.viewpoint_to_cam_T_obj(spec.viewpoint)
-                request = RenderRequest(intr, tuple(map(tuple, cam_T_obj)))
-                out = self.renderer.render(handle, request, kps, self.config.visibility_tolerance)
+            requests = (RenderRequest(intr, tuple(map(tuple, cam_T_obj))) for cam_T_obj in poses)
+            views = self.renderer.render_many(handle, requests, kps, self.config.visibility_tolerance)
+            for spec, cam_T_obj, out in zip(specs, poses, views):
                 self.count("views_rendered")
                 if not empty.shows(out, spec.key):
                     continue

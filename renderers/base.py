@@ -93,6 +93,12 @@ class Renderer(abc.ABC):
     def close(self) -> None:
         """Free the backend (called from DoFn.teardown)."""
 
+    def render_many(self, handle, requests, keypoints: Keypoints3D | None = None, rel_tolerance: float = 0.01):
+        """:meth:`render` of each of ``requests`` in order, yielded one by one; a backend may draw the
+        next view while the caller handles one (the results are the same)."""
+        for request in requests:
+            yield self.render(handle, request, keypoints, rel_tolerance)
+
     def render(self, handle, request: RenderRequest, keypoints: Keypoints3D | None = None,
                rel_tolerance: float = 0.01) -> dict:
         """Render one view.
@@ -102,7 +108,11 @@ class Renderer(abc.ABC):
         pixels, ``z`` (K,) float32, ``visible`` (K,) bool (inside the image and passing a depth
         test against ``depth`` with relative tolerance ``rel_tolerance``).
         """
-        rgba, depth = self._render(handle, request)
+        return self._labelled(request, *self._render(handle, request), keypoints, rel_tolerance)
+
+    @staticmethod
+    def _labelled(request: RenderRequest, rgba, depth, keypoints, rel_tolerance) -> dict:
+        """:meth:`render`'s dict from a view's rgba and depth."""
         kp = keypoints if keypoints is not None else Keypoints3D.empty()
         labels = label_keypoints(request.intrinsics.K, request.pose, kp.xyz, depth, rel_tolerance)
         return {"rgba": rgba, "depth": depth, "mask": depth > 0,

@@ -30,17 +30,27 @@ changes where the passes draw and what is read back:
 * pyrender looks every uniform up by name on every draw (about 60 ``glGetUniformLocation`` calls
   a view); the programs here keep each location once found (:class:`_LocatedProgram`), and
   :meth:`ViewRenderer.draw` runs a pass without ``OffscreenRenderer.render``'s two EGL
-  make-current calls (the caller holds the context current).
+  make-current calls (the caller holds the context current);
+* the camera and the lights are not scene nodes: pyrender adds a node by decomposing its pose
+  into a quaternion, updates a networkx graph and searches it for every pose it reads (camera
+  and lights, new nodes every view: most of a pass's Python). :func:`view` computes the values
+  pyrender's shaders receive, from the same poses through the same decomposition (so the same
+  bits), and the colour pass (pyrender's programs, materials and draw calls) binds them; the
+  lights are bound in the order given (pyrender's order is that of a Python set, which decides
+  the last bit of a sum of three or more lights).
 
 Import this module only after the GL platform is chosen (:func:`renderers.pyrender_backend.select_platform`).
 """
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 
 import numpy as np
 from OpenGL import GL
-from pyrender.constants import GLTF, RenderFlags
+from pyrender.constants import GLTF, ProgramFlags, RenderFlags
+from pyrender.light import DirectionalLight, PointLight
+from pyrender.node import Node
 from pyrender.renderer import Renderer as _PyrenderRenderer
 from pyrender.shader_program import ShaderProgram
 
@@ -64,11 +74,29 @@ class ViewRenderer(_PyrenderRenderer):
         self._depth_meshes: dict = {}  # pyrender Mesh -> _DepthMesh (its distinct positions, indexed)
         self._depth_program = None
 
-    def draw(self, scene, flags) -> None:
+    def draw(self, scene, flags, view: "View | None" = None) -> None:
         """One offscreen pass of ``scene`` (``RenderFlags.RGBA``, ``DEPTH_ONLY`` or ``RGBA | FLAT``)
         at ``viewport_width`` x ``viewport_height``, this renderer's GL context current; read it
-        back with :meth:`read_view`, :meth:`read_color` or :meth:`read_depth`."""
-        self.render(scene, flags | RenderFlags.OFFSCREEN)
+        back with :meth:`read_view`, :meth:`read_color` or :meth:`read_depth`. With ``view``
+        (:func:`view`; see :meth:`can_draw`) the scene holds the meshes only; without it, pyrender's
+        pass with the scene's camera and light nodes."""
+        flags |= RenderFlags.OFFSCREEN
+        if view is None:
+            self.render(scene, flags)
+            return
+        self._update_context(scene, flags)
+        if flags & RenderFlags.DEPTH_ONLY:
+            self._depth_pass(scene, flags, self._depth_pass_meshes(scene), view.V, view.P)
+        else:
+            self._color_pass(scene, flags, view)
+
+    def can_draw(self, scene, view: "View") -> bool:
+        """Whether :meth:`draw` can draw ``scene`` from ``view``: at most pyrender's number of lights
+        of each kind (pyrender would keep the nearest ones) and meshes of triangles without
+        instances (the depth pass)."""
+        limits = self._compute_max_n_lights(RenderFlags.NONE)
+        return (len(view.directional) <= limits[0] and len(view.point) <= limits[2]
+                and self._depth_pass_meshes(scene) is not None)
 
     def _get_primitive_program(self, primitive, flags, program_flags):
         return _located(super()._get_primitive_program(primitive, flags, program_flags))
@@ -147,6 +175,17 @@ class ViewRenderer(_PyrenderRenderer):
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._main_fb)
         GL.glBlitFramebuffer(0, 0, w, h, 0, 0, w, h, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
 
+    def read_raw(self) -> tuple[np.ndarray, np.ndarray]:
+        """The last colour and depth passes as read back: rgba (H, W, 4) uint8 as :meth:`read_view`
+        gives it, and the depth buffer (H, W) float32 in [0, 1] (1 = no hit), top row first:
+        :func:`linear_depth` makes it :meth:`read_view`'s depth."""
+        rgba = self.read_color()
+        w, h = self._main_fb_dims
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._depth_fb)
+        buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT), np.float32)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
+        return rgba, np.ascontiguousarray(buf.reshape(h, w)[::-1])
+
     def read_view(self, znear: float, zfar: float) -> tuple[np.ndarray, np.ndarray]:
         """The last colour and depth passes: rgba (H, W, 4) uint8 (the multisample resolve, alpha =
         coverage) and depth (H, W) float32 z-depth at the pixel centres (0 = no hit), both in image
@@ -170,14 +209,58 @@ class ViewRenderer(_PyrenderRenderer):
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._depth_fb)
         buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT), np.float32)
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
-        return _linear_depth(np.ascontiguousarray(buf.reshape(h, w)[::-1]), znear, zfar)
+        return linear_depth(np.ascontiguousarray(buf.reshape(h, w)[::-1]), znear, zfar)
 
     def _forward_pass(self, scene, flags, seg_node_map=None):
         if flags & RenderFlags.DEPTH_ONLY and flags & RenderFlags.OFFSCREEN:
             meshes = self._depth_pass_meshes(scene)
             if meshes is not None:
-                return self._depth_pass(scene, flags, meshes)
+                return self._depth_pass(scene, flags, meshes, *self._get_camera_matrices(scene))
         return super()._forward_pass(scene, flags, seg_node_map)
+
+    def _color_pass(self, scene, flags, view: "View"):
+        """pyrender's forward colour pass (``RGBA``, or ``RGBA | FLAT``) with the camera and lights of
+        ``view`` instead of the scene's nodes: the same programs, uniforms, materials, draw calls
+        and order of meshes."""
+        self._configure_forward_pass_viewport(flags)
+        GL.glClearColor(*scene.bg_color)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
+        GL.glEnable(GL.GL_MULTISAMPLE)
+        program, bound = None, set()
+        for node in _sorted_mesh_nodes(scene, view.cam_pos):
+            mesh = node.mesh
+            if not mesh.is_visible:
+                continue
+            pose = scene.get_pose(node)
+            for primitive in mesh.primitives:
+                program = self._get_primitive_program(primitive, flags, ProgramFlags.USE_MATERIAL)
+                program._bind()
+                if program not in bound:  # a program keeps its uniforms: once a pass is enough
+                    bound.add(program)
+                    program.set_uniform("V", view.V)
+                    program.set_uniform("P", view.P)
+                    program.set_uniform("cam_pos", view.cam_pos)
+                    if not flags & RenderFlags.FLAT:
+                        self._bind_view_lights(program, scene, view)
+                self._bind_and_draw_primitive(primitive=primitive, pose=pose, program=program, flags=flags)
+                self._reset_active_textures()
+        if program is not None:
+            program._unbind()
+        GL.glFlush()
+
+    def _bind_view_lights(self, program, scene, view: "View"):
+        """The lighting uniforms pyrender's ``_bind_lighting`` sets, from ``view``."""
+        program.set_uniform("ambient_light", scene.ambient_light)
+        program.set_uniform("n_directional_lights", len(view.directional))
+        program.set_uniform("n_spot_lights", 0)
+        program.set_uniform("n_point_lights", len(view.point))
+        for kind, lights, vector in (("directional", view.directional, "direction"),
+                                     ("point", view.point, "position")):
+            for i, (value, color, intensity) in enumerate(lights):
+                b = f"{kind}_lights[{i}]."
+                program.set_uniform(b + vector, value)
+                program.set_uniform(b + "color", color)
+                program.set_uniform(b + "intensity", intensity)
 
     def _depth_pass_meshes(self, scene):
         """[(pose, _DepthMesh)] of the scene's visible meshes, or None where this module cannot draw
@@ -197,15 +280,15 @@ class ViewRenderer(_PyrenderRenderer):
             out.append((scene.get_pose(node), self._depth_meshes[mesh]))
         return out
 
-    def _depth_pass(self, scene, flags, meshes):
-        """pyrender's depth-only forward pass, drawn from the meshes' indexed distinct positions
-        (see the module doc) into the single-sample depth framebuffer."""
+    def _depth_pass(self, scene, flags, meshes, V, P):
+        """pyrender's depth-only forward pass (view matrix ``V``, projection ``P``), drawn from the
+        meshes' indexed distinct positions (see the module doc) into the single-sample depth
+        framebuffer."""
         self._configure_forward_pass_viewport(flags)
         GL.glClearColor(*scene.bg_color)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
         GL.glEnable(GL.GL_MULTISAMPLE)
         if meshes:
-            V, P = self._get_camera_matrices(scene)
             program = self._depth_shader()
             program._bind()
             program.set_uniform("V", V)
@@ -246,6 +329,56 @@ class ViewRenderer(_PyrenderRenderer):
         self._depth_meshes.clear()
         self._depth_program = None  # deleted with pyrender's program cache
         super().delete()
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """A view's camera and lights as pyrender's shaders receive them (:func:`view`): ``V`` (4, 4)
+    world -> camera, ``P`` (4, 4) projection, ``cam_pos`` (3,); ``directional``: ((direction (3,),
+    color (3,) float32, intensity), ...), ``point``: ((position (3,), color, intensity), ...)."""
+
+    V: np.ndarray
+    P: np.ndarray
+    cam_pos: np.ndarray
+    directional: tuple
+    point: tuple
+
+
+def node_pose(pose) -> np.ndarray:
+    """The pose pyrender reads back for a node added with ``pose`` (4, 4): decomposed into
+    translation, quaternion and scale, recomposed, times the identity of its path to the world;
+    within a few ulps of ``pose``, and these bits are the ones its shaders get."""
+    m = np.asanyarray(pose)
+    return np.dot(Node._m_from_tqs(Node._t_from_m(m), Node._q_from_m(m), Node._s_from_m(m)), np.eye(4))
+
+
+def view(camera, cam_pose, lights, width: int, height: int) -> View:
+    """The :class:`View` of a pyrender ``camera`` at GL pose ``cam_pose`` (4, 4) and ``lights``
+    [(pyrender DirectionalLight or PointLight, pose (4, 4))], in order, for a viewport of
+    ``width`` x ``height``."""
+    cam = node_pose(cam_pose)
+    directional, point = [], []
+    for light, pose in lights:
+        p = node_pose(pose)
+        if isinstance(light, DirectionalLight):
+            directional.append((-p[:3, 2], light.color, light.intensity))
+        elif isinstance(light, PointLight):
+            point.append((p[:3, 3], light.color, light.intensity))
+        else:
+            raise ValueError(f"unsupported light {type(light).__name__}")
+    return View(np.linalg.inv(cam), camera.get_projection_matrix(width=width, height=height), cam[:3, 3],
+                tuple(directional), tuple(point))
+
+
+def _sorted_mesh_nodes(scene, cam_loc):
+    """pyrender's drawing order of the scene's mesh nodes (``Renderer._sorted_mesh_nodes``) for a
+    camera at ``cam_loc``: opaque meshes, then transparent ones, each farthest first."""
+    solid, transparent = [], []
+    for node in scene.mesh_nodes:
+        (transparent if node.mesh.is_transparent else solid).append(node)
+    for nodes in (solid, transparent):
+        nodes.sort(key=lambda n: -np.linalg.norm(scene.get_pose(n)[:3, 3] - cam_loc))
+    return solid + transparent
 
 
 class _LocatedProgram(ShaderProgram):
@@ -341,7 +474,7 @@ class _DepthMesh:
         GL.glDeleteBuffers(2, [self.vbo, self.ebo])
 
 
-def _linear_depth(d: np.ndarray, znear: float, zfar: float) -> np.ndarray:
+def linear_depth(d: np.ndarray, znear: float, zfar: float) -> np.ndarray:
     """Depth-buffer values (H, W) float32 in [0, 1] -> z-depth, 0 where 1.0 (no hit): pyrender's
     linearisation, in the same float32 arithmetic."""
     hit = d != 1.0

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import math
 import os
 import sys
@@ -85,18 +86,29 @@ def _directional_pose(direction) -> np.ndarray:
 _DIFFUSE_GAIN = math.pi / (0.96 * 0.96)
 
 
-def _hemisphere_lights(pr, scene, nodes, obj_T_cam, light) -> np.ndarray:
-    """Adds a hemisphere light as ``intensity/2`` ambient plus a directional light of
-    ``+intensity/2`` along ``direction`` and one of ``-intensity/2`` against it:
+def _hemisphere_lights(pr, obj_T_cam, light) -> tuple[list, np.ndarray]:
+    """A hemisphere light as ``intensity/2`` ambient plus a directional light of ``+intensity/2``
+    along ``direction`` and one of ``-intensity/2`` against it:
     ``(1 + c) / 2 = 1/2 + max(c, 0)/2 - max(-c, 0)/2`` for ``c = n . (-direction)``. Returns the
-    ambient RGB to add."""
+    two lights [(pyrender light, pose)] and the ambient RGB to add."""
     color = np.asarray(light.color, dtype=np.float64)
     half = 0.5 * light.intensity
     d = np.asarray(light.direction, dtype=np.float64)
-    for direction, sign in ((d, 1.0), (-d, -1.0)):
-        nodes.append(scene.add(pr.DirectionalLight(color=color, intensity=sign * half * _DIFFUSE_GAIN),
-                               pose=obj_T_cam @ _directional_pose(direction)))
-    return half * color
+    return [(pr.DirectionalLight(color=color, intensity=sign * half * _DIFFUSE_GAIN),
+             obj_T_cam @ _directional_pose(direction)) for direction, sign in ((d, 1.0), (-d, -1.0))], half * color
+
+
+@dataclasses.dataclass
+class _Setup:
+    """A request's camera (a pyrender camera at GL pose ``cam_pose``), lights [(pyrender light,
+    pose)], ambient RGB and depth range, in the model's frame."""
+
+    camera: object
+    cam_pose: np.ndarray
+    lights: list
+    ambient: np.ndarray
+    znear: float
+    zfar: float
 
 
 def _make_diffuse(mesh) -> None:
@@ -191,11 +203,9 @@ class PyrenderRenderer(Renderer):
     def release(self, handle) -> None:
         handle["scene"].clear()
 
-    def _place(self, handle, request: RenderRequest):
-        """Adds the camera and lights of ``request`` to the handle's scene; returns the camera,
-        the nodes added (to remove after the passes) and the near and far planes."""
+    def _setup(self, handle, request: RenderRequest) -> _Setup:
+        """The camera and lights of ``request`` (see :class:`_Setup`); sets the viewport's size."""
         pr = self._pyrender
-        scene = handle["scene"]
         intr = request.intrinsics
         if (self._renderer.viewport_width, self._renderer.viewport_height) != (intr.width, intr.height):
             self._renderer.viewport_width, self._renderer.viewport_height = intr.width, intr.height
@@ -209,49 +219,88 @@ class PyrenderRenderer(Renderer):
         znear = max(dist - 1.5 * radius, 1e-3 * max(dist, radius))
         zfar = dist + 1.5 * radius
         cam = pr.IntrinsicsCamera(intr.fx, intr.fy, intr.cx + 0.5, intr.cy + 0.5, znear=znear, zfar=zfar)
-        nodes = [scene.add(cam, pose=geometry.cv_pose_to_gl_pose(obj_T_cam))]
         ambient = np.asarray(request.ambient, dtype=np.float64)
+        lights = []
         for light in request.lights:
             if light.kind == "directional":
-                nodes.append(scene.add(pr.DirectionalLight(color=light.color, intensity=light.intensity),
-                                       pose=obj_T_cam @ _directional_pose(light.direction)))
+                lights.append((pr.DirectionalLight(color=light.color, intensity=light.intensity),
+                               obj_T_cam @ _directional_pose(light.direction)))
             elif light.kind == "hemisphere":
-                ambient = ambient + _hemisphere_lights(pr, scene, nodes, obj_T_cam, light)
+                pair, extra = _hemisphere_lights(pr, obj_T_cam, light)
+                lights += pair
+                ambient = ambient + extra
             else:
-                pose = obj_T_cam @ geometry.make_transform(translation=light.position)
-                nodes.append(scene.add(pr.PointLight(color=light.color, intensity=light.intensity), pose=pose))
-        scene.ambient_light = ambient
-        return cam, nodes, znear, zfar
+                lights.append((pr.PointLight(color=light.color, intensity=light.intensity),
+                               obj_T_cam @ geometry.make_transform(translation=light.position)))
+        return _Setup(cam, geometry.cv_pose_to_gl_pose(obj_T_cam), lights, ambient, znear, zfar)
+
+    @contextlib.contextmanager
+    def _posed(self, handle, request: RenderRequest):
+        """For the block, in the GL context: (view, setup) of ``request``. ``view`` is the
+        :class:`renderers.gl_view.View` the ViewRenderer draws from (the scene keeps its meshes
+        only), or None: then the camera and lights are nodes of the scene (removed after)."""
+        scene = handle["scene"]
+        setup = self._setup(handle, request)
+        scene.ambient_light = setup.ambient
+        view, nodes = None, []
+        if self._view is not None:
+            from renderers import gl_view  # noqa: PLC0415 - imported once the GL platform is chosen
+            view = gl_view.view(setup.camera, setup.cam_pose, setup.lights, request.intrinsics.width,
+                                request.intrinsics.height)
+            if not self._view.can_draw(scene, view):
+                view = None
+        if view is None:
+            nodes = [scene.add(setup.camera, pose=setup.cam_pose)]
+            nodes += [scene.add(light, pose=pose) for light, pose in setup.lights]
+        try:
+            yield view, setup
+        finally:
+            for n in nodes:
+                scene.remove_node(n)
 
     def _render(self, handle, request: RenderRequest):
         pr, scene, intr = self._pyrender, handle["scene"], request.intrinsics
-        cam, nodes, znear, zfar = self._place(handle, request)
-        try:
-            with self._gl():
-                if self._view is not None:
-                    self._view.draw(scene, pr.RenderFlags.RGBA)
-                    self._view.draw(scene, pr.RenderFlags.DEPTH_ONLY)
-                    rgba, depth = self._view.read_view(znear, zfar)
-                else:
-                    rgba, _ = self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
-                    sx, sy = self._depth_sample_position()
-                    cam.cx, cam.cy = intr.cx + sx, intr.cy + 1.0 - sy
-                    depth = self._renderer.render(scene, flags=pr.RenderFlags.DEPTH_ONLY)
-        finally:
-            for n in nodes:
-                scene.remove_node(n)
+        with self._gl(), self._posed(handle, request) as (view, setup):
+            if self._view is not None:
+                self._view.draw(scene, pr.RenderFlags.RGBA, view)
+                self._view.draw(scene, pr.RenderFlags.DEPTH_ONLY, view)
+                rgba, depth = self._view.read_view(setup.znear, setup.zfar)
+            else:
+                rgba, _ = self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
+                sx, sy = self._depth_sample_position()
+                setup.camera.cx, setup.camera.cy = intr.cx + sx, intr.cy + 1.0 - sy
+                depth = self._renderer.render(scene, flags=pr.RenderFlags.DEPTH_ONLY)
         return np.ascontiguousarray(rgba, dtype=np.uint8), np.ascontiguousarray(depth, dtype=np.float32)
 
-    def _one_pass(self, handle, request: RenderRequest, flags, read):
-        scene = handle["scene"]
-        _, nodes, znear, zfar = self._place(handle, request)
-        try:
+    def render_many(self, handle, requests, keypoints=None, rel_tolerance: float = 0.01):
+        """:meth:`render` of each request, in order. Each view's passes are queued, then the
+        previous view is handed to the caller while Mesa's rasteriser threads draw this one (its
+        labels and whatever the caller does with it overlap the rasterisation), then this view is
+        read back. The GL context is released while the caller holds a view."""
+        if self._view is None:
+            yield from super().render_many(handle, requests, keypoints, rel_tolerance)
+            return
+        from renderers import gl_view  # noqa: PLC0415 - imported once the GL platform is chosen
+        flags = self._pyrender.RenderFlags
+        pending = None
+        for request in requests:
+            with self._gl(), self._posed(handle, request) as (view, setup):
+                self._view.draw(handle["scene"], flags.RGBA, view)
+                self._view.draw(handle["scene"], flags.DEPTH_ONLY, view)
+            if pending is not None:
+                yield self._labelled(pending[0], pending[1], gl_view.linear_depth(pending[2], *pending[3]),
+                                     keypoints, rel_tolerance)
             with self._gl():
-                self._view.draw(scene, flags)
-                return read(znear, zfar)
-        finally:
-            for n in nodes:
-                scene.remove_node(n)
+                rgba, raw = self._view.read_raw()
+            pending = (request, rgba, raw, (setup.znear, setup.zfar))
+        if pending is not None:
+            yield self._labelled(pending[0], pending[1], gl_view.linear_depth(pending[2], *pending[3]),
+                                 keypoints, rel_tolerance)
+
+    def _one_pass(self, handle, request: RenderRequest, flags, read):
+        with self._gl(), self._posed(handle, request) as (view, setup):
+            self._view.draw(handle["scene"], flags, view)
+            return read(setup.znear, setup.zfar)
 
     def render_color(self, handle, request: RenderRequest) -> np.ndarray:
         """The colour pass of :meth:`render` alone: (H, W, 4) uint8 RGBA."""

@@ -124,30 +124,44 @@ def test_conformance_with_render_for_cnn_reference(fixtures, renderer):
     assert ious[-3] < 0.9  # the tilt sign is pinned down, not just tolerated
 
 
-def test_own_depth_pass_and_uniforms_equal_pyrenders_pass(renderer, fixtures, monkeypatch):
-    """renderers.gl_view draws the depth pass itself (distinct positions, indexed, no per-pass
-    Python) and keeps uniform locations; pyrender's own forward passes, drawn into the same
-    framebuffers, give the same bytes: colour and depth of 40 views of the real chair (views where
+def test_own_passes_equal_pyrenders_passes(renderer, fixtures, monkeypatch):
+    """renderers.gl_view draws the passes with the camera and lights given as uniforms (no scene
+    nodes), the depth pass from indexed distinct positions, and keeps uniform locations; pyrender's
+    own forward passes with camera and light nodes, drawn into the same framebuffers, give the same
+    bytes: colour, depth and the flat coverage pass of 40 views of the real chair (views where
     triangles meet exactly at a pixel centre included: merging a mesh's draws moved one such pixel
-    in 100 views)."""
+    in 100 views), with the default lights and with a hemisphere light."""
     from renderers import gl_view
+    from renderers.base import Light
     obj = os.path.join(fixtures, "shapenet_core_v1/03001627/21bfb150cfc23accb01c58badc8bbc39/model.obj")
     m = mesh.load_mesh(obj)
     intr = camera.Intrinsics.centered(227, 227, 1050.0 * 227 / 960)
     rng = np.random.default_rng(3)
-    requests = [_request(intr, geometry.viewpoint_to_cam_T_obj(geometry.Viewpoint(
-        rng.uniform(0, 360), rng.uniform(-10, 60), rng.uniform(-5, 5), rng.uniform(2, 3)))) for _ in range(40)]
-    handle = renderer.prepare(m)
-    ours = [renderer._render(handle, q) for q in requests]
-    assert renderer._view._depth_meshes  # the own depth pass was used
-    renderer.release(handle)
+    poses = [geometry.viewpoint_to_cam_T_obj(geometry.Viewpoint(rng.uniform(0, 360), rng.uniform(-10, 60),
+                                                                rng.uniform(-5, 5), rng.uniform(2, 3)))
+             for _ in range(40)]
+    sky = (Light("hemisphere", intensity=0.8, direction=(0.2, 1.0, 0.3)), Light("point", intensity=30.0,
+                                                                                 position=(1.0, -2.0, 0.5)))
+    requests = [_request(intr, p) for p in poses[:30]] + [RenderRequest(intr, tuple(map(tuple, p)), lights=sky)
+                                                          for p in poses[30:]]
+
+    def passes():
+        handle = renderer.prepare(m)
+        out = [(*renderer._render(handle, q), renderer.coverage(handle, q)) for q in requests]
+        renderer.release(handle)
+        return out
+
+    drawn = []
+    monkeypatch.setattr(gl_view.ViewRenderer, "_color_pass",
+                        lambda self, *a, _f=gl_view.ViewRenderer._color_pass: drawn.append(1) or _f(self, *a))
+    ours = passes()
+    assert len(drawn) == 80 and renderer._view._depth_meshes is not None
+    monkeypatch.setattr(gl_view.ViewRenderer, "can_draw", lambda self, scene, view: False)
     monkeypatch.setattr(gl_view.ViewRenderer, "_depth_pass_meshes", lambda self, scene: None)
-    monkeypatch.setattr(gl_view, "_located", lambda program: program)
     monkeypatch.setattr(gl_view._LocatedProgram, "set_uniform", gl_view.ShaderProgram.set_uniform)
-    handle = renderer.prepare(m)
-    theirs = [renderer._render(handle, q) for q in requests]
-    renderer.release(handle)
+    theirs = passes()
+    assert len(drawn) == 80  # pyrender's passes
     assert sum(int((o[1] > 0).sum()) for o in ours) > 40 * 500
-    for (rgba, depth), (rgba_ref, depth_ref) in zip(ours, theirs):
-        assert np.array_equal(rgba, rgba_ref)
-        assert np.array_equal(depth, depth_ref)
+    for got, ref in zip(ours, theirs):
+        for a, b in zip(got, ref):
+            assert np.array_equal(a, b)
