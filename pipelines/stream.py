@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import time
 from typing import Any, Callable, Iterable, Iterator
 
@@ -375,6 +376,9 @@ def write_shard(output_dir: str, shard: Shard, parts: list[tuple[str, dict]]) ->
 # ------------------------------------------------------------------------------ the two DoFns
 
 
+SWITCH_INTERVAL = 0.001  # s: the longest a thread keeps the GIL from another (Python's default: 0.005)
+
+
 class WriteUnits(beam.DoFn):
     """Unit -> its id, after making it: ``worker`` (the pipeline's DoFn) runs on each task; its main
     outputs become records through ``records(output) -> [(key, bytes)]`` streamed into the unit's
@@ -413,6 +417,10 @@ class WriteUnits(beam.DoFn):
             writer = PartWriter(target)
         if writer is not None and self._encoder is None:
             self._encoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kpdata-encode")
+            # The worker's thread releases the GIL around each of its many short GL calls; with the
+            # encoder's Python holding it, taking it back waited up to Python's switch interval
+            # (5 ms) each time: 1 ms made a 1,000-view render 3.5 % faster here (no gain below).
+            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         pending: collections.deque = collections.deque()
         t0 = time.perf_counter()
         try:
