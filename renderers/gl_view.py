@@ -18,12 +18,13 @@ changes where the passes draw and what is read back:
   depth lies on OpenCV's integer pixel centres without any shifted camera, and rasterising one
   sample per pixel costs a quarter of the multisampled depth pass;
 * the depth pass is drawn by this module, not by pyrender's forward pass: pyrender's own depth
-  program (the same shader source, so the same arithmetic), over one index buffer per mesh whose
-  vertices are the mesh's distinct positions (a flat-shaded mesh repeats each corner once per
-  face: three times fewer vertices to transform), without pyrender's per-pass Python (materials,
-  lights, uniforms looked up by name). Depth-only drawing with ``GL_LESS`` keeps the nearest
-  surface of each sample whatever the order of the triangles, so merging them changes nothing;
-  back faces are culled as pyrender culls them in a depth pass (always);
+  program (the same shader source, so the same arithmetic), each primitive indexed over its
+  distinct positions (a flat-shaded mesh repeats each corner once per face, so far fewer
+  vertices to transform) and drawn as pyrender draws it, one draw per primitive in order (Mesa
+  chooses its clipping path per draw, which decides the last bit of the window coordinates:
+  merging the draws moved a pixel whose centre falls exactly on a vertex), without pyrender's
+  per-pass Python (materials, lights, uniforms looked up by name); back faces are culled as
+  pyrender culls them in a depth pass (always);
 * the colour pass is resolved only after the depth pass is queued: Mesa's rasteriser threads
   rasterise the colour pass while this thread transforms and bins the depth pass; then each
   buffer is read once (``glReadPixels``: RGBA bytes, then depth floats);
