@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import logging
 import os
 
@@ -196,12 +197,20 @@ class RenderClickHereViews(RendererDoFn):
         (mesh, kps, cls_name), model, cfg = loaded, task.model, self.config.render
         intr = cfg.intrinsics
         class_table = self.sources.viewpoint_table(cls_name)
+        views = []  # each view's own generator draws its lamps now, the rest of its draws after its render
+        for index, spec in enumerate(plan_views(task, cfg, self.table)):
+            rng = rng_for(cfg.seed, "clickhere/" + spec.key)
+            vp = spec.viewpoint if class_table is None else class_table.sample(rng_for(cfg.seed, spec.key))
+            views.append((index, spec, vp, rng, *self._request(vp, intr, rng)))
         with self.prepared(mesh) as handle:
-            for index, spec in enumerate(plan_views(task, cfg, self.table)):
-                rng = rng_for(cfg.seed, "clickhere/" + spec.key)
-                vp = spec.viewpoint if class_table is None else class_table.sample(rng_for(cfg.seed, spec.key))
+            if self.config.crop_render == "box":
+                rendered = itertools.repeat(None)
+            else:  # the next view is rasterised while this one is composed
+                rendered = self.renderer.render_many(handle, (v[-1] for v in views), kps, cfg.visibility_tolerance)
+            for (index, spec, vp, rng, lighting, request), out in zip(views, rendered):
                 try:
-                    record = self._view(model, cls_name, index, spec.key, vp, task.split, handle, intr, kps, rng)
+                    record = self._view(model, cls_name, index, spec.key, vp, task.split, handle, kps, rng, lighting,
+                                        request, out)
                 except InputError as e:
                     yield beam.pvalue.TaggedOutput("failed", sinks.failure_record(
                         spec.key, getattr(e, "stage", None) or "compose", e.error, e.message, e.path))
@@ -218,13 +227,18 @@ class RenderClickHereViews(RendererDoFn):
                     yield beam.pvalue.TaggedOutput("dropped", sinks.failure_record(
                         spec.key, "crop", "no_visible_keypoint", dropped, model.model_dir))
 
-    def _view(self, model, cls_name, index, key, vp, split, handle, intr, kps, rng):
-        cfg, counts = self.config.render, [("views_rendered", 1)]
-        cam_T_world = geometry.viewpoint_to_cam_T_world(vp)
-        cam_T_obj = geometry.viewpoint_to_cam_T_obj(vp)
+    @staticmethod
+    def _request(vp, intr, rng) -> tuple[R4CNNLighting, RenderRequest]:
+        """A view's lamps (drawn from its generator ``rng``) and its render request."""
         lighting = R4CNNLighting.sample(rng)
-        lights, ambient = to_render_lights(lighting, cam_T_world)
-        request = RenderRequest(intr, tuple(map(tuple, cam_T_obj)), lights=lights, ambient=ambient)
+        lights, ambient = to_render_lights(lighting, geometry.viewpoint_to_cam_T_world(vp))
+        cam_T_obj = geometry.viewpoint_to_cam_T_obj(vp)
+        return lighting, RenderRequest(intr, tuple(map(tuple, cam_T_obj)), lights=lights, ambient=ambient)
+
+    def _view(self, model, cls_name, index, key, vp, split, handle, kps, rng, lighting, request, out):
+        """One view's compact record from its render ``out`` (``renderer.render``'s dict; None with
+        ``--clickhere_render box``, which renders here)."""
+        cfg, counts = self.config.render, [("views_rendered", 1)]
         if self.config.crop_render == "box":
             box, sample, truncation = clickhere_box.render_view(
                 self.renderer, handle, request, kps, cfg.visibility_tolerance, self.vertices,
@@ -234,7 +248,6 @@ class RenderClickHereViews(RendererDoFn):
                 with failure_stage("render"):
                     raise InputError("empty_view", EMPTY_VIEW, model.model_dir)
         else:
-            out = self.renderer.render(handle, request, kps, cfg.visibility_tolerance)
             if not out["mask"].any():
                 with failure_stage("render"):
                     raise InputError("empty_view", EMPTY_VIEW, model.model_dir)
