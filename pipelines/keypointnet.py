@@ -174,31 +174,39 @@ def normalized_mesh(mesh: LoadedMesh) -> tuple[LoadedMesh, np.ndarray, float]:
 _DOWN_OBJ = geometry.invert_transform(geometry.world_T_obj_shapenet())[:3, :3] @ np.array([0.0, 0.0, -1.0])
 
 
-def render_view(renderer, handle, config: PairConfig, view: kpn.PairView, xyz) -> dict:
-    """Render one camera of a pair: ``rgba`` (KeypointNet's silhouette image), ``depth`` (H, W)
-    float32 z-depth, and for ``xyz`` (K, 3, object frame) ``uv`` (K, 2) pixels and ``visible``."""
+def view_request(config: PairConfig, view: kpn.PairView) -> RenderRequest:
+    """The render request of one camera of a pair: KeypointNet's sky light, no ambient."""
     sky = Light("hemisphere", intensity=config.light_intensity,
                 direction=tuple(float(x) for x in view.cam_T_obj[:3, :3] @ _DOWN_OBJ))
-    intr = config.intrinsics
-    request = RenderRequest(intr, tuple(map(tuple, view.cam_T_obj)), lights=(sky,), ambient=(0.0, 0.0, 0.0))
-    out = renderer.render(handle, request)
+    return RenderRequest(config.intrinsics, tuple(map(tuple, view.cam_T_obj)), lights=(sky,), ambient=(0.0, 0.0, 0.0))
+
+
+def view_output(config: PairConfig, view: kpn.PairView, out: dict, xyz) -> dict:
+    """One camera of a pair from its render ``out``: ``rgba`` (KeypointNet's silhouette image),
+    ``depth`` (H, W) float32 z-depth, and for ``xyz`` (K, 3, object frame) ``uv`` (K, 2) pixels and
+    ``visible``."""
     if not out["mask"].any():  # the pair's model fails (stage render): no record shows an empty view
         raise InputError("empty_view", EMPTY_VIEW)
-    labels = label_keypoints(intr.K, view.cam_T_obj, xyz, out["depth"], 0.0, config.visibility_tolerance)
+    labels = label_keypoints(config.intrinsics.K, view.cam_T_obj, xyz, out["depth"], 0.0, config.visibility_tolerance)
     return {"rgba": kpn.silhouette_rgba(out["rgba"], out["depth"]), "depth": out["depth"],
             "uv": labels.uv, "visible": labels.visible}
 
 
 def render_pairs(renderer, handle, task: PairTask, config: PairConfig, center, scale, names, xyz_obj):
-    """Yield the rendered pairs of one prepared model (``xyz_obj``: (K, 3) keypoints, OBJ frame)."""
+    """Yield the rendered pairs of one prepared model (``xyz_obj``: (K, 3) keypoints, OBJ frame).
+    The cameras are rendered through ``renderer.render_many``: the next is rasterised while one is
+    labelled and handed on."""
     model = task.model
     xyz = (np.asarray(xyz_obj, dtype=np.float64).reshape(-1, 3) - center) * scale
+    pairs = []
     for i in range(task.num_pairs):
         key = pair_key(model, i)
-        v0, v1 = kpn.sample_pair(rng_for(config.seed, key), config.distance, config.perturb, config.roll,
-                                 config.jitter)
-        r0 = render_view(renderer, handle, config, v0, xyz)
-        r1 = render_view(renderer, handle, config, v1, xyz)
+        pairs.append((key, kpn.sample_pair(rng_for(config.seed, key), config.distance, config.perturb, config.roll,
+                                           config.jitter)))
+    rendered = renderer.render_many(handle, (view_request(config, v) for _, views in pairs for v in views))
+    for key, (v0, v1) in pairs:
+        r0 = view_output(config, v0, next(rendered), xyz)
+        r1 = view_output(config, v1, next(rendered), xyz)
         yield {"split": task.split, "file": record_name(model), "key": key, "synset": model.synset,
                "model_id": model.model_id, "views": (v0, v1), "renders": (r0, r1), "center": center,
                "scale": scale, "names": tuple(names), "xyz": xyz}
