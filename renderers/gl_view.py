@@ -63,9 +63,9 @@ _MAIN_FB = ("_main_fb", "_main_cb", "_main_db", "_main_fb_ms", "_main_cb_ms", "_
 class ViewRenderer(_PyrenderRenderer):
     """A pyrender renderer whose passes are read back by :meth:`read_view` (see the module doc).
 
-    Use through an ``OffscreenRenderer`` whose ``_renderer`` is one of these (see
-    :func:`adopt`): ``render(scene, RGBA)`` then ``render(scene, DEPTH_ONLY)`` (both return
-    None), then ``read_view(znear, zfar)``."""
+    Installed as an ``OffscreenRenderer``'s ``_renderer`` (:func:`adopt`), its GL context current:
+    ``draw(scene, RGBA, view)`` then ``draw(scene, DEPTH_ONLY, view)``, then ``read_view(znear,
+    zfar)`` (or ``read_raw()``)."""
 
     def __init__(self, viewport_width, viewport_height, point_size=1.0):
         super().__init__(viewport_width, viewport_height, point_size)
@@ -181,11 +181,7 @@ class ViewRenderer(_PyrenderRenderer):
         gives it, and the depth buffer (H, W) float32 in [0, 1] (1 = no hit), top row first:
         :func:`linear_depth` makes it :meth:`read_view`'s depth."""
         rgba = self.read_color()
-        w, h = self._main_fb_dims
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._depth_fb)
-        buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT), np.float32)
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
-        return rgba, np.ascontiguousarray(buf.reshape(h, w)[::-1])
+        return rgba, self._read_depth_buffer()
 
     def read_view(self, znear: float, zfar: float) -> tuple[np.ndarray, np.ndarray]:
         """The last colour and depth passes: rgba (H, W, 4) uint8 (the multisample resolve, alpha =
@@ -206,11 +202,15 @@ class ViewRenderer(_PyrenderRenderer):
     def read_depth(self, znear: float, zfar: float) -> np.ndarray:
         """The last depth pass: (H, W) float32 z-depth at the pixel centres, 0 = no hit, top row
         first."""
+        return linear_depth(self._read_depth_buffer(), znear, zfar)
+
+    def _read_depth_buffer(self) -> np.ndarray:
+        """The depth framebuffer: (H, W) float32 in [0, 1] (1 = no hit), top row first."""
         w, h = self._main_fb_dims
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._depth_fb)
         buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT), np.float32)
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
-        return linear_depth(np.ascontiguousarray(buf.reshape(h, w)[::-1]), znear, zfar)
+        return np.ascontiguousarray(buf.reshape(h, w)[::-1])
 
     def _forward_pass(self, scene, flags, seg_node_map=None):
         if flags & RenderFlags.DEPTH_ONLY and flags & RenderFlags.OFFSCREEN:

@@ -262,8 +262,7 @@ class PyrenderRenderer(Renderer):
         pr, scene, intr = self._pyrender, handle["scene"], request.intrinsics
         with self._gl(), self._posed(handle, request) as (view, setup):
             if self._view is not None:
-                self._view.draw(scene, pr.RenderFlags.RGBA, view)
-                self._view.draw(scene, pr.RenderFlags.DEPTH_ONLY, view)
+                self._draw_view(scene, view)
                 rgba, depth = self._view.read_view(setup.znear, setup.zfar)
             else:
                 rgba, _ = self._renderer.render(scene, flags=pr.RenderFlags.RGBA)
@@ -281,12 +280,10 @@ class PyrenderRenderer(Renderer):
             yield from super().render_many(handle, requests, keypoints, rel_tolerance)
             return
         from renderers import gl_view  # noqa: PLC0415 - imported once the GL platform is chosen
-        flags = self._pyrender.RenderFlags
         pending = None
         for request in requests:
             with self._gl(), self._posed(handle, request) as (view, setup):
-                self._view.draw(handle["scene"], flags.RGBA, view)
-                self._view.draw(handle["scene"], flags.DEPTH_ONLY, view)
+                self._draw_view(handle["scene"], view)
             if pending is not None:
                 yield self._labelled(pending[0], pending[1], gl_view.linear_depth(pending[2], *pending[3]),
                                      keypoints, rel_tolerance)
@@ -296,6 +293,11 @@ class PyrenderRenderer(Renderer):
         if pending is not None:
             yield self._labelled(pending[0], pending[1], gl_view.linear_depth(pending[2], *pending[3]),
                                  keypoints, rel_tolerance)
+
+    def _draw_view(self, scene, view) -> None:
+        """A view's two passes, queued: the multisampled colour pass, then the pixel-centred depth."""
+        self._view.draw(scene, self._pyrender.RenderFlags.RGBA, view)
+        self._view.draw(scene, self._pyrender.RenderFlags.DEPTH_ONLY, view)
 
     def _one_pass(self, handle, request: RenderRequest, flags, read):
         with self._gl(), self._posed(handle, request) as (view, setup):
