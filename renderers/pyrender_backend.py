@@ -204,13 +204,9 @@ class PyrenderRenderer(Renderer):
         handle["scene"].clear()
 
     def _setup(self, handle, request: RenderRequest) -> _Setup:
-        """The camera and lights of ``request`` (see :class:`_Setup`); sets the viewport's size."""
+        """The camera and lights of ``request`` (see :class:`_Setup`)."""
         pr = self._pyrender
         intr = request.intrinsics
-        if (self._renderer.viewport_width, self._renderer.viewport_height) != (intr.width, intr.height):
-            self._renderer.viewport_width, self._renderer.viewport_height = intr.width, intr.height
-        if self._view is not None:  # drawn directly (ViewRenderer.draw), not through the OffscreenRenderer
-            self._view.viewport_width, self._view.viewport_height = intr.width, intr.height
         cam_T_obj = request.pose
         obj_T_cam = geometry.invert_transform(cam_T_obj)
         # Near/far planes hugging the model keep the depth buffer's precision where it matters.
@@ -234,21 +230,33 @@ class PyrenderRenderer(Renderer):
                                obj_T_cam @ geometry.make_transform(translation=light.position)))
         return _Setup(cam, geometry.cv_pose_to_gl_pose(obj_T_cam), lights, ambient, znear, zfar)
 
+    def _planned(self, handle, request: RenderRequest):
+        """(setup, view) of ``request``, computed without GL: its :class:`_Setup` and, where this
+        renderer draws views itself, the :class:`renderers.gl_view.View` of its camera and lights
+        (else None)."""
+        setup = self._setup(handle, request)
+        if self._view is None:
+            return setup, None
+        from renderers import gl_view  # noqa: PLC0415 - imported once the GL platform is chosen
+        intr = request.intrinsics
+        return setup, gl_view.view(setup.camera, setup.cam_pose, setup.lights, intr.width, intr.height)
+
     @contextlib.contextmanager
-    def _posed(self, handle, request: RenderRequest):
-        """For the block, in the GL context: (view, setup) of ``request``. ``view`` is the
+    def _posed(self, handle, request: RenderRequest, planned=None):
+        """For the block, in the GL context: (view, setup) of ``request`` (``planned``: its
+        :meth:`_planned`, computed now if not given); sets the viewport's size. ``view`` is the
         :class:`renderers.gl_view.View` the ViewRenderer draws from (the scene keeps its meshes
         only), or None: then the camera and lights are nodes of the scene (removed after)."""
-        scene = handle["scene"]
-        setup = self._setup(handle, request)
+        scene, intr = handle["scene"], request.intrinsics
+        setup, view = planned if planned is not None else self._planned(handle, request)
+        if (self._renderer.viewport_width, self._renderer.viewport_height) != (intr.width, intr.height):
+            self._renderer.viewport_width, self._renderer.viewport_height = intr.width, intr.height
+        if self._view is not None:  # drawn directly (ViewRenderer.draw), not through the OffscreenRenderer
+            self._view.viewport_width, self._view.viewport_height = intr.width, intr.height
         scene.ambient_light = setup.ambient
-        view, nodes = None, []
-        if self._view is not None:
-            from renderers import gl_view  # noqa: PLC0415 - imported once the GL platform is chosen
-            view = gl_view.view(setup.camera, setup.cam_pose, setup.lights, request.intrinsics.width,
-                                request.intrinsics.height)
-            if not self._view.can_draw(scene, view):
-                view = None
+        if view is not None and not self._view.can_draw(scene, view):
+            view = None
+        nodes = []
         if view is None:
             nodes = [scene.add(setup.camera, pose=setup.cam_pose)]
             nodes += [scene.add(light, pose=pose) for light, pose in setup.lights]
@@ -280,16 +288,23 @@ class PyrenderRenderer(Renderer):
             yield from super().render_many(handle, requests, keypoints, rel_tolerance)
             return
         from renderers import gl_view  # noqa: PLC0415 - imported once the GL platform is chosen
-        pending = None
-        for request in requests:
-            with self._gl(), self._posed(handle, request) as (view, setup):
+        pending, requests = None, iter(requests)
+        request = next(requests, None)
+        planned = self._planned(handle, request) if request is not None else None
+        while request is not None:
+            with self._gl(), self._posed(handle, request, planned) as (view, setup):
                 self._draw_view(handle["scene"], view)
             if pending is not None:
                 yield self._labelled(pending[0], pending[1], gl_view.linear_depth(pending[2], *pending[3]),
                                      keypoints, rel_tolerance)
+            # The next view's camera and lights while this one is rasterised: its passes are then
+            # queued as soon as this one is read back.
+            following = next(requests, None)
+            following_planned = self._planned(handle, following) if following is not None else None
             with self._gl():
                 rgba, raw = self._view.read_raw()
             pending = (request, rgba, raw, (setup.znear, setup.zfar))
+            request, planned = following, following_planned
         if pending is not None:
             yield self._labelled(pending[0], pending[1], gl_view.linear_depth(pending[2], *pending[3]),
                                  keypoints, rel_tolerance)
