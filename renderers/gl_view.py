@@ -49,8 +49,9 @@ import dataclasses
 
 import numpy as np
 from OpenGL import GL
-from pyrender.constants import GLTF, ProgramFlags, RenderFlags
+from pyrender.constants import GLTF, ProgramFlags, RenderFlags, TexFlags
 from pyrender.light import DirectionalLight, PointLight
+from pyrender.material import MetallicRoughnessMaterial
 from pyrender.node import Node
 from pyrender.renderer import Renderer as _PyrenderRenderer
 from pyrender.shader_program import ShaderProgram
@@ -74,6 +75,8 @@ class ViewRenderer(_PyrenderRenderer):
         self._parked: dict = {}  # (w, h) -> the framebuffers of that size, kept for the next pass of it
         self._depth_meshes: dict = {}  # pyrender Mesh -> _DepthMesh (its distinct positions, indexed)
         self._depth_program = None
+        self._color_draws: dict = {}  # (pyrender Mesh, flags) -> [_ColorDraw or None per primitive]
+        self._context_meshes = None  # the scene's meshes when the context was last updated (see _update_context)
 
     def draw(self, scene, flags, view: "View | None" = None) -> None:
         """One offscreen pass of ``scene`` (``RenderFlags.RGBA``, ``DEPTH_ONLY`` or ``RGBA | FLAT``)
@@ -219,23 +222,44 @@ class ViewRenderer(_PyrenderRenderer):
                 return self._depth_pass(scene, flags, meshes, *self._get_camera_matrices(scene))
         return super()._forward_pass(scene, flags, seg_node_map)
 
+    def _update_context(self, scene, flags):
+        """pyrender's context update (meshes and textures uploaded or freed), skipped while the scene
+        holds the same meshes and no light (a light may need a shadow map): a pass of a view then
+        updates nothing, and pyrender's update walks every material's textures. (The materials of a
+        mesh in the context are not changed: :class:`renderers.pyrender_backend.PyrenderRenderer`
+        sets them before a mesh is first drawn.)"""
+        meshes = scene.meshes
+        if scene.light_nodes or meshes != self._context_meshes:
+            super()._update_context(scene, flags)
+            self._context_meshes = None if scene.light_nodes else meshes
+            for key in [k for k in self._color_draws if k[0] not in meshes]:
+                del self._color_draws[key]
+
     def _color_pass(self, scene, flags, view: "View"):
         """pyrender's forward colour pass (``RGBA``, or ``RGBA | FLAT``) with the camera and lights of
-        ``view`` instead of the scene's nodes: the same programs, uniforms, materials, draw calls
-        and order of meshes."""
+        ``view`` instead of the scene's nodes: the same programs, uniforms, materials, textures, GL
+        state and draw calls, in the same order of meshes and primitives. What a primitive binds is
+        found once (:class:`_ColorDraw`); state and uniforms already set in the pass are not set
+        again (the values at each draw are pyrender's)."""
         self._configure_forward_pass_viewport(flags)
         GL.glClearColor(*scene.bg_color)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
         GL.glEnable(GL.GL_MULTISAMPLE)
-        program, bound = None, set()
+        program, bound, state = None, set(), _PassState()
         for node in _sorted_mesh_nodes(scene, view.cam_pos):
             mesh = node.mesh
             if not mesh.is_visible:
                 continue
             pose = scene.get_pose(node)
-            for primitive in mesh.primitives:
-                program = self._get_primitive_program(primitive, flags, ProgramFlags.USE_MATERIAL)
-                program._bind()
+            key = (mesh, int(flags))
+            if key not in self._color_draws:
+                self._color_draws[key] = [_ColorDraw.of(self, p, flags) for p in mesh.primitives]
+            for primitive, draw in zip(mesh.primitives, self._color_draws[key]):
+                used = draw.program if draw is not None else \
+                    self._get_primitive_program(primitive, flags, ProgramFlags.USE_MATERIAL)
+                if used is not program:
+                    program = used
+                    program._bind()
                 if program not in bound:  # a program keeps its uniforms: once a pass is enough
                     bound.add(program)
                     program.set_uniform("V", view.V)
@@ -243,8 +267,13 @@ class ViewRenderer(_PyrenderRenderer):
                     program.set_uniform("cam_pos", view.cam_pos)
                     if not flags & RenderFlags.FLAT:
                         self._bind_view_lights(program, scene, view)
-                self._bind_and_draw_primitive(primitive=primitive, pose=pose, program=program, flags=flags)
-                self._reset_active_textures()
+                if draw is not None:
+                    draw.draw(program, pose, state)
+                else:
+                    state.forget()
+                    self._bind_and_draw_primitive(primitive=primitive, pose=pose, program=program, flags=flags)
+                    self._reset_active_textures()
+        GL.glBindVertexArray(0)
         if program is not None:
             program._unbind()
         GL.glFlush()
@@ -329,6 +358,8 @@ class ViewRenderer(_PyrenderRenderer):
             depth_mesh.delete()
         self._depth_meshes.clear()
         self._depth_program = None  # deleted with pyrender's program cache
+        self._color_draws.clear()
+        self._context_meshes = None
         super().delete()
 
 
@@ -386,43 +417,138 @@ class _LocatedProgram(ShaderProgram):
     """A pyrender shader program that looks each uniform's location up once (per GL program) and
     sets values as pyrender does: arrays of 1 dimension as vectors of their kind (unsigned, signed
     or float32), of 2 as row-major float32 matrices, Python floats, ints and bools as scalars; a
-    name the program does not use is skipped (pyrender ignores it too)."""
+    name the program does not use is skipped (pyrender ignores it too). A value equal to the one
+    last set (the same converted bytes) is not sent again: a program keeps its uniforms."""
 
     def set_uniform(self, name, value, unsigned=False):
-        cache = self.__dict__.setdefault("_kpdata_locations", {})
-        if cache.get(None) != self._program_id:
-            cache.clear()
-            cache[None] = self._program_id
-        loc = cache.get(name)
-        if loc is None:
-            loc = cache[name] = GL.glGetUniformLocation(self._program_id, name)
+        uniforms = self.__dict__.get("_kpdata_uniforms")
+        if uniforms is None or uniforms[0] != self._program_id:
+            uniforms = self.__dict__["_kpdata_uniforms"] = (self._program_id, {})
+        slot = uniforms[1].get(name)
+        if slot is None:  # [location, the last value set]
+            slot = uniforms[1][name] = [GL.glGetUniformLocation(self._program_id, name), None]
+        loc = slot[0]
         if loc == -1:
             return
         if isinstance(value, np.ndarray):
             if value.ndim == 1:
-                n = value.shape[0]
-                if unsigned or np.issubdtype(value.dtype, np.unsignedinteger):
-                    getattr(GL, f"glUniform{n}uiv")(loc, 1, value.astype(np.uint32))
-                elif np.issubdtype(value.dtype, np.integer):
-                    getattr(GL, f"glUniform{n}iv")(loc, 1, value.astype(np.int32))
+                kind = value.dtype.kind
+                if unsigned or kind == "u":
+                    fn, arr = f"glUniform{value.shape[0]}uiv", value.astype(np.uint32)
+                elif kind == "i":
+                    fn, arr = f"glUniform{value.shape[0]}iv", value.astype(np.int32)
                 else:
-                    getattr(GL, f"glUniform{n}fv")(loc, 1, value.astype(np.float32))
+                    fn, arr = f"glUniform{value.shape[0]}fv", value.astype(np.float32)
+                args = (loc, 1, arr)
             else:
                 rows, cols = value.shape
-                kind = f"{rows}" if rows == cols else f"{rows}x{cols}"
-                getattr(GL, f"glUniformMatrix{kind}fv")(loc, 1, GL.GL_TRUE, value.astype(np.float32))
+                fn, arr = f"glUniformMatrix{rows if rows == cols else f'{rows}x{cols}'}fv", value.astype(np.float32)
+                args = (loc, 1, GL.GL_TRUE, arr)
+            last = (fn, arr.tobytes())
         elif isinstance(value, float):
-            GL.glUniform1f(loc, value)
+            fn, args, last = "glUniform1f", (loc, value), ("1f", value)
         elif isinstance(value, (bool, int, np.integer)):
-            (GL.glUniform1ui if unsigned else GL.glUniform1i)(loc, int(value))
+            fn = "glUniform1ui" if unsigned else "glUniform1i"
+            args = (loc, int(value))
+            last = (fn, int(value))
         else:
             raise ValueError(f"uniform {name}: cannot set a value of type {type(value).__name__}")
+        if slot[1] != last:
+            getattr(GL, fn)(*args)
+            slot[1] = last
 
 
 def _located(program):
     if type(program) is ShaderProgram:
         program.__class__ = _LocatedProgram
     return program
+
+
+class _PassState:
+    """The GL state a pass has set so far (capabilities, blend function, polygon mode, cull face):
+    a setting equal to the one in place is not sent again."""
+
+    def __init__(self):
+        self.values: dict = {}
+
+    def set(self, key, value, apply) -> None:
+        if self.values.get(key, _UNSET) != value:
+            apply()
+            self.values[key] = value
+
+    def enable(self, cap, on: bool) -> None:
+        self.set(cap, on, lambda: (GL.glEnable if on else GL.glDisable)(cap))
+
+    def forget(self) -> None:
+        self.values.clear()
+
+
+_UNSET = object()
+
+
+class _ColorDraw:
+    """What pyrender's ``_bind_and_draw_primitive`` binds for one primitive in a colour pass, found
+    once: its program, textures (unit, texture, sampler uniform), material uniforms, blending,
+    polygon mode, face culling and draw call, in pyrender's order. :meth:`of` gives None for what
+    this class does not reproduce (points, instances, materials other than metallic-roughness):
+    those primitives are drawn by pyrender's own method."""
+
+    _TEXTURES = ((TexFlags.NORMAL, "normalTexture", "normal_texture"),
+                 (TexFlags.OCCLUSION, "occlusionTexture", "occlusion_texture"),
+                 (TexFlags.EMISSIVE, "emissiveTexture", "emissive_texture"),
+                 (TexFlags.BASE_COLOR, "baseColorTexture", "base_color_texture"),
+                 (TexFlags.METALLIC_ROUGHNESS, "metallicRoughnessTexture", "metallic_roughness_texture"),
+                 (TexFlags.DIFFUSE, "diffuseTexture", "diffuse_texture"),
+                 (TexFlags.SPECULAR_GLOSSINESS, "specularGlossinessTexture", "specular_glossiness_texture"))
+
+    def __init__(self, program, primitive, textures, uniforms, blend, polygon, cull):
+        self.program, self.primitive = program, primitive
+        self.textures, self.uniforms, self.blend, self.polygon, self.cull = textures, uniforms, blend, polygon, cull
+
+    @classmethod
+    def of(cls, renderer, primitive, flags) -> "_ColorDraw | None":
+        material = primitive.material
+        if primitive.mode != GLTF.TRIANGLES or primitive.poses is not None or \
+                not isinstance(material, MetallicRoughnessMaterial) or flags & (RenderFlags.DEPTH_ONLY | RenderFlags.SEG):
+            return None
+        program = renderer._get_primitive_program(primitive, flags, ProgramFlags.USE_MATERIAL)
+        tf = material.tex_flags
+        textures = [(unit, getattr(material, attr), f"material.{name}")
+                    for unit, (flag, attr, name) in enumerate(t for t in cls._TEXTURES if tf & t[0])]
+        uniforms = (("material.emissive_factor", material.emissiveFactor),
+                    ("material.base_color_factor", material.baseColorFactor),
+                    ("material.metallic_factor", material.metallicFactor),
+                    ("material.roughness_factor", material.roughnessFactor))
+        blend = (GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA) if material.alphaMode == "BLEND" else (GL.GL_ONE, GL.GL_ZERO)
+        wireframe = material.wireframe
+        if flags & RenderFlags.FLIP_WIREFRAME:
+            wireframe = not wireframe
+        polygon = GL.GL_LINE if flags & RenderFlags.ALL_WIREFRAME or wireframe else GL.GL_FILL
+        cull = not (material.doubleSided or flags & RenderFlags.SKIP_CULL_FACES)
+        return cls(program, primitive, textures, uniforms, blend, polygon, cull)
+
+    def draw(self, program, pose, state: _PassState) -> None:
+        """Bind and draw as pyrender does (``program`` bound, its view uniforms set)."""
+        program.set_uniform("M", pose)
+        GL.glBindVertexArray(self.primitive._vaid)
+        for unit, texture, name in self.textures:
+            GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
+            texture._bind()
+            program.set_uniform(name, unit)
+        for name, value in self.uniforms:
+            program.set_uniform(name, value)
+        state.enable(GL.GL_BLEND, True)
+        state.set("blend", self.blend, lambda: GL.glBlendFunc(*self.blend))
+        state.set("polygon", self.polygon, lambda: GL.glPolygonMode(GL.GL_FRONT_AND_BACK, self.polygon))
+        state.enable(GL.GL_CULL_FACE, self.cull)
+        if self.cull:
+            state.set("cull", GL.GL_BACK, lambda: GL.glCullFace(GL.GL_BACK))
+        state.enable(GL.GL_PROGRAM_POINT_SIZE, False)
+        p = self.primitive
+        if p.indices is not None:
+            GL.glDrawElementsInstanced(p.mode, p.indices.size, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0), 1)
+        else:
+            GL.glDrawArraysInstanced(p.mode, 0, len(p.positions), 1)
 
 
 _INST_M_LOC = 1  # pyrender's location of the instance matrix for a primitive with positions only
