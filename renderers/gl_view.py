@@ -75,6 +75,7 @@ class ViewRenderer(_PyrenderRenderer):
         self._parked: dict = {}  # (w, h) -> the framebuffers of that size, kept for the next pass of it
         self._depth_meshes: dict = {}  # pyrender Mesh -> _DepthMesh (its distinct positions, indexed)
         self._depth_program = None
+        self._read_buffers: dict = {}  # GL format -> the array glReadPixels writes into
         self._color_draws: dict = {}  # (pyrender Mesh, flags) -> [_ColorDraw or None per primitive]
         self._context_meshes = None  # the scene's meshes when the context was last updated (see _update_context)
 
@@ -196,11 +197,7 @@ class ViewRenderer(_PyrenderRenderer):
     def read_color(self) -> np.ndarray:
         """The last colour pass: (H, W, 4) uint8 RGBA, alpha = coverage, top row first."""
         self._resolve_color()
-        w, h = self._main_fb_dims
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._main_fb)
-        rgba = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE), np.uint8)
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
-        return np.ascontiguousarray(rgba.reshape(h, w, 4)[::-1])
+        return self._read(self._main_fb, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE)
 
     def read_depth(self, znear: float, zfar: float) -> np.ndarray:
         """The last depth pass: (H, W) float32 z-depth at the pixel centres, 0 = no hit, top row
@@ -209,11 +206,21 @@ class ViewRenderer(_PyrenderRenderer):
 
     def _read_depth_buffer(self) -> np.ndarray:
         """The depth framebuffer: (H, W) float32 in [0, 1] (1 = no hit), top row first."""
+        return self._read(self._depth_fb, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT)
+
+    def _read(self, framebuffer, fmt, kind) -> np.ndarray:
+        """A buffer of ``framebuffer`` read back (``GL_RGBA`` bytes: (H, W, 4) uint8;
+        ``GL_DEPTH_COMPONENT`` floats: (H, W) float32), top row first, a new array. GL writes
+        into an array kept for the next read (no array allocated and zeroed, no bytes copy)."""
         w, h = self._main_fb_dims
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._depth_fb)
-        buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT), np.float32)
+        shape, dtype = ((h, w, 4), np.uint8) if fmt == GL.GL_RGBA else ((h, w), np.float32)
+        buf = self._read_buffers.get(fmt)
+        if buf is None or buf.shape != shape:
+            buf = self._read_buffers[fmt] = np.empty(shape, dtype)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, framebuffer)
+        GL.glReadPixels(0, 0, w, h, fmt, kind, buf.ctypes.data)
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
-        return np.ascontiguousarray(buf.reshape(h, w)[::-1])
+        return buf[::-1].copy()
 
     def _forward_pass(self, scene, flags, seg_node_map=None):
         if flags & RenderFlags.DEPTH_ONLY and flags & RenderFlags.OFFSCREEN:
