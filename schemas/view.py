@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas.features import PNG_FAST, PNGImage, Schema, SchemaError, Tensor, Text
+from schemas.features import PNG_FAST, PNG_FAST_NONE, PNG_FAST_RLE, PNGImage, Schema, SchemaError, Tensor, Text
 
 VIEW = Schema("view", "1.0.0", (
     Text("key", doc="unique record key, <synset>/<model_id>/v<index:06d>"),
     Text("synset", doc="ShapeNet synset id"),
     Text("model_id"),
     Tensor("seed", dtype="int64", doc="the run's seed; the view's generator is rng_for(seed, key)"),
-    PNGImage("image/encoded", shape=(None, None, 4), dims=("H", "W"), doc="RGBA, alpha = coverage", png=PNG_FAST),
+    PNGImage("image/encoded", shape=(None, None, 4), dims=("H", "W"), doc="RGBA, alpha = coverage", png=PNG_FAST_NONE),
     Tensor("image/height", dtype="int64"),
     Tensor("image/width", dtype="int64"),
-    PNGImage("mask/encoded", shape=(None, None), dims=("H", "W"), doc="object mask, 0 or 255", png=PNG_FAST),
+    PNGImage("mask/encoded", shape=(None, None), dims=("H", "W"), doc="object mask, 0 or 255", png=PNG_FAST_RLE),
     PNGImage("depth/encoded", shape=(None, None), dims=("H", "W"), dtype="uint16",
              doc="z-depth = value * depth/scale, 0 = no hit", png=PNG_FAST),
     Tensor("depth/scale", dtype="float32"),
