@@ -214,9 +214,9 @@ class Tensor(Field):
 
 # PNG encoder settings (cv2.imencode parameters). PNG_SMALL: zlib level 3, libpng's adaptive
 # filter per row. The fast ones, zlib level 1, chosen per kind of image by time and size on rendered
-# views (the chair at 227x227 framed small and large, the demo set at 227x227 and 960x540), each
-# faster *and* smaller than the next best there: PNG_FAST, the Sub filter on every row (16-bit
-# depth: half the bytes of no filter); PNG_FAST_NONE, no filter (RGBA renders: 10-19 % faster and
+# views (the chair at 227x227 framed small and large, the demo set at 227x227 and 960x540):
+# PNG_FAST, the Sub filter on every row (16-bit depth: half the bytes of no filter; run-length
+# matches were up to 15 % faster for up to 30 % more bytes); PNG_FAST_NONE, no filter (RGBA renders: 10-19 % faster and
 # 6-22 % smaller than Sub); PNG_FAST_RLE, no filter and run-length matches only (0/255 masks: 10-27 %
 # faster, 1.6-3.9x smaller than Sub). A view's three PNGs: 2.3-3.0x less encoding time than with
 # PNG_SMALL for 0-9 % more bytes (Sub on all three: 8-13 % slower, 5-17 % bigger than this). All
