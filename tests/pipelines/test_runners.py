@@ -123,13 +123,16 @@ def test_check_graph_is_silent_on_other_runners():
     (["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"], 16, "8"),
     (["--direct_num_workers", "0", "--direct_running_mode", "multi_processing"], 4, "1"),  # 0 = one per core
     (["--direct_num_workers", "8", "--direct_running_mode", "multi_processing"], 2, "1"),  # never 0
-    (["--direct_num_workers", "2", "--direct_running_mode", "multi_threading"], 2, None),  # one process
-    ([], 2, None),
+    (["--direct_num_workers", "2", "--direct_running_mode", "multi_threading"], 2, "3"),  # one process
+    (["--direct_num_workers", "1", "--direct_running_mode", "multi_processing"], 4, "5"),  # one worker
+    ([], 2, "3"),  # in-process
     (["--runner", "DaskRunner"], 2, None),
 ])
-def test_multi_processing_workers_share_the_rasterizer_threads(monkeypatch, args, cores, expected):
+def test_local_workers_share_the_rasterizer_threads(monkeypatch, args, cores, expected):
+    """multi_processing workers: cores // N threads each; one process: one more thread than cores."""
     monkeypatch.setenv("LP_NUM_THREADS", "")  # recorded, so the test's own setting is undone after
     monkeypatch.delenv("LP_NUM_THREADS")
+    monkeypatch.setattr(runners, "_lp_threads_set", None)
     monkeypatch.setattr(runners.os, "cpu_count", lambda: cores)
     runners.share_rasterizer_threads(PipelineOptions(runners.normalize_beam_args(args)))
     assert os.environ.get("LP_NUM_THREADS") == expected
@@ -137,9 +140,23 @@ def test_multi_processing_workers_share_the_rasterizer_threads(monkeypatch, args
 
 def test_a_users_rasterizer_threads_are_kept(monkeypatch):
     monkeypatch.setenv("LP_NUM_THREADS", "3")
+    monkeypatch.setattr(runners, "_lp_threads_set", None)
     runners.share_rasterizer_threads(PipelineOptions(["--direct_num_workers", "2", "--direct_running_mode",
                                                       "multi_processing"]))
     assert os.environ["LP_NUM_THREADS"] == "3"
+
+
+def test_the_rasterizer_threads_follow_the_next_run(monkeypatch):
+    """A value this process set for one run is not taken for the user's: the next run gets its own."""
+    monkeypatch.setenv("LP_NUM_THREADS", "")
+    monkeypatch.delenv("LP_NUM_THREADS")
+    monkeypatch.setattr(runners, "_lp_threads_set", None)
+    monkeypatch.setattr(runners.os, "cpu_count", lambda: 4)
+    runners.share_rasterizer_threads(PipelineOptions([]))
+    assert os.environ["LP_NUM_THREADS"] == "5"
+    runners.share_rasterizer_threads(PipelineOptions(["--direct_num_workers", "2", "--direct_running_mode",
+                                                      "multi_processing"]))
+    assert os.environ["LP_NUM_THREADS"] == "2"
 
 
 @pytest.mark.parametrize("args, elements, workers, mode", [
