@@ -44,14 +44,15 @@ def encode_depth(depth) -> tuple[np.ndarray, float]:
     depth = np.asarray(depth, dtype=np.float64)
     if depth.ndim != 2:
         raise SchemaError(f"depth: expected (H, W), got {depth.shape}")
-    if not np.all(np.isfinite(depth)) or np.any(depth < 0):
+    zmin, zmax = (float(depth.min()), float(depth.max())) if depth.size else (0.0, 0.0)
+    if not (zmin >= 0 and np.isfinite(zmax)):  # NaN fails both comparisons
         raise SchemaError("depth: values must be finite and >= 0")
-    zmax = float(depth.max()) if depth.size else 0.0
     scale = np.float32(zmax / DEPTH_MAX_CODE) if zmax > 0 else np.float32(1.0)
     while zmax > 0 and np.round(zmax / float(scale)) > DEPTH_MAX_CODE:  # float32 rounding went down
         scale = np.nextafter(scale, np.float32(np.inf))
-    codes = np.round(depth / float(scale)).astype(np.uint16)
-    codes[(depth > 0) & (codes == 0)] = 1  # a hit never reads as "no hit"
+    quotient = depth / float(scale)
+    codes = np.rint(quotient, out=quotient).astype(np.uint16)
+    np.maximum(codes, depth > 0, out=codes)  # a hit never reads as "no hit" (0 -> 1)
     return codes, float(scale)
 
 
@@ -73,7 +74,7 @@ def make_view_record(*, key, synset, model_id, seed, rgba, depth, K, cam_T_obj, 
     return VIEW.record({
         "key": key, "synset": synset, "model_id": model_id, "seed": seed,
         "image/encoded": rgba, "image/height": h, "image/width": w,
-        "mask/encoded": np.where(codes > 0, 255, 0).astype(np.uint8), "depth/encoded": codes, "depth/scale": scale,
+        "mask/encoded": np.multiply(codes > 0, 255, dtype=np.uint8), "depth/encoded": codes, "depth/scale": scale,
         "camera/K": K, "camera/cam_T_obj": cam_T_obj, "viewpoint": viewpoint,
         "keypoints/names": names, "keypoints/uv": uv, "keypoints/z": z, "keypoints/xyz": xyz,
         "keypoints/visible": visible,
