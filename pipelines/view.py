@@ -8,6 +8,7 @@ registers itself with :mod:`pipelines.shapenet_views`.
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import functools
 import logging
@@ -45,11 +46,16 @@ class RenderViews(RendererDoFn):
         (mesh, kps), model, intr = loaded, task.model, self.config.intrinsics
         empty = EmptyViews(model.key, model.model_dir)
         specs = plan_views(task, self.config, self.table)
-        poses = [geometry.viewpoint_to_cam_T_obj(spec.viewpoint) for spec in specs]
+        queued = collections.deque()  # (spec, cam_T_obj) of the requests handed to the renderer
+
+        def requests():  # each pose computed when the renderer asks for it: while it rasterises
+            for spec in specs:
+                queued.append((spec, geometry.viewpoint_to_cam_T_obj(spec.viewpoint)))
+                yield RenderRequest(intr, tuple(map(tuple, queued[-1][1])))
+
         with self.prepared(mesh) as handle:
-            requests = (RenderRequest(intr, tuple(map(tuple, cam_T_obj))) for cam_T_obj in poses)
-            views = self.renderer.render_many(handle, requests, kps, self.config.visibility_tolerance)
-            for spec, cam_T_obj, out in zip(specs, poses, views):
+            for out in self.renderer.render_many(handle, requests(), kps, self.config.visibility_tolerance):
+                spec, cam_T_obj = queued.popleft()
                 self.count("views_rendered")
                 if not empty.shows(out, spec.key):
                     continue
