@@ -11,8 +11,8 @@
   their mean. Also the CPU seconds per view of both (user + system, every thread and child): under
   contention wall time drifts, CPU time much less.
   With ``--src DIR`` (another checkout), its render_shapenet runs the same command too (before / after).
-* ``scale``: 16 demo models x 128 views, 227x227, multi_processing: 1 worker as by default (its
-  llvmpipe threads use every core), 1 worker pinned to one CPU (the per-core baseline), 2 workers;
+* ``scale``: 16 demo models x 128 views, 227x227, multi_processing: 1 worker as by default (cores + 1
+  llvmpipe threads: it uses every core), 1 worker pinned to one CPU (the per-core baseline), 2 workers;
   whole process and render stage; the shards of all three must be byte-identical.
 * ``clickhere``: ``--layout clickhere --compact`` (960x540 renders with Render for CNN's random
   lamps, crop to the object's box, background, JPEG, keypoint labels) against ``--layout view`` at
@@ -131,7 +131,7 @@ def single(a, rows: list, work: str, rates: dict) -> None:
 
 
 def scale(a, rows: list, work: str) -> None:
-    """One worker as it runs by default (llvmpipe's rasteriser threads on every core, so it already
+    """One worker as it runs by default (cores + 1 llvmpipe rasteriser threads, so it already
     uses more than one core), one worker given one CPU (its process and children pinned to CPU 0),
     two workers (``runners.share_rasterizer_threads``: one rasteriser thread each): whole process
     and render stage (progress line). The shards of all three must be byte-identical."""
