@@ -25,13 +25,46 @@ What the commands share (these modules import no command module):
 Reading a written dataset back, checking it and drawing its sheet is :mod:`schemas.dataset`'s
 (``validate`` and ``preview`` are thin commands over it).
 
-The package exports nothing itself: modules are imported by name.
+The package itself holds only :func:`run_command`, the end of every command module; everything else
+is imported by module name.
 """
 
+import gc as _gc
 import logging as _logging
 import sys as _sys
+from typing import Callable as _Callable, NoReturn as _NoReturn
 
-__all__: list[str] = []
+__all__ = ["run_command"]
+
+
+def _started_as_command() -> bool:
+    """True while ``python -m pipelines.<command>`` imports this package: runpy imports the package
+    before the command's module, with ``sys.argv[0]`` still ``-m``."""
+    argv = list(getattr(_sys, "orig_argv", ()))
+    return (_sys.argv[:1] == ["-m"] and "-m" in argv[:-1]
+            and argv[argv.index("-m") + 1].startswith("pipelines."))
+
+
+# A command's start-up imports (Beam, trimesh, scipy, pyrender) make a few hundred thousand objects
+# that live until the process ends; the cyclic garbage collector walked all of them three times
+# during the imports (0.15-0.4 s of every run here) and freed about 3,000. It is paused from here
+# until run_command, which freezes what the imports made and resumes it.
+if _started_as_command():
+    _gc.disable()
+
+
+def run_command(run: _Callable[[], int]) -> _NoReturn:
+    """Run a command module's ``run()`` as the process and exit with its status.
+
+    The objects alive at the start (the imports') and at the end are frozen out of the garbage
+    collector (:func:`gc.freeze`): collections during the run skip the first, the interpreter's
+    shutdown the second (0.03 s instead of 0.25 s here). atexit handlers and stream flushes still
+    run."""
+    _gc.freeze()
+    _gc.enable()
+    rc = run()
+    _gc.freeze()
+    _sys.exit(rc)
 
 # Quiet by default: Beam's import warns on the root logger that the optional Google Cloud client
 # libraries are missing (``apitools not found ...``), which is irrelevant for local runs. Filtered

@@ -205,5 +205,5 @@ def run(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from pipelines import fit_viewpoints
-    sys.exit(fit_viewpoints.run())
+    from pipelines import fit_viewpoints, run_command
+    run_command(fit_viewpoints.run)

@@ -279,5 +279,5 @@ def run(argv=None) -> int:
 
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
-    from pipelines import gen_homography_pairs  # noqa: PLW0406
-    skeleton.exit_process(gen_homography_pairs.run())
+    from pipelines import gen_homography_pairs, run_command  # noqa: PLW0406
+    run_command(gen_homography_pairs.run)

@@ -351,5 +351,5 @@ def run(argv=None) -> int:
 
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
-    from pipelines import gen_tfrecords  # noqa: PLW0406
-    skeleton.exit_process(gen_tfrecords.run())
+    from pipelines import gen_tfrecords, run_command  # noqa: PLW0406
+    run_command(gen_tfrecords.run)

@@ -57,5 +57,5 @@ def run(argv=None) -> int:
 
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
-    from pipelines import render_shapenet  # noqa: PLW0406
-    skeleton.exit_process(render_shapenet.run())
+    from pipelines import render_shapenet, run_command  # noqa: PLW0406
+    run_command(render_shapenet.run)

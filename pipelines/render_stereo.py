@@ -437,5 +437,5 @@ def cached_demo_sequences(cache_dir: str) -> str:
 
 if __name__ == "__main__":
     # Run the imported module, not __main__, so workers can unpickle its classes by name.
-    from pipelines import render_stereo  # noqa: PLW0406
-    skeleton.exit_process(render_stereo.run())
+    from pipelines import render_stereo, run_command  # noqa: PLW0406
+    run_command(render_stereo.run)

@@ -63,4 +63,5 @@ def run(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    from pipelines import run_command
+    run_command(run)

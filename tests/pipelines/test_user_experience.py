@@ -78,3 +78,31 @@ def test_rerun_into_a_used_folder_is_refused_or_leaves_exactly_the_new_dataset(t
     assert set(_tfrecord_files(out)) == listed
     assert not [f for f in os.listdir(out) if f.startswith(".") and f != ".kpdata" or ".tmp" in f]
     assert validate.run([out]) == 0
+
+
+def test_a_command_pauses_the_collector_only_for_its_start_up_imports():
+    # python -m pipelines.<command>: runpy imports the package with sys.argv[0] "-m"; set as it does.
+    probe = ("import gc, sys; sys.argv[0] = '-m'; sys.orig_argv = [sys.executable, '-m', 'pipelines.validate']\n"
+             "import pipelines; print('start-up', gc.isenabled())\n"
+             "pipelines.run_command(lambda: print('run', gc.isenabled()) or 3)")
+    r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert (r.returncode, r.stdout.split()) == (3, ["start-up", "False", "run", "True"]), r.stderr
+    plain = subprocess.run([sys.executable, "-c", "import gc, pipelines; print(gc.isenabled())"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60, check=True)
+    assert plain.stdout.strip() == "True"  # imported as a library (tests, notebooks): untouched
+
+
+def test_every_command_module_ends_in_run_command():
+    # A command whose __main__ block skips run_command would run with the collector paused.
+    import ast
+    import glob
+    commands = 0
+    for path in sorted(glob.glob(os.path.join(ROOT, "pipelines", "*.py"))):
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        for node in tree.body:
+            if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+                commands += 1
+                calls = [ast.unparse(c.func) for c in ast.walk(node) if isinstance(c, ast.Call)]
+                assert calls == ["run_command"], (path, calls)
+    assert commands == 7  # render_shapenet, render_stereo, gen_tfrecords, gen_homography_pairs, fit_viewpoints, validate, preview
