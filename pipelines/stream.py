@@ -377,6 +377,79 @@ def write_shard(output_dir: str, shard: Shard, parts: list[tuple[str, dict]]) ->
 
 
 SWITCH_INTERVAL = 0.001  # s: the longest a thread keeps the GIL from another (Python's default: 0.005)
+STARVED = 0.05  # s: the longest the worker waits for a background encode before encoding moves to a normal thread
+
+
+def _lowest_cpu_priority() -> None:
+    """The calling thread runs only on CPU time no other thread wants (Linux ``SCHED_IDLE``)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux, or not permitted: it stays at normal priority
+        pass
+
+
+class Encoder:
+    """Runs ``fn(item)`` on one helper thread, for a worker that takes the results in the order it
+    submitted the items.
+
+    The thread runs at the lowest CPU priority (Linux ``SCHED_IDLE``; elsewhere at normal
+    priority). A render worker keeps the cores busy with Mesa's rasteriser while a view is drawn,
+    and leaves one mostly idle while it reads the view back and submits the next: at normal
+    priority the encoding took its share of the cores from the rasteriser (1,000-view chair, one
+    worker: 12.78 -> 12.25 s, six pairs of runs; 16 models, two workers: 77.5 -> 83.4 views/s).
+    A thread at that priority gets almost no CPU while other programs keep the cores busy (300
+    views took 191 s instead of 9.5 s beside two busy loops), and an unprivileged process cannot
+    raise it again; so once the worker has waited :data:`STARVED` for a result, encoding moves for
+    good to a new thread at normal priority, and every item not yet taken is submitted to it again
+    (``fn`` must be a pure function of its item: the results are the same)."""
+
+    def __init__(self, fn: Callable[[Any], Any]):
+        self._fn = fn
+        self._background = hasattr(os, "SCHED_IDLE")
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="kpdata-encode", initializer=_lowest_cpu_priority if self._background else None)
+        self._open: collections.deque = collections.deque()  # [future, item] not yet taken, in order
+
+    @property
+    def background(self) -> bool:
+        """Whether encoding still runs on the low-priority thread."""
+        return self._background
+
+    def submit(self, item) -> list:
+        """Queue ``fn(item)``; returns the job to pass to :meth:`result`."""
+        job = [self._pool.submit(self._fn, item), item]
+        self._open.append(job)
+        return job
+
+    def result(self, job: list):
+        """``fn(item)`` of ``job`` (its exception raised here), waiting for it."""
+        if self._background and not job[0].done():
+            try:
+                concurrent.futures.wait([job[0]], timeout=STARVED)
+            finally:
+                if not job[0].done():
+                    self._to_foreground()
+        self._open.remove(job)
+        return job[0].result()
+
+    def cancel(self) -> None:
+        """Drop the jobs not taken; returns when none runs any more."""
+        jobs, self._open = list(self._open), collections.deque()
+        for future, _ in jobs:
+            future.cancel()
+        concurrent.futures.wait([future for future, _ in jobs])
+
+    def shutdown(self) -> None:
+        self.cancel()
+        self._pool.shutdown()
+
+    def _to_foreground(self) -> None:
+        old, self._pool = self._pool, concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kpdata-encode")
+        self._background = False
+        stale = [job for job in self._open if not job[0].done()]
+        old.shutdown(wait=False, cancel_futures=True)  # the item it runs finishes unseen
+        for job in stale:
+            job[0] = self._pool.submit(self._fn, job[1])
 
 
 class WriteUnits(beam.DoFn):
@@ -387,9 +460,9 @@ class WriteUnits(beam.DoFn):
 
     ``final_empty``: write a unit's final file even when it has no record.
 
-    Encoding overlaps making: ``records(output)`` runs on one helper thread (PNG and zlib release
-    the GIL) while the worker makes the next outputs, at most :attr:`AHEAD` outputs ahead; records
-    are written in the order the outputs came, so the bytes are those of a serial run."""
+    Encoding overlaps making: ``records(output)`` runs on one helper thread (:class:`Encoder`; PNG
+    and zlib release the GIL) while the worker makes the next outputs, at most :attr:`AHEAD` outputs
+    ahead; records are written in the order the outputs came, so the bytes are those of a serial run."""
 
     AHEAD = 2
 
@@ -416,7 +489,7 @@ class WriteUnits(beam.DoFn):
             target = os.path.join(out, unit.final) if unit.final else journal.part_path(out, unit.id)
             writer = PartWriter(target)
         if writer is not None and self._encoder is None:
-            self._encoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kpdata-encode")
+            self._encoder = Encoder(lambda x: list(self.records(x)))
             # The worker's thread releases the GIL around each of its many short GL calls; with the
             # encoder's Python holding it, taking it back waited up to Python's switch interval
             # (5 ms) each time: 1 ms made a 1,000-view render 3.5 % faster here (no gain below).
@@ -434,9 +507,8 @@ class WriteUnits(beam.DoFn):
                 else:
                     part = writer.commit(sort=bool(unit.final), index=not unit.final)
         except BaseException:
-            for f, *_ in pending:
-                f.cancel()
-            concurrent.futures.wait([f for f, *_ in pending])
+            if self._encoder is not None:
+                self._encoder.cancel()
             if writer is not None:
                 writer.abort()
             raise
@@ -453,9 +525,9 @@ class WriteUnits(beam.DoFn):
         (:data:`DATA_ERRORS`) raised encoding an output drops that record alone: one dead letter of
         stage ``encode`` (its key from the output, its path from the worker's ``source(task)``)."""
         while len(pending) > limit:
-            future, item, task, unit = pending.popleft()
+            job, item, task, unit = pending.popleft()
             try:
-                records = future.result()
+                records = self._encoder.result(job)
             except DATA_ERRORS as e:
                 key, path = _source(self.worker, task, unit)
                 outputs["failed"].append(dead_letter(e, _item_key(item, key), path, "encode"))
@@ -477,7 +549,7 @@ class WriteUnits(beam.DoFn):
                     outputs["items"].append(item)
                     ticker.tick()
                 else:
-                    pending.append((self._encoder.submit(lambda x: list(self.records(x)), item), item, task, unit))
+                    pending.append((self._encoder.submit(item), item, task, unit))
                     self._encoded(pending, writer, outputs, self.AHEAD)
                     ticker.tick()
         except DATA_ERRORS as e:

@@ -261,3 +261,22 @@ def test_write_units_encoding_error_fails_the_unit_and_leaves_no_part(tmp_path):
     left = [os.path.join(r, n) for r, _, fs in os.walk(out) for n in fs]
     assert not any(TEMP_NAME.search(p) for p in left)
     assert not os.path.exists(journal.part_path(out, unit.id))
+
+
+def _sleep_then_policy(seconds):
+    import time  # noqa: PLC0415
+    time.sleep(seconds)
+    return seconds, os.sched_getscheduler(0)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_encoder_runs_at_idle_priority_until_it_keeps_the_worker_waiting():
+    enc = stream.Encoder(_sleep_then_policy)
+    jobs = [enc.submit(s) for s in (0.0, 4 * stream.STARVED, 0.0, 0.0)]
+    assert enc.result(jobs[0]) == (0.0, os.SCHED_IDLE) and enc.background
+    # The second keeps the worker waiting past STARVED: it and the ones after run again on a new
+    # thread at normal priority, for good.
+    assert enc.result(jobs[1]) == (4 * stream.STARVED, os.SCHED_OTHER) and not enc.background
+    assert [enc.result(j) for j in jobs[2:]] == [(0.0, os.SCHED_OTHER)] * 2
+    assert enc.result(enc.submit(0.0)) == (0.0, os.SCHED_OTHER)
+    enc.shutdown()
