@@ -396,7 +396,8 @@ class Encoder:
     priority). A render worker keeps the cores busy with Mesa's rasteriser while a view is drawn,
     and leaves one mostly idle while it reads the view back and submits the next: at normal
     priority the encoding took its share of the cores from the rasteriser (1,000-view chair, one
-    worker: 12.78 -> 12.25 s, six pairs of runs; 16 models, two workers: 77.5 -> 83.4 views/s).
+    worker: 12.78 -> 12.25 s over six interleaved runs each, 12.07 -> 11.90 s over eight more;
+    two workers: no change above the noise).
     A thread at that priority gets almost no CPU while other programs keep the cores busy (300
     views took 191 s instead of 9.5 s beside two busy loops), and an unprivileged process cannot
     raise it again; so once the worker has waited :data:`STARVED` for a result, encoding moves for
@@ -433,7 +434,8 @@ class Encoder:
         return job[0].result()
 
     def cancel(self) -> None:
-        """Drop the jobs not taken; returns when none runs any more."""
+        """Drop the jobs not taken; returns when none of them runs any more (an item abandoned by
+        :meth:`_to_foreground` may still finish on the old thread: its result is never read)."""
         jobs, self._open = list(self._open), collections.deque()
         for future, _ in jobs:
             future.cancel()
