@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -70,14 +71,23 @@ def select_platform() -> str:
 
 def _directional_pose(direction) -> np.ndarray:
     """(4, 4) pose in the OpenCV camera frame of a pyrender light node shining along ``direction``
-    (3,) (a pyrender directional light shines along its node's -z axis)."""
+    (3,) (a pyrender directional light shines along its node's -z axis); read-only, computed once
+    per direction (the same lights light every view)."""
     d = np.asarray(direction, dtype=np.float64)
+    return _directional_pose_of(d.tobytes())  # the bytes tell -0.0 from 0.0
+
+
+@functools.lru_cache(maxsize=64)
+def _directional_pose_of(direction: bytes) -> np.ndarray:
+    d = np.frombuffer(direction, dtype=np.float64)
     z_cv = -d / np.linalg.norm(d)
     up = np.array([0.0, -1.0, 0.0]) if abs(z_cv[1]) < 0.99 else np.array([1.0, 0.0, 0.0])
     x_cv = np.cross(up, z_cv)
     x_cv /= np.linalg.norm(x_cv)
     rot_cv = np.stack([x_cv, np.cross(z_cv, x_cv), z_cv], axis=1)  # light axes in camera frame
-    return geometry.make_transform(rot_cv)
+    pose = geometry.make_transform(rot_cv)
+    pose.setflags(write=False)
+    return pose
 
 
 # pyrender's diffuse term of a directional light is ``(1 - F) * (1 - 0.04) * albedo / pi * n.l``
