@@ -1,13 +1,16 @@
 """Progress of a long run, whatever the runner: workers write how far their unit is; the driver
 reads the journal and prints done / total, rate and ETA.
 
-* worker side, :class:`Ticker`: the count of items (views, pairs, frames) a unit has made, written to
-  ``.kpdata/progress/<unit>`` at most once a second (the first at once);
+* worker side, :class:`Ticker`: the count of items (views, pairs, frames) a unit has made and the
+  time it was reached, written to ``.kpdata/progress/<unit>`` at most once a second (the first at
+  once);
 * driver side, :class:`Progress`: a thread that every ``interval`` seconds counts the committed units
   (``.kpdata/units/``, each worth its planned items) plus the counts of units in flight, and shows
   a tqdm bar on a terminal; elsewhere (a log, CI) one line when the first rate is known and one per
   :data:`LINE_STEP` of the total, then a last line. The rate (and the ETA: what is left over the
-  rate) counts from the first item seen, so start-up does not skew it.
+  rate) counts from the first count seen, at the time the worker reached it (the driver sees it up
+  to a second later: counted from then, a 200-view stage of 1.6 s read 190 views/s instead of
+  125), so start-up does not skew it.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ LINE_STEP = 0.05  # a line per 5 % when not on a terminal
 
 
 class Ticker:
-    """A unit's item count, written to ``path`` at most every ``every`` seconds (the first at once)."""
+    """A unit's item count, written to ``path`` at most every ``every`` seconds (the first at once)
+    as ``"<count> <time.time()>"``."""
 
     def __init__(self, path: str, every: float = 1.0):
         self.path, self.every = path, every
@@ -38,7 +42,7 @@ class Ticker:
         if now - self.last >= self.every:
             self.last = now
             try:
-                journal.write_bytes(self.path, str(self.count).encode("ascii"))
+                journal.write_bytes(self.path, f"{self.count} {time.time():.3f}".encode("ascii"))
             except OSError:  # progress is best effort; the unit's own output is what matters
                 pass
 
@@ -77,7 +81,8 @@ class Progress:
         self._next_line = 0.0
         self.start = time.monotonic()
         self.done = before
-        self._first = None  # (time, items) when the first item was seen
+        self._stamp = None  # time.time() of the newest in-flight count read by the last poll
+        self._first = None  # (time.time(), items) of the first items seen
 
     def __enter__(self) -> Progress:
         if self.planned:
@@ -109,27 +114,36 @@ class Progress:
         committed = {os.path.splitext(n)[0] for n in journal.listdir(os.path.join(jdir, self.folder))
                      if n.endswith(".json")}
         done = self.before + sum(n for uid, n in self.planned.items() if uid in committed)
+        stamps = []
         for uid in journal.listdir(os.path.join(jdir, journal.PROGRESS)):
             if uid in self.planned and uid not in committed:
                 try:
                     with journal.open_read(os.path.join(jdir, journal.PROGRESS, uid)) as f:
-                        done += min(int(f.read() or 0), self.planned[uid])
+                        count, *stamp = f.read().split()
+                    done += min(int(count), self.planned[uid])
+                    stamps += map(float, stamp[:1])
                 except (OSError, ValueError):  # gone (the unit committed meanwhile) or half written
                     pass
         self.done = min(done, self.total)
+        self._stamp = max(stamps, default=None)
         return self.done
 
     def rate(self) -> float:
-        """Items per second since the first item was seen (start-up, before it, is not the rate's)."""
+        """Items per second from the first items seen to the count now (start-up, before them, is
+        not the rate's), each at the time its worker counted it (the newest in-flight count's; now,
+        when all are committed)."""
         if self._first is None:
             return 0.0
         t0, d0 = self._first
-        elapsed = time.monotonic() - t0
+        elapsed = (self._stamp if self._stamp is not None else time.time()) - t0
         return (self.done - d0) / elapsed if elapsed > 0 else 0.0
 
     def _observe(self) -> None:
+        """The first items seen are the rate's origin, at the time their worker counted them (the
+        poll's time when only committed units were seen)."""
         if self._first is None and self.done > self.before:
-            self._first = (time.monotonic(), self.done)
+            now = time.time()  # a worker's clock ahead of this one's must not make the rate negative
+            self._first = (min(self._stamp, now) if self._stamp is not None else now, self.done)
 
     def line(self, final: bool = False) -> str:
         pct = 100.0 * self.done / self.total if self.total else 100.0
